@@ -1,0 +1,178 @@
+//! `aws:ec2:Eip`: an Elastic IP address allocated for use in a VPC.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{DomainType, ResourceType};
+use stackup_model::{Properties, ResourceArgs, Value};
+use stackup_provider::{
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
+    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+};
+
+use super::{default_tags, id_filters, retry_dependency, DELETE_DEPENDENCY_DEADLINE};
+use crate::props::{is_known, opt_str, props};
+use crate::{classify, tags};
+
+/// The type token of an Elastic IP.
+pub const TYPE: &str = "aws:ec2:Eip";
+
+/// The only domain stackup allocates in: EC2-Classic addresses no longer exist.
+const DOMAIN_VPC: &str = "vpc";
+
+/// Arguments of an Elastic IP. Its address is chosen by AWS and reported as the
+/// `public_ip` output.
+#[derive(Clone, Debug, Default)]
+pub struct EipArgs {
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ResourceArgs for EipArgs {
+    const TYPE: &'static str = TYPE;
+    const TAGGABLE: bool = true;
+    fn into_properties(self) -> Properties {
+        props([("tags", Value::from_string_map(&self.tags))])
+    }
+}
+
+/// The provider of `aws:ec2:Eip`.
+pub struct Eip {
+    ec2: aws_sdk_ec2::Client,
+    schema: Schema,
+}
+
+impl Eip {
+    /// A provider that calls AWS through `ec2`.
+    pub fn new(ec2: aws_sdk_ec2::Client) -> Eip {
+        Eip {
+            ec2,
+            schema: Schema {
+                ty: stackup_model::TypeToken::from_static(TYPE),
+                replace_on_change: &["domain"],
+                delete_before_replace: false,
+            },
+        }
+    }
+}
+
+fn outputs(id: &str, public_ip: &str) -> Properties {
+    props([("id", id.into()), ("public_ip", public_ip.into())])
+}
+
+#[async_trait]
+impl Provider for Eip {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn check(&self, req: CheckRequest<'_>) -> CheckResponse {
+        let mut inputs = req.inputs;
+        let mut failures = Vec::new();
+        match inputs.get("domain") {
+            None => {
+                inputs.insert("domain".into(), DOMAIN_VPC.into());
+            }
+            Some(v) if !is_known(v) || v.as_str() == Some(DOMAIN_VPC) => {}
+            Some(_) => failures.push(CheckFailure {
+                property: "domain".into(),
+                reason: format!("must be \"{DOMAIN_VPC}\""),
+            }),
+        }
+        default_tags(&mut inputs);
+        CheckResponse { inputs, failures }
+    }
+
+    async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
+        let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
+        // AllocateAddress takes no ClientToken; an interrupted create is found again by
+        // its `stackup:urn` tag.
+        let out = self
+            .ec2
+            .allocate_address()
+            .domain(DomainType::Vpc)
+            .tag_specifications(tags::ec2_spec(ResourceType::ElasticIp, &tags))
+            .send()
+            .await
+            .map_err(|e| classify("AllocateAddress", e))?;
+        let id = out
+            .allocation_id()
+            .ok_or_else(|| ProviderError::invalid("AllocateAddress returned no allocation id"))?
+            .to_string();
+        Ok(CreateResponse {
+            outputs: outputs(&id, out.public_ip().unwrap_or_default()),
+            id,
+        })
+    }
+
+    async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
+        let urns: BTreeMap<String, _> = req.targets.iter().map(|t| (t.id.clone(), t.urn.clone())).collect();
+        let mut found = Vec::new();
+        // DescribeAddresses is not paginated: it answers every matching address at once.
+        for filter in id_filters("allocation-id", urns.keys().cloned()) {
+            let out = self
+                .ec2
+                .describe_addresses()
+                .filters(filter)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeAddresses", e))?;
+            for address in out.addresses() {
+                let Some((id, urn)) = address.allocation_id().and_then(|id| urns.get_key_value(id)) else {
+                    continue;
+                };
+                let domain = address.domain().map_or(DOMAIN_VPC, |d| d.as_str());
+                found.push(LiveResource {
+                    urn: urn.clone(),
+                    id: id.clone(),
+                    inputs: props([("domain", domain.into()), ("tags", tags::live_ec2(address.tags()))]),
+                    outputs: outputs(id, address.public_ip().unwrap_or_default()),
+                });
+            }
+        }
+        Ok(ReadResponse { found })
+    }
+
+    async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
+        if req.changed.iter().any(|c| c == "tags") {
+            tags::sync_ec2(
+                &self.ec2,
+                &req.id,
+                &req.stack,
+                &req.urn,
+                &req.old_inputs,
+                &req.new_inputs,
+            )
+            .await?;
+        }
+        // The address never changes in place.
+        Ok(UpdateResponse {
+            outputs: outputs(&req.id, opt_str(&req.old_outputs, "public_ip").unwrap_or_default()),
+        })
+    }
+
+    async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        // An address stays associated for a while after its NAT gateway or instance is
+        // deleted; AWS then answers InvalidIPAddress.InUse, which is worth waiting out
+        // like a dependency.
+        retry_dependency(
+            &format!("Elastic IP {}", req.id),
+            DELETE_DEPENDENCY_DEADLINE,
+            || async {
+                self.ec2
+                    .release_address()
+                    .allocation_id(&req.id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| match classify("ReleaseAddress", e) {
+                        e if e.code.as_deref() == Some("InvalidIPAddress.InUse") => ProviderError {
+                            kind: ErrorKind::DependencyViolation,
+                            ..e
+                        },
+                        e => e,
+                    })
+            },
+        )
+        .await
+    }
+}

@@ -1,0 +1,169 @@
+//! `aws:ec2:RouteTableAssociation`: a subnet routed through a route table.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::RouteTableAssociationStateCode;
+use stackup_model::{Input, Properties, ResourceArgs};
+use stackup_provider::{
+    CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource, Provider, ProviderError, ReadRequest,
+    ReadResponse, Schema, UpdateRequest, UpdateResponse,
+};
+
+use super::id_filters;
+use crate::classify;
+use crate::props::{props, str_of};
+
+/// The type token of a route table association.
+pub const TYPE: &str = "aws:ec2:RouteTableAssociation";
+
+/// Arguments of a route table association. It has no tags: AWS gives an association
+/// nothing but an id.
+#[derive(Clone, Debug)]
+pub struct RouteTableAssociationArgs {
+    pub route_table_id: Input<String>,
+    pub subnet_id: Input<String>,
+}
+
+impl ResourceArgs for RouteTableAssociationArgs {
+    const TYPE: &'static str = TYPE;
+    const TAGGABLE: bool = false;
+    fn into_properties(self) -> Properties {
+        props([
+            ("route_table_id", self.route_table_id.into()),
+            ("subnet_id", self.subnet_id.into()),
+        ])
+    }
+}
+
+/// The provider of `aws:ec2:RouteTableAssociation`.
+pub struct RouteTableAssociation {
+    ec2: aws_sdk_ec2::Client,
+    schema: Schema,
+}
+
+impl RouteTableAssociation {
+    /// A provider that calls AWS through `ec2`.
+    pub fn new(ec2: aws_sdk_ec2::Client) -> RouteTableAssociation {
+        RouteTableAssociation {
+            ec2,
+            schema: Schema {
+                ty: stackup_model::TypeToken::from_static(TYPE),
+                replace_on_change: &["route_table_id", "subnet_id"],
+                // A subnet has exactly one association: the new one cannot exist beside
+                // the old one.
+                delete_before_replace: true,
+            },
+        }
+    }
+}
+
+/// An association in one of these states no longer routes the subnet.
+fn is_gone(state: Option<&RouteTableAssociationStateCode>) -> bool {
+    matches!(
+        state,
+        Some(
+            RouteTableAssociationStateCode::Disassociating
+                | RouteTableAssociationStateCode::Disassociated
+                | RouteTableAssociationStateCode::Failed
+        )
+    )
+}
+
+fn outputs(id: &str) -> Properties {
+    props([("id", id.into())])
+}
+
+#[async_trait]
+impl Provider for RouteTableAssociation {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
+        // AssociateRouteTable has no ClientToken, and AWS has no waiter for it: a subnet
+        // association takes effect as it is made.
+        let out = self
+            .ec2
+            .associate_route_table()
+            .route_table_id(str_of(&req.inputs, "route_table_id")?)
+            .subnet_id(str_of(&req.inputs, "subnet_id")?)
+            .send()
+            .await
+            .map_err(|e| classify("AssociateRouteTable", e))?;
+        let id = out
+            .association_id()
+            .ok_or_else(|| ProviderError::invalid("AssociateRouteTable returned no association id"))?
+            .to_string();
+        Ok(CreateResponse {
+            outputs: outputs(&id),
+            id,
+        })
+    }
+
+    async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
+        let urns: BTreeMap<String, _> = req.targets.iter().map(|t| (t.id.clone(), t.urn.clone())).collect();
+        let mut found = Vec::new();
+        for filter in id_filters("association.route-table-association-id", urns.keys().cloned()) {
+            let tables = self
+                .ec2
+                .describe_route_tables()
+                .filters(filter)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| classify("DescribeRouteTables", e))?;
+            for table in &tables {
+                for association in table.associations() {
+                    let Some((id, urn)) = association
+                        .route_table_association_id()
+                        .and_then(|id| urns.get_key_value(id))
+                    else {
+                        continue;
+                    };
+                    if is_gone(association.association_state().and_then(|s| s.state())) {
+                        continue;
+                    }
+                    let route_table_id = association
+                        .route_table_id()
+                        .or(table.route_table_id())
+                        .unwrap_or_default();
+                    found.push(LiveResource {
+                        urn: urn.clone(),
+                        id: id.clone(),
+                        inputs: props([
+                            ("route_table_id", route_table_id.into()),
+                            ("subnet_id", association.subnet_id().unwrap_or_default().into()),
+                        ]),
+                        outputs: outputs(id),
+                    });
+                }
+            }
+        }
+        Ok(ReadResponse { found })
+    }
+
+    async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
+        // Every input forces replacement, so there is nothing to change in place.
+        Ok(UpdateResponse {
+            outputs: outputs(&req.id),
+        })
+    }
+
+    async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        match self
+            .ec2
+            .disassociate_route_table()
+            .association_id(&req.id)
+            .send()
+            .await
+            .map_err(|e| classify("DisassociateRouteTable", e))
+        {
+            // InvalidAssociationID.NotFound: already disassociated.
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+}

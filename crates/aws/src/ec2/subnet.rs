@@ -1,0 +1,206 @@
+//! `aws:ec2:Subnet`: a subnet in one availability zone.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::client::Waiters;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+use stackup_model::{Input, Properties, ResourceArgs, TypeToken, Value};
+use stackup_provider::{
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource, Provider,
+    ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+};
+
+use super::{default_tags, id_filters, retry_dependency, DELETE_DEPENDENCY_DEADLINE};
+use crate::props::{bool_of, check_cidr, props, str_of};
+use crate::{classify, tags};
+
+pub const TYPE: &str = "aws:ec2:Subnet";
+
+/// Arguments of a subnet.
+#[derive(Clone, Debug)]
+pub struct SubnetArgs {
+    pub vpc_id: Input<String>,
+    pub cidr_block: Input<String>,
+    pub availability_zone: Input<String>,
+    /// Public subnets give instances a public address at launch.
+    pub map_public_ip_on_launch: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ResourceArgs for SubnetArgs {
+    const TYPE: &'static str = TYPE;
+    const TAGGABLE: bool = true;
+    fn into_properties(self) -> Properties {
+        props([
+            ("vpc_id", self.vpc_id.into()),
+            ("cidr_block", self.cidr_block.into()),
+            ("availability_zone", self.availability_zone.into()),
+            ("map_public_ip_on_launch", self.map_public_ip_on_launch.into()),
+            ("tags", Value::from_string_map(&self.tags)),
+        ])
+    }
+}
+
+pub struct Subnet {
+    ec2: aws_sdk_ec2::Client,
+    schema: Schema,
+}
+
+impl Subnet {
+    pub fn new(ec2: aws_sdk_ec2::Client) -> Subnet {
+        Subnet {
+            ec2,
+            schema: Schema {
+                ty: TypeToken::from_static(TYPE),
+                replace_on_change: &["vpc_id", "cidr_block", "availability_zone"],
+                delete_before_replace: false,
+            },
+        }
+    }
+
+    async fn set_map_public_ip(&self, id: &str, value: bool) -> Result<(), ProviderError> {
+        self.ec2
+            .modify_subnet_attribute()
+            .subnet_id(id)
+            .map_public_ip_on_launch(AttributeBooleanValue::builder().value(value).build())
+            .send()
+            .await
+            .map_err(|e| classify("ModifySubnetAttribute", e))?;
+        Ok(())
+    }
+}
+
+fn outputs(id: &str, inputs: &Properties) -> Properties {
+    props([
+        ("id", id.into()),
+        ("cidr_block", inputs.get("cidr_block").cloned().unwrap_or(Value::Null)),
+        (
+            "availability_zone",
+            inputs.get("availability_zone").cloned().unwrap_or(Value::Null),
+        ),
+    ])
+}
+
+#[async_trait]
+impl Provider for Subnet {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn check(&self, req: CheckRequest<'_>) -> CheckResponse {
+        let mut inputs = req.inputs;
+        let mut failures = Vec::new();
+        check_cidr(&mut inputs, "cidr_block", &mut failures);
+        inputs
+            .entry("map_public_ip_on_launch".into())
+            .or_insert(Value::Bool(false));
+        default_tags(&mut inputs);
+        CheckResponse { inputs, failures }
+    }
+
+    async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
+        let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
+        let out = self
+            .ec2
+            .create_subnet()
+            .vpc_id(str_of(&req.inputs, "vpc_id")?)
+            .cidr_block(str_of(&req.inputs, "cidr_block")?)
+            .availability_zone(str_of(&req.inputs, "availability_zone")?)
+            .tag_specifications(tags::ec2_spec(ResourceType::Subnet, &tags))
+            .send()
+            .await
+            .map_err(|e| classify("CreateSubnet", e))?;
+        let id = out
+            .subnet()
+            .and_then(|s| s.subnet_id())
+            .ok_or_else(|| ProviderError::invalid("CreateSubnet returned no subnet id"))?
+            .to_string();
+        self.ec2
+            .wait_until_subnet_available()
+            .subnet_ids(&id)
+            .wait(std::time::Duration::from_secs(120))
+            .await
+            .map_err(|e| ProviderError::new(ErrorKind::Transient, format!("waiting for subnet {id}: {e}")))?;
+        if bool_of(&req.inputs, "map_public_ip_on_launch") {
+            self.set_map_public_ip(&id, true).await?;
+        }
+        Ok(CreateResponse {
+            outputs: outputs(&id, &req.inputs),
+            id,
+        })
+    }
+
+    async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
+        let urns: BTreeMap<String, _> = req.targets.iter().map(|t| (t.id.clone(), t.urn.clone())).collect();
+        let mut found = Vec::new();
+        for filter in id_filters("subnet-id", urns.keys().cloned()) {
+            let subnets = self
+                .ec2
+                .describe_subnets()
+                .filters(filter)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| classify("DescribeSubnets", e))?;
+            for s in subnets {
+                let Some((id, urn)) = s.subnet_id().and_then(|id| urns.get_key_value(id)) else {
+                    continue;
+                };
+                let inputs = props([
+                    ("vpc_id", s.vpc_id().unwrap_or_default().into()),
+                    ("cidr_block", s.cidr_block().unwrap_or_default().into()),
+                    ("availability_zone", s.availability_zone().unwrap_or_default().into()),
+                    (
+                        "map_public_ip_on_launch",
+                        s.map_public_ip_on_launch().unwrap_or(false).into(),
+                    ),
+                    ("tags", tags::live_ec2(s.tags())),
+                ]);
+                found.push(LiveResource {
+                    urn: urn.clone(),
+                    id: id.clone(),
+                    outputs: outputs(id, &inputs),
+                    inputs,
+                });
+            }
+        }
+        Ok(ReadResponse { found })
+    }
+
+    async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
+        if req.changed.iter().any(|c| c == "map_public_ip_on_launch") {
+            self.set_map_public_ip(&req.id, bool_of(&req.new_inputs, "map_public_ip_on_launch"))
+                .await?;
+        }
+        if req.changed.iter().any(|c| c == "tags") {
+            tags::sync_ec2(
+                &self.ec2,
+                &req.id,
+                &req.stack,
+                &req.urn,
+                &req.old_inputs,
+                &req.new_inputs,
+            )
+            .await?;
+        }
+        Ok(UpdateResponse {
+            outputs: outputs(&req.id, &req.new_inputs),
+        })
+    }
+
+    async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        retry_dependency(&format!("subnet {}", req.id), DELETE_DEPENDENCY_DEADLINE, || async {
+            self.ec2
+                .delete_subnet()
+                .subnet_id(&req.id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("DeleteSubnet", e))
+        })
+        .await
+    }
+}

@@ -1,0 +1,363 @@
+//! Applies a plan: one provider call per operation, each bracketed by journal writes
+//! and followed at once by the state record of its outcome.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use stackup_model::{Properties, ResourceRecord, Urn, Value};
+use stackup_planner::{Action, OpKind, Plan, Step};
+use stackup_provider::{CheckRequest, CreateRequest, DeleteRequest, ErrorKind, Registry, UpdateRequest};
+use stackup_state::{now_unix, JournalEntry, JournalOp, StateStore};
+use tokio::sync::watch;
+
+use crate::walk::{walk, NodeOutcome};
+use crate::StepError;
+
+/// What the CLI's progress view is told.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started { urn: Urn, kind: OpKind },
+    Finished { urn: Urn, kind: OpKind, elapsed: Duration },
+    Failed { urn: Urn, kind: OpKind, error: String },
+}
+
+pub trait Observer: Send + Sync {
+    fn event(&self, event: Event);
+}
+
+/// Everything an apply needs besides the plan.
+pub struct ApplyContext {
+    pub stack: String,
+    pub registry: Registry,
+    pub store: Arc<dyn StateStore>,
+    pub parallel: usize,
+    pub cancel: watch::Receiver<bool>,
+    pub observer: Arc<dyn Observer>,
+}
+
+/// The outcome of one operation.
+#[derive(Debug, Clone)]
+pub struct OpResult {
+    pub urn: Urn,
+    pub kind: OpKind,
+    pub outcome: NodeOutcome,
+    /// For a skipped operation, the URN of the failed one that caused it.
+    pub root_cause: Option<Urn>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplyReport {
+    pub results: Vec<OpResult>,
+    pub elapsed: Duration,
+}
+
+impl ApplyReport {
+    pub fn failures(&self) -> Vec<&OpResult> {
+        self.results
+            .iter()
+            .filter(|r| matches!(r.outcome, NodeOutcome::Failed(_)))
+            .collect()
+    }
+    pub fn skipped(&self) -> usize {
+        self.count(|o| matches!(o, NodeOutcome::Skipped { .. }))
+    }
+    pub fn cancelled(&self) -> usize {
+        self.count(|o| matches!(o, NodeOutcome::Cancelled))
+    }
+    pub fn done(&self, kind: OpKind) -> usize {
+        self.results
+            .iter()
+            .filter(|r| r.kind == kind && matches!(r.outcome, NodeOutcome::Done))
+            .count()
+    }
+    pub fn is_success(&self) -> bool {
+        self.results.iter().all(|r| matches!(r.outcome, NodeOutcome::Done))
+    }
+    fn count(&self, f: impl Fn(&NodeOutcome) -> bool) -> usize {
+        self.results.iter().filter(|r| f(&r.outcome)).count()
+    }
+}
+
+struct Shared {
+    plan: Plan,
+    ops: Vec<stackup_planner::Operation>,
+    ctx: ApplyContext,
+    /// Outputs of every resource as they become known.
+    outputs: Mutex<HashMap<Urn, Properties>>,
+}
+
+/// Runs a plan's operations and records each outcome.
+pub async fn apply(plan: &Plan, ctx: ApplyContext) -> ApplyReport {
+    let started = Instant::now();
+    let ops = plan.operations();
+    let mut outputs = HashMap::new();
+    for step in &plan.steps {
+        if let (Some(old), false) = (&step.old, step.retired) {
+            outputs.insert(step.urn.clone(), old.outputs.clone());
+        }
+    }
+    let after: Vec<Vec<usize>> = ops.iter().map(|o| o.after.clone()).collect();
+    let limit = ctx.parallel;
+    let cancel = ctx.cancel.clone();
+    let shared = Arc::new(Shared {
+        plan: plan.clone(),
+        ops,
+        ctx,
+        outputs: Mutex::new(outputs),
+    });
+    let runner = shared.clone();
+    let outcomes = walk(
+        &after,
+        limit,
+        cancel,
+        Arc::new(move |i| {
+            let shared = runner.clone();
+            Box::pin(async move { run_op(&shared, i).await })
+        }),
+    )
+    .await;
+    let results = outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, outcome)| {
+            let op = &shared.ops[i];
+            let root_cause = match &outcome {
+                NodeOutcome::Skipped { because } => Some(shared.plan.steps[shared.ops[*because].step].urn.clone()),
+                _ => None,
+            };
+            OpResult {
+                urn: shared.plan.steps[op.step].urn.clone(),
+                kind: op.kind,
+                outcome,
+                root_cause,
+            }
+        })
+        .collect();
+    ApplyReport {
+        results,
+        elapsed: started.elapsed(),
+    }
+}
+
+async fn run_op(shared: &Shared, i: usize) -> Result<(), StepError> {
+    let op = &shared.ops[i];
+    let step = &shared.plan.steps[op.step];
+    let observer = &shared.ctx.observer;
+    observer.event(Event::Started {
+        urn: step.urn.clone(),
+        kind: op.kind,
+    });
+    let started = Instant::now();
+    let result = match op.kind {
+        OpKind::Create => create(shared, step, None).await,
+        OpKind::CreateReplacement => {
+            let retire = (step.action == Action::CreateThenDelete)
+                .then_some(())
+                .and(step.old.as_ref());
+            create(shared, step, retire).await
+        }
+        OpKind::Update => update(shared, step).await,
+        OpKind::Delete | OpKind::DeleteReplaced => delete(shared, step, op.kind).await,
+    };
+    match &result {
+        Ok(()) => observer.event(Event::Finished {
+            urn: step.urn.clone(),
+            kind: op.kind,
+            elapsed: started.elapsed(),
+        }),
+        Err(e) => observer.event(Event::Failed {
+            urn: step.urn.clone(),
+            kind: op.kind,
+            error: e.to_string(),
+        }),
+    }
+    result
+}
+
+fn provider<'a>(shared: &'a Shared, step: &Step) -> Result<&'a Arc<dyn stackup_provider::Provider>, StepError> {
+    shared
+        .ctx
+        .registry
+        .get(&step.ty)
+        .ok_or_else(|| StepError::Engine(format!("no provider for type {}", step.ty)))
+}
+
+/// Resolves references with the outputs recorded so far (every dependency has finished
+/// by the time this runs, so a missing output is a program error) and has the provider
+/// normalise the result, as the planner did with what it knew.
+fn resolve(shared: &Shared, step: &Step) -> Result<Properties, StepError> {
+    let resolved = resolve_references(shared, step)?;
+    let checked = provider(shared, step)?.check(CheckRequest {
+        urn: &step.urn,
+        inputs: resolved,
+    });
+    if let Some(f) = checked.failures.first() {
+        return Err(StepError::Engine(format!("input '{}': {}", f.property, f.reason)));
+    }
+    Ok(checked.inputs)
+}
+
+fn resolve_references(shared: &Shared, step: &Step) -> Result<Properties, StepError> {
+    let outputs = shared.outputs.lock().unwrap_or_else(|e| e.into_inner());
+    let mut missing = None;
+    let inputs = step
+        .inputs
+        .as_ref()
+        .ok_or_else(|| StepError::Engine(format!("{} has no desired inputs", step.urn)))?
+        .iter()
+        .map(|(k, v)| {
+            let resolved = v.resolve(&mut |r| match outputs.get(&r.urn).and_then(|o| o.get(&r.output)) {
+                Some(v) => v.clone(),
+                None => {
+                    missing = Some(r.to_string());
+                    Value::Null
+                }
+            });
+            (k.clone(), resolved)
+        })
+        .collect();
+    match missing {
+        Some(r) => Err(StepError::Engine(format!(
+            "input refers to {r}, which has no such output"
+        ))),
+        None => Ok(inputs),
+    }
+}
+
+fn journal(shared: &Shared, urn: &Urn, op: JournalOp, id: Option<&str>) -> Result<String, StepError> {
+    let token = uuid::Uuid::new_v4().to_string();
+    shared.ctx.store.journal_begin(&JournalEntry {
+        token: token.clone(),
+        urn: urn.clone(),
+        op,
+        id: id.map(str::to_string),
+        started_at: now_unix(),
+    })?;
+    Ok(token)
+}
+
+/// Clears a journal entry after a failed call, unless the failure leaves the outcome
+/// unknown (a timeout or dropped connection may have created the object): then the
+/// entry stays for the next run to resolve.
+fn settle_failed(shared: &Shared, token: &str, kind: ErrorKind) {
+    if !kind.is_retryable() {
+        let _ = shared.ctx.store.journal_end(token);
+    }
+}
+
+async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -> Result<(), StepError> {
+    let provider = provider(shared, step)?;
+    let inputs = resolve(shared, step)?;
+    let token = journal(shared, &step.urn, JournalOp::Create, None)?;
+    let created = provider
+        .create(CreateRequest {
+            urn: step.urn.clone(),
+            stack: shared.ctx.stack.clone(),
+            inputs: inputs.clone(),
+            token: token.clone(),
+        })
+        .await;
+    let created = match created {
+        Ok(c) => c,
+        Err(e) => {
+            settle_failed(shared, &token, e.kind);
+            return Err(e.into());
+        }
+    };
+    let record = ResourceRecord {
+        urn: step.urn.clone(),
+        ty: step.ty.clone(),
+        id: created.id,
+        inputs,
+        outputs: created.outputs.clone(),
+        dependencies: step.dependencies.clone(),
+    };
+    match retire {
+        Some(old) => shared.ctx.store.replace(old, &record)?,
+        None => shared.ctx.store.put(&record)?,
+    }
+    shared.ctx.store.journal_end(&token)?;
+    shared
+        .outputs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(step.urn.clone(), created.outputs);
+    Ok(())
+}
+
+async fn update(shared: &Shared, step: &Step) -> Result<(), StepError> {
+    let provider = provider(shared, step)?;
+    let old = step
+        .old
+        .as_ref()
+        .ok_or_else(|| StepError::Engine(format!("{} has no recorded state to update", step.urn)))?;
+    let inputs = resolve(shared, step)?;
+    let token = journal(shared, &step.urn, JournalOp::Update, Some(&old.id))?;
+    let updated = provider
+        .update(UpdateRequest {
+            urn: step.urn.clone(),
+            stack: shared.ctx.stack.clone(),
+            id: old.id.clone(),
+            old_inputs: old.inputs.clone(),
+            new_inputs: inputs.clone(),
+            old_outputs: old.outputs.clone(),
+            changed: step.changes.iter().map(|c| c.key.clone()).collect(),
+        })
+        .await;
+    let updated = match updated {
+        Ok(u) => u,
+        Err(e) => {
+            settle_failed(shared, &token, e.kind);
+            return Err(e.into());
+        }
+    };
+    let record = ResourceRecord {
+        inputs,
+        outputs: updated.outputs.clone(),
+        dependencies: step.dependencies.clone(),
+        ..old.clone()
+    };
+    shared.ctx.store.put(&record)?;
+    shared.ctx.store.journal_end(&token)?;
+    shared
+        .outputs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(step.urn.clone(), updated.outputs);
+    Ok(())
+}
+
+async fn delete(shared: &Shared, step: &Step, kind: OpKind) -> Result<(), StepError> {
+    let provider = provider(shared, step)?;
+    let old = step
+        .old
+        .as_ref()
+        .ok_or_else(|| StepError::Engine(format!("{} has no recorded state to delete", step.urn)))?;
+    let token = journal(shared, &step.urn, JournalOp::Delete, Some(&old.id))?;
+    let deleted = provider
+        .delete(DeleteRequest {
+            urn: step.urn.clone(),
+            id: old.id.clone(),
+            inputs: old.inputs.clone(),
+            outputs: old.outputs.clone(),
+        })
+        .await;
+    match deleted {
+        Ok(()) => {}
+        // Already gone is what we wanted.
+        Err(e) if e.kind == ErrorKind::NotFound => {}
+        Err(e) => {
+            settle_failed(shared, &token, e.kind);
+            return Err(e.into());
+        }
+    }
+    let retired = step.retired || (kind == OpKind::DeleteReplaced && step.action == Action::CreateThenDelete);
+    if retired {
+        shared.ctx.store.forget_retired(old)?;
+    } else {
+        shared.ctx.store.remove(&step.urn)?;
+    }
+    shared.ctx.store.journal_end(&token)?;
+    Ok(())
+}

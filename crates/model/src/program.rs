@@ -1,0 +1,150 @@
+use std::marker::PhantomData;
+
+use crate::{Properties, Reference, ResourceGoal, TypeToken, Urn, Value};
+
+/// A typed resource argument struct: what a program fills in for one resource.
+pub trait ResourceArgs {
+    /// The resource type, e.g. `aws:ec2:Vpc`.
+    const TYPE: &'static str;
+    /// Whether the stack's default tags are merged into this resource's `tags` input.
+    const TAGGABLE: bool;
+    fn into_properties(self) -> Properties;
+}
+
+/// An argument that is either a literal or another resource's output.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input<T> {
+    Literal(T),
+    Output(Reference),
+}
+
+impl<T: Into<Value>> From<Input<T>> for Value {
+    fn from(i: Input<T>) -> Value {
+        match i {
+            Input::Literal(v) => v.into(),
+            Input::Output(r) => Value::Ref(r),
+        }
+    }
+}
+
+impl<T> From<T> for Input<T> {
+    fn from(v: T) -> Input<T> {
+        Input::Literal(v)
+    }
+}
+
+impl From<&str> for Input<String> {
+    fn from(v: &str) -> Input<String> {
+        Input::Literal(v.to_string())
+    }
+}
+
+/// A declared resource; its outputs can be passed to other resources' inputs.
+#[derive(Debug)]
+pub struct Handle<R> {
+    urn: Urn,
+    _args: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Handle<R> {
+    fn clone(&self) -> Self {
+        Handle {
+            urn: self.urn.clone(),
+            _args: PhantomData,
+        }
+    }
+}
+
+impl<R> Handle<R> {
+    pub fn urn(&self) -> &Urn {
+        &self.urn
+    }
+
+    /// The physical id, known after the resource is created.
+    pub fn id(&self) -> Input<String> {
+        self.output("id")
+    }
+
+    /// Any named output of the resource.
+    pub fn output<T>(&self, name: &str) -> Input<T> {
+        Input::Output(Reference {
+            urn: self.urn.clone(),
+            output: name.to_string(),
+        })
+    }
+}
+
+/// Collects the resources a program declares for one stack.
+#[derive(Debug)]
+pub struct StackBuilder {
+    stack: String,
+    default_tags: Properties,
+    goals: Vec<ResourceGoal>,
+    exports: Vec<(String, Reference)>,
+}
+
+/// What a program produces: the resources it declares and the outputs it exports.
+#[derive(Debug, Clone, Default)]
+pub struct Program {
+    pub goals: Vec<ResourceGoal>,
+    /// Named stack outputs (`stackup outputs`), each another resource's output.
+    pub exports: Vec<(String, Reference)>,
+}
+
+impl StackBuilder {
+    pub fn new(stack: &str, default_tags: Properties) -> StackBuilder {
+        StackBuilder {
+            stack: stack.to_string(),
+            default_tags,
+            goals: Vec::new(),
+            exports: Vec::new(),
+        }
+    }
+
+    pub fn stack(&self) -> &str {
+        &self.stack
+    }
+
+    /// Declares a resource; default tags are merged under the resource's own tags.
+    pub fn declare<R: ResourceArgs>(&mut self, name: &str, args: R) -> Handle<R> {
+        self.declare_after(name, args, &[])
+    }
+
+    /// Declares a resource that must be created after (and deleted before) `after`.
+    pub fn declare_after<R: ResourceArgs>(&mut self, name: &str, args: R, after: &[&Urn]) -> Handle<R> {
+        let ty = TypeToken::from_static(R::TYPE);
+        let urn = Urn::new(&self.stack, &ty, name);
+        let mut inputs = args.into_properties();
+        if R::TAGGABLE {
+            let mut tags = self.default_tags.clone();
+            if let Some(Value::Map(own)) = inputs.get("tags") {
+                tags.extend(own.clone());
+            }
+            inputs.insert("tags".into(), Value::Map(tags));
+        }
+        self.goals.push(ResourceGoal {
+            urn: urn.clone(),
+            ty,
+            inputs,
+            depends_on: after.iter().map(|u| (*u).clone()).collect(),
+        });
+        Handle {
+            urn,
+            _args: PhantomData,
+        }
+    }
+
+    /// Exports a resource's output as a named stack output.
+    pub fn export<T>(&mut self, name: &str, value: Input<T>) {
+        if let Input::Output(r) = value {
+            self.exports.push((name.to_string(), r));
+        }
+    }
+
+    pub fn finish(self) -> Program {
+        Program {
+            goals: self.goals,
+            exports: self.exports,
+        }
+    }
+}

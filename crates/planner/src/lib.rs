@@ -1,0 +1,407 @@
+//! The planner: desired goals x current records -> a plan. Deciding, never doing: the
+//! plan is a value that `diff` prints, `--json` serialises and the executor runs.
+//!
+//! `destroy` is a plan against an empty program. Replacement is create-before-delete
+//! unless the provider requires delete-before-create; a delete-before-create
+//! replacement forces its replaced dependents to delete first too, or the order would
+//! be a cycle.
+//!
+//! Architecture invariant: pure. The planner calls providers' `check` and `diff`
+//! (which are pure) and nothing else.
+
+mod ops;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use serde::Serialize;
+use stackup_graph::DependencyGraph;
+use stackup_model::{Properties, ResourceGoal, ResourceRecord, TypeToken, Urn, Value};
+use stackup_provider::{CheckRequest, DiffRequest, Registry};
+
+pub use ops::{OpKind, Operation};
+
+/// What a step does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Same,
+    Create,
+    Update,
+    /// Create the replacement, repoint dependents, then delete the old object.
+    CreateThenDelete,
+    /// Delete the old object first (its name must be unique), then create.
+    DeleteThenCreate,
+    Delete,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Same => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::CreateThenDelete => "+-",
+            Action::DeleteThenCreate => "-+",
+            Action::Delete => "-",
+        }
+    }
+
+    pub fn is_replace(self) -> bool {
+        matches!(self, Action::CreateThenDelete | Action::DeleteThenCreate)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Same => "same",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::CreateThenDelete => "replace (create before delete)",
+            Action::DeleteThenCreate => "replace (delete before create)",
+            Action::Delete => "delete",
+        })
+    }
+}
+
+/// One attribute that differs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PropertyChange {
+    pub key: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+    pub forces_replacement: bool,
+}
+
+/// One resource's step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Step {
+    pub urn: Urn,
+    #[serde(rename = "type")]
+    pub ty: TypeToken,
+    pub action: Action,
+    pub changes: Vec<PropertyChange>,
+    /// Desired inputs as declared, references unresolved (create, update, replace); the
+    /// executor resolves them and has the provider normalise them again.
+    #[serde(skip)]
+    pub inputs: Option<Properties>,
+    /// Desired dependencies (create, update, replace).
+    #[serde(skip)]
+    pub dependencies: Vec<Urn>,
+    /// The resource as it is now (update, replace, delete, same).
+    #[serde(skip)]
+    pub old: Option<ResourceRecord>,
+    /// A step deleting an object that a finished create-before-delete replacement left
+    /// behind, rather than the resource's current object.
+    pub retired: bool,
+}
+
+/// The plan of one run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub stack: String,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub create: usize,
+    pub update: usize,
+    pub replace: usize,
+    pub delete: usize,
+    pub same: usize,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.steps.iter().any(|s| s.action != Action::Same)
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for s in &self.steps {
+            match s.action {
+                Action::Same => c.same += 1,
+                Action::Create => c.create += 1,
+                Action::Update => c.update += 1,
+                Action::CreateThenDelete | Action::DeleteThenCreate => c.replace += 1,
+                Action::Delete => c.delete += 1,
+            }
+        }
+        c
+    }
+
+    pub fn changed_steps(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.action != Action::Same)
+    }
+}
+
+/// Why a plan could not be made. Every problem is reported at once.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Invalid(InvalidInputs),
+}
+
+/// The inputs that providers refused, all of them.
+#[derive(Debug, Default)]
+pub struct InvalidInputs(pub Vec<(Urn, String, String)>);
+
+impl fmt::Display for InvalidInputs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the program declares {} invalid input(s):", self.0.len())?;
+        for (urn, key, reason) in &self.0 {
+            writeln!(f, "  - {urn}: input '{key}': {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything the planner needs.
+pub struct PlanRequest<'a> {
+    pub stack: &'a str,
+    pub goals: &'a [ResourceGoal],
+    pub graph: &'a DependencyGraph,
+    /// The resources as they are now: recorded, or refreshed from AWS.
+    pub current: &'a [ResourceRecord],
+    /// Objects left behind by create-before-delete replacements; always deleted.
+    pub retired: &'a [ResourceRecord],
+    pub registry: &'a Registry,
+    /// When not empty, only these resources (and what they depend on) are planned;
+    /// deletes only for resources named here.
+    pub targets: &'a [Urn],
+}
+
+/// Plans a run.
+pub fn plan(req: PlanRequest<'_>) -> Result<Plan, PlanError> {
+    let goals: HashMap<&Urn, &ResourceGoal> = req.goals.iter().map(|g| (&g.urn, g)).collect();
+    let current: HashMap<&Urn, &ResourceRecord> = req.current.iter().map(|r| (&r.urn, r)).collect();
+    let in_scope = scope(&req);
+
+    let mut invalid = InvalidInputs::default();
+    // Outputs known at plan time; None means "not known until apply".
+    let mut known: HashMap<Urn, Option<Properties>> = HashMap::new();
+    let mut delete_first: BTreeSet<Urn> = BTreeSet::new();
+    let mut steps = Vec::new();
+
+    for urn in req.graph.topological() {
+        let Some(goal) = goals.get(&urn) else { continue };
+        let old = current.get(&urn).copied();
+        if !in_scope.contains(&urn) {
+            known.insert(urn.clone(), old.map(|r| r.outputs.clone()));
+            if let Some(old) = old {
+                steps.push(same_step(old));
+            }
+            continue;
+        }
+        let Some(provider) = req.registry.get(&goal.ty) else {
+            invalid.0.push((
+                urn.clone(),
+                "(type)".into(),
+                format!("no provider for type {}", goal.ty),
+            ));
+            continue;
+        };
+        let resolved = resolve_for_plan(&goal.inputs, &known);
+        let checked = provider.check(CheckRequest {
+            urn: &urn,
+            inputs: resolved,
+        });
+        for f in checked.failures {
+            invalid.0.push((urn.clone(), f.property, f.reason));
+        }
+        let inputs = checked.inputs;
+        let dependencies = goal.dependencies();
+        let step = match old {
+            None => {
+                known.insert(urn.clone(), None);
+                Step {
+                    urn: urn.clone(),
+                    ty: goal.ty.clone(),
+                    action: Action::Create,
+                    changes: inputs
+                        .iter()
+                        .map(|(k, v)| PropertyChange {
+                            key: k.clone(),
+                            old: None,
+                            new: Some(v.clone()),
+                            forces_replacement: false,
+                        })
+                        .collect(),
+                    inputs: Some(goal.inputs.clone()),
+                    dependencies,
+                    old: None,
+                    retired: false,
+                }
+            }
+            Some(old) => {
+                let diff = provider.diff(DiffRequest {
+                    urn: &urn,
+                    old_inputs: &old.inputs,
+                    new_inputs: &inputs,
+                });
+                let type_changed = old.ty != goal.ty;
+                let replace = type_changed || !diff.replace.is_empty();
+                let dependency_deletes_first = dependencies.iter().any(|d| delete_first.contains(d));
+                let action = if diff.changed.is_empty() && !type_changed {
+                    Action::Same
+                } else if replace && (diff.delete_before_replace || dependency_deletes_first) {
+                    Action::DeleteThenCreate
+                } else if replace {
+                    Action::CreateThenDelete
+                } else {
+                    Action::Update
+                };
+                if action == Action::DeleteThenCreate {
+                    delete_first.insert(urn.clone());
+                }
+                known.insert(
+                    urn.clone(),
+                    if action.is_replace() {
+                        None
+                    } else {
+                        Some(old.outputs.clone())
+                    },
+                );
+                let changes = diff
+                    .changed
+                    .iter()
+                    .map(|k| PropertyChange {
+                        key: k.clone(),
+                        old: old.inputs.get(k).cloned(),
+                        new: inputs.get(k).cloned(),
+                        forces_replacement: diff.replace.contains(k),
+                    })
+                    .collect();
+                Step {
+                    urn: urn.clone(),
+                    ty: goal.ty.clone(),
+                    action,
+                    changes,
+                    inputs: Some(goal.inputs.clone()),
+                    dependencies,
+                    old: Some(old.clone()),
+                    retired: false,
+                }
+            }
+        };
+        steps.push(step);
+    }
+    if !invalid.0.is_empty() {
+        return Err(PlanError::Invalid(invalid));
+    }
+
+    // Resources recorded but no longer declared are deleted, dependents first.
+    let removed: Vec<&ResourceRecord> = req
+        .current
+        .iter()
+        .filter(|r| !goals.contains_key(&r.urn))
+        .filter(|r| req.targets.is_empty() || req.targets.contains(&r.urn))
+        .collect();
+    for record in deletion_order(&removed) {
+        steps.push(delete_step(record, false));
+    }
+    for record in req.retired {
+        steps.push(delete_step(record, true));
+    }
+    // Keep the untouched records of a targeted run visible as `same`.
+    for record in req.current {
+        if !goals.contains_key(&record.urn) && !req.targets.is_empty() && !req.targets.contains(&record.urn) {
+            steps.push(same_step(record));
+        }
+    }
+    Ok(Plan {
+        stack: req.stack.to_string(),
+        steps,
+    })
+}
+
+fn same_step(old: &ResourceRecord) -> Step {
+    Step {
+        urn: old.urn.clone(),
+        ty: old.ty.clone(),
+        action: Action::Same,
+        changes: Vec::new(),
+        inputs: Some(old.inputs.clone()),
+        dependencies: old.dependencies.clone(),
+        old: Some(old.clone()),
+        retired: false,
+    }
+}
+
+fn delete_step(record: &ResourceRecord, retired: bool) -> Step {
+    Step {
+        urn: record.urn.clone(),
+        ty: record.ty.clone(),
+        action: Action::Delete,
+        changes: record
+            .inputs
+            .iter()
+            .map(|(k, v)| PropertyChange {
+                key: k.clone(),
+                old: Some(v.clone()),
+                new: None,
+                forces_replacement: false,
+            })
+            .collect(),
+        inputs: None,
+        dependencies: Vec::new(),
+        old: Some(record.clone()),
+        retired,
+    }
+}
+
+/// Records in an order where dependents come before what they depend on. Recorded
+/// dependencies may point at resources already gone; those edges are ignored.
+fn deletion_order<'a>(records: &[&'a ResourceRecord]) -> Vec<&'a ResourceRecord> {
+    let by_urn: BTreeMap<&Urn, &ResourceRecord> = records.iter().map(|r| (&r.urn, *r)).collect();
+    let nodes = records.iter().map(|r| {
+        let deps = r
+            .dependencies
+            .iter()
+            .filter(|d| by_urn.contains_key(d))
+            .cloned()
+            .collect();
+        (r.urn.clone(), deps)
+    });
+    match DependencyGraph::build(nodes) {
+        Ok(g) => g
+            .reverse_topological()
+            .iter()
+            .filter_map(|u| by_urn.get(u).copied())
+            .collect(),
+        // Recorded dependencies cannot form a cycle unless the store was edited by hand;
+        // fall back to the recorded order rather than refusing to delete.
+        Err(_) => records.to_vec(),
+    }
+}
+
+/// The resources a targeted run plans: the targets and everything they depend on.
+fn scope(req: &PlanRequest<'_>) -> BTreeSet<Urn> {
+    if req.targets.is_empty() {
+        return req.goals.iter().map(|g| g.urn.clone()).collect();
+    }
+    let mut out = BTreeSet::new();
+    let mut stack: Vec<Urn> = req.targets.iter().filter(|t| req.graph.contains(t)).cloned().collect();
+    while let Some(u) = stack.pop() {
+        if out.insert(u.clone()) {
+            stack.extend(req.graph.dependencies(&u));
+        }
+    }
+    out
+}
+
+/// Resolves references with the outputs known at plan time.
+fn resolve_for_plan(inputs: &Properties, known: &HashMap<Urn, Option<Properties>>) -> Properties {
+    inputs
+        .iter()
+        .map(|(k, v)| {
+            let resolved = v.resolve(&mut |r| match known.get(&r.urn) {
+                Some(Some(outputs)) => outputs.get(&r.output).cloned().unwrap_or(Value::Null),
+                _ => Value::Unknown,
+            });
+            (k.clone(), resolved)
+        })
+        .collect()
+}

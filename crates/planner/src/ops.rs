@@ -1,0 +1,128 @@
+//! The operation graph of a plan: what the executor runs, and in which order.
+
+use std::collections::HashMap;
+
+use stackup_model::Urn;
+
+use crate::{Action, Plan};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpKind {
+    Create,
+    Update,
+    /// Creates the new object of a replacement.
+    CreateReplacement,
+    /// Deletes the old object of a replacement.
+    DeleteReplaced,
+    Delete,
+}
+
+impl OpKind {
+    pub fn is_delete(self) -> bool {
+        matches!(self, OpKind::Delete | OpKind::DeleteReplaced)
+    }
+}
+
+/// One provider call the executor makes, and the operations that must finish first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    pub step: usize,
+    pub kind: OpKind,
+    pub after: Vec<usize>,
+}
+
+impl Plan {
+    /// The operations of this plan with their ordering constraints:
+    /// - a create or update runs after the creates and updates of its dependencies;
+    /// - a delete runs before the deletes of what the deleted object depended on;
+    /// - create-before-delete: the old object goes after its replacement exists and
+    ///   after every dependent was repointed at the replacement;
+    /// - delete-before-create: the old object goes first.
+    pub fn operations(&self) -> Vec<Operation> {
+        let mut ops: Vec<Operation> = Vec::new();
+        let mut forward: HashMap<&Urn, usize> = HashMap::new();
+        let mut deletes: HashMap<&Urn, Vec<usize>> = HashMap::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            let mut push = |kind| {
+                ops.push(Operation {
+                    step: i,
+                    kind,
+                    after: Vec::new(),
+                });
+                ops.len() - 1
+            };
+            match step.action {
+                Action::Same => {}
+                Action::Create => {
+                    forward.insert(&step.urn, push(OpKind::Create));
+                }
+                Action::Update => {
+                    forward.insert(&step.urn, push(OpKind::Update));
+                }
+                Action::CreateThenDelete | Action::DeleteThenCreate => {
+                    forward.insert(&step.urn, push(OpKind::CreateReplacement));
+                    let d = push(OpKind::DeleteReplaced);
+                    deletes.entry(&step.urn).or_default().push(d);
+                }
+                Action::Delete => {
+                    let d = push(OpKind::Delete);
+                    deletes.entry(&step.urn).or_default().push(d);
+                }
+            }
+        }
+        let mut edges: Vec<(usize, usize)> = Vec::new(); // (before, after)
+        for (o, op) in ops.iter().enumerate() {
+            let step = &self.steps[op.step];
+            match op.kind {
+                OpKind::Create | OpKind::Update | OpKind::CreateReplacement => {
+                    for dep in &step.dependencies {
+                        if let Some(&d) = forward.get(dep) {
+                            edges.push((d, o));
+                        }
+                    }
+                }
+                OpKind::Delete | OpKind::DeleteReplaced => {
+                    let recorded = step.old.as_ref().map(|r| r.dependencies.as_slice()).unwrap_or(&[]);
+                    for dep in recorded {
+                        for &d in deletes.get(dep).into_iter().flatten() {
+                            if d != o {
+                                edges.push((o, d));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            let (Some(&create), Some(del)) = (forward.get(&step.urn), deletes.get(&step.urn)) else {
+                continue;
+            };
+            let Some(&delete) = del.iter().find(|&&d| ops[d].step == i) else {
+                continue;
+            };
+            match step.action {
+                Action::DeleteThenCreate => edges.push((delete, create)),
+                Action::CreateThenDelete => {
+                    edges.push((create, delete));
+                    // Dependents updated in place must point at the replacement before
+                    // the old object goes.
+                    for (j, other) in self.steps.iter().enumerate() {
+                        let depended = other.old.as_ref().is_some_and(|r| r.dependencies.contains(&step.urn));
+                        if j != i && depended && other.action == Action::Update {
+                            if let Some(&u) = forward.get(&other.urn) {
+                                edges.push((u, delete));
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (before, after) in edges {
+            if !ops[after].after.contains(&before) {
+                ops[after].after.push(before);
+            }
+        }
+        ops
+    }
+}

@@ -1,0 +1,261 @@
+//! The provider contract: one trait that the code for each resource type implements,
+//! with a request and a response struct per method so that adding a field never breaks
+//! a caller, and one error type whose kind the engine acts on.
+//!
+//! Architecture invariant: the engine (planner, executor) talks to AWS only through
+//! this trait; a provider never decides ordering, never touches state.
+
+pub mod fake;
+mod registry;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use stackup_model::{Properties, TypeToken, Urn, Value};
+
+pub use registry::Registry;
+
+/// What went wrong in a provider call, as far as the engine needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The object does not exist. On read this means "gone", never "unchanged".
+    NotFound,
+    Throttled,
+    /// Something else still uses the object.
+    DependencyViolation,
+    Conflict,
+    /// AWS refused the request as malformed or impossible.
+    Invalid,
+    AccessDenied,
+    /// Timeouts, 5xx, dropped connections: worth retrying.
+    Transient,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorKind::Throttled | ErrorKind::Transient)
+    }
+}
+
+/// A failed provider call.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ProviderError {
+    pub kind: ErrorKind,
+    /// The service's error code, when it gave one.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl ProviderError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ProviderError {
+        ProviderError {
+            kind,
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn with_code(mut self, code: impl Into<String>) -> ProviderError {
+        self.code = Some(code.into());
+        self
+    }
+
+    pub fn invalid(message: impl Into<String>) -> ProviderError {
+        ProviderError::new(ErrorKind::Invalid, message)
+    }
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{code}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Static facts about a resource type.
+#[derive(Clone, Debug)]
+pub struct Schema {
+    pub ty: TypeToken,
+    /// Inputs whose change cannot be applied in place.
+    pub replace_on_change: &'static [&'static str],
+    /// Replacement must delete the old object first (for example because its name must
+    /// be unique); otherwise the replacement is created first.
+    pub delete_before_replace: bool,
+}
+
+/// One input that failed validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckFailure {
+    pub property: String,
+    pub reason: String,
+}
+
+pub struct CheckRequest<'a> {
+    pub urn: &'a Urn,
+    /// Desired inputs; references not yet resolved may appear as `Value::Ref` or
+    /// `Value::Unknown` and must be accepted as such.
+    pub inputs: Properties,
+}
+
+pub struct CheckResponse {
+    /// The inputs, normalised (canonical CIDRs, sorted rule lists, defaults filled in)
+    /// so that comparing them with what a read reports shows real differences only.
+    pub inputs: Properties,
+    pub failures: Vec<CheckFailure>,
+}
+
+pub struct DiffRequest<'a> {
+    pub urn: &'a Urn,
+    /// What the resource looks like now (recorded, or live after a refresh).
+    pub old_inputs: &'a Properties,
+    /// What the program wants, normalised by `check`.
+    pub new_inputs: &'a Properties,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiffResponse {
+    /// Top-level input keys whose value differs.
+    pub changed: Vec<String>,
+    /// The subset of `changed` that cannot be updated in place.
+    pub replace: Vec<String>,
+    pub delete_before_replace: bool,
+}
+
+pub struct CreateRequest {
+    pub urn: Urn,
+    pub stack: String,
+    /// Inputs with every reference resolved.
+    pub inputs: Properties,
+    /// Idempotency token, durable in the journal before the call.
+    pub token: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateResponse {
+    pub id: String,
+    pub outputs: Properties,
+}
+
+/// One resource to read back.
+#[derive(Clone, Debug)]
+pub struct ReadTarget {
+    pub urn: Urn,
+    pub id: String,
+    pub inputs: Properties,
+    pub outputs: Properties,
+}
+
+pub struct ReadRequest {
+    /// All the resources of this provider's type to read, in one batch.
+    pub targets: Vec<ReadTarget>,
+}
+
+/// A resource as it is live in AWS.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveResource {
+    pub urn: Urn,
+    pub id: String,
+    /// The live values of the inputs stackup manages, normalised like `check` output.
+    pub inputs: Properties,
+    pub outputs: Properties,
+}
+
+pub struct ReadResponse {
+    /// The resources that exist; a target absent from here is gone.
+    pub found: Vec<LiveResource>,
+}
+
+pub struct UpdateRequest {
+    pub urn: Urn,
+    pub stack: String,
+    pub id: String,
+    pub old_inputs: Properties,
+    pub new_inputs: Properties,
+    pub old_outputs: Properties,
+    /// The keys the diff found changed.
+    pub changed: Vec<String>,
+}
+
+pub struct UpdateResponse {
+    pub outputs: Properties,
+}
+
+pub struct DeleteRequest {
+    pub urn: Urn,
+    pub id: String,
+    pub inputs: Properties,
+    pub outputs: Properties,
+}
+
+pub struct FindRequest {
+    pub urn: Urn,
+    pub stack: String,
+    pub inputs: Properties,
+    pub token: String,
+}
+
+/// The code for one resource type.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    fn schema(&self) -> &Schema;
+
+    /// Validates and normalises inputs. Pure: no AWS call.
+    fn check(&self, req: CheckRequest<'_>) -> CheckResponse {
+        CheckResponse {
+            inputs: req.inputs,
+            failures: Vec::new(),
+        }
+    }
+
+    /// Compares old and new inputs. The default compares every top-level key and
+    /// consults the schema for replacement.
+    fn diff(&self, req: DiffRequest<'_>) -> DiffResponse {
+        diff_by_schema(self.schema(), req.old_inputs, req.new_inputs)
+    }
+
+    async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError>;
+
+    /// Reads many resources of this type at once.
+    async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError>;
+
+    async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError>;
+
+    /// Deletes and waits until AWS reports the object gone. Deleting an object that is
+    /// already gone succeeds.
+    async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError>;
+
+    /// Looks up an object created by an interrupted run, by its `stackup:urn` tag or
+    /// idempotency token.
+    async fn find(&self, req: FindRequest) -> Result<Option<LiveResource>, ProviderError> {
+        let _ = req;
+        Ok(None)
+    }
+}
+
+/// The default diff: every top-level key whose values differ; a value not known until
+/// apply counts as different.
+pub fn diff_by_schema(schema: &Schema, old: &Properties, new: &Properties) -> DiffResponse {
+    let mut changed = Vec::new();
+    let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for key in keys {
+        let o = old.get(key).unwrap_or(&Value::Null);
+        let n = new.get(key).unwrap_or(&Value::Null);
+        if n.contains_unknown() || o != n {
+            changed.push(key.clone());
+        }
+    }
+    let replace: Vec<String> = changed
+        .iter()
+        .filter(|k| schema.replace_on_change.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    DiffResponse {
+        changed,
+        replace,
+        delete_before_replace: schema.delete_before_replace,
+    }
+}

@@ -1,0 +1,280 @@
+//! One function per command.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::Context;
+use serde_json::json;
+use stackup_executor::{apply, refresh, ApplyContext, ApplyReport, ResourceDrift};
+use stackup_model::{ResourceRecord, Value};
+use stackup_planner::Plan;
+use stackup_state::{now_unix, HistoryEntry, StateStore};
+use tokio::sync::watch;
+
+use crate::cli::{Cli, Command, Global, RefreshArgs, StateCommand};
+use crate::render;
+use crate::session::Session;
+
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Up {
+            yes,
+            parallel,
+            targets,
+            refresh,
+            json,
+        } => up(g, yes, parallel.into(), &targets, refresh, json).await,
+        Command::Diff { json, refresh } => diff(g, refresh, json).await,
+        Command::Destroy {
+            yes,
+            parallel,
+            refresh,
+            json,
+        } => destroy(g, yes, parallel.into(), refresh, json).await,
+        Command::Outputs { json } => outputs(g, json).await,
+        Command::State { command } => state(g, command).await,
+    }
+}
+
+/// Reads live state unless told not to. A failed read is an error, never "no change".
+async fn current_state(
+    s: &Session,
+    records: Vec<ResourceRecord>,
+    args: RefreshArgs,
+) -> anyhow::Result<(Vec<ResourceRecord>, Vec<ResourceDrift>)> {
+    if args.no_refresh || records.is_empty() {
+        return Ok((records, Vec::new()));
+    }
+    let refreshed = refresh(&s.registry, &records)
+        .await
+        .context("reading live state from AWS (use --no-refresh to plan from recorded state alone)")?;
+    Ok((refreshed.records, refreshed.drift))
+}
+
+async fn diff(g: &Global, refresh_args: RefreshArgs, json: bool) -> anyhow::Result<u8> {
+    let s = Session::open(g, "diff").await?;
+    let records = s.records()?;
+    let (current, drift) = current_state(&s, records, refresh_args).await?;
+    let plan = s.plan(&current, &[], false)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&render::plan_json(&plan, &drift))?);
+    } else {
+        render::plan(&plan, &drift);
+    }
+    Ok(if plan.has_changes() || !drift.is_empty() { 2 } else { 0 })
+}
+
+async fn up(
+    g: &Global,
+    yes: bool,
+    parallel: usize,
+    raw_targets: &[String],
+    refresh_args: RefreshArgs,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let s = Session::open(g, "up").await?;
+    let records = s.records()?;
+    let targets = s.targets(raw_targets, &records)?;
+    let (current, drift) = current_state(&s, records, refresh_args).await?;
+    let plan = s.plan(&current, &targets, false)?;
+    execute(&s, plan, &drift, "up", yes, parallel, json).await
+}
+
+async fn destroy(g: &Global, yes: bool, parallel: usize, refresh_args: RefreshArgs, json: bool) -> anyhow::Result<u8> {
+    let s = Session::open(g, "destroy").await?;
+    let records = s.records()?;
+    let (current, drift) = current_state(&s, records, refresh_args).await?;
+    // Resources already deleted outside stackup only need forgetting.
+    for d in &drift {
+        if let ResourceDrift::Deleted { urn } = d {
+            s.store.remove(urn)?;
+        }
+    }
+    let plan = s.plan(&current, &[], true)?;
+    execute(&s, plan, &[], "destroy", yes, parallel, json).await
+}
+
+/// Shows the plan, asks for confirmation, applies it with a live progress view and
+/// records the run in the history.
+async fn execute(
+    s: &Session,
+    plan: Plan,
+    drift: &[ResourceDrift],
+    command: &str,
+    yes: bool,
+    parallel: usize,
+    json: bool,
+) -> anyhow::Result<u8> {
+    if json {
+        eprintln!("{}", serde_json::to_string(&render::plan_json(&plan, drift))?);
+    } else {
+        render::plan(&plan, drift);
+    }
+    if !plan.has_changes() {
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&render::summary_json(&ApplyReport::default()))?
+            );
+        }
+        return Ok(0);
+    }
+    if !yes {
+        confirm(&s.config.name, command)?;
+    }
+    let ops = plan.operations().len();
+    let progress = render::Progress::new(ops, json);
+    let ticker = progress.spawn_ticker();
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let interrupt = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nstopping: no new operations will start; waiting for those in flight to finish and be recorded (Ctrl-C again aborts at once)");
+            let _ = cancel_tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("aborted; the journal in the state store lets the next run find interrupted work");
+                std::process::exit(130);
+            }
+        }
+    });
+    let started_at = now_unix();
+    let report = apply(
+        &plan,
+        ApplyContext {
+            stack: s.config.name.clone(),
+            registry: s.registry.clone(),
+            store: s.store.clone(),
+            parallel,
+            cancel: cancel_rx,
+            observer: progress.clone(),
+        },
+    )
+    .await;
+    ticker.abort();
+    interrupt.abort();
+    s.store.append_history(HistoryEntry {
+        seq: 0,
+        command: command.to_string(),
+        user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        host: stackup_state::hostname(),
+        started_at,
+        finished_at: now_unix(),
+        created: report.done(stackup_planner::OpKind::Create),
+        updated: report.done(stackup_planner::OpKind::Update),
+        replaced: report.done(stackup_planner::OpKind::CreateReplacement),
+        deleted: report.done(stackup_planner::OpKind::Delete),
+        failed: report.failures().len(),
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&render::summary_json(&report))?);
+    } else {
+        render::summary(&report);
+        if report.is_success() && command == "up" {
+            println!();
+            print_outputs(s)?;
+        }
+    }
+    Ok(if report.is_success() { 0 } else { 1 })
+}
+
+fn confirm(stack: &str, command: &str) -> anyhow::Result<()> {
+    let stdin = std::io::stdin();
+    anyhow::ensure!(
+        stdin.is_terminal(),
+        "refusing to run `{command}` on stack '{stack}' without confirmation: standard input is not a terminal; pass --yes"
+    );
+    print!("\nApply these changes to stack '{stack}'? Type the stack name to confirm: ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer)?;
+    anyhow::ensure!(answer.trim() == stack, "not confirmed; nothing was changed");
+    Ok(())
+}
+
+/// The program's exports, resolved from recorded outputs.
+fn resolve_outputs(s: &Session) -> anyhow::Result<Vec<(String, Value)>> {
+    let records = s.records()?;
+    Ok(s.program
+        .exports
+        .iter()
+        .map(|(name, r)| {
+            let v = records
+                .iter()
+                .find(|rec| rec.urn == r.urn)
+                .and_then(|rec| rec.outputs.get(&r.output).cloned())
+                .unwrap_or(Value::Null);
+            (name.clone(), v)
+        })
+        .collect())
+}
+
+fn print_outputs(s: &Session) -> anyhow::Result<()> {
+    println!("Outputs of stack {}:", s.config.name);
+    for (name, v) in resolve_outputs(s)? {
+        let text = match &v {
+            Value::String(s) => s.clone(),
+            Value::Null => "(not created)".into(),
+            other => other.to_string(),
+        };
+        println!("  {name:<28} {text}");
+    }
+    Ok(())
+}
+
+async fn outputs(g: &Global, json: bool) -> anyhow::Result<u8> {
+    let s = Session::open(g, "outputs").await?;
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = resolve_outputs(&s)?
+            .into_iter()
+            .map(|(k, v)| (k, v.to_json()))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&map)?);
+    } else {
+        print_outputs(&s)?;
+    }
+    Ok(0)
+}
+
+async fn state(g: &Global, command: StateCommand) -> anyhow::Result<u8> {
+    let s = Session::open(g, "state").await?;
+    let mut records = s.records()?;
+    records.sort_by(|a, b| a.urn.cmp(&b.urn));
+    match command {
+        StateCommand::List { json: true } => {
+            let list: Vec<serde_json::Value> = records
+                .iter()
+                .map(|r| json!({"urn": r.urn, "type": r.ty, "id": r.id, "dependencies": r.dependencies}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+        StateCommand::List { json: false } => {
+            for r in &records {
+                println!("{:<60} {}", r.urn.as_str(), r.id);
+            }
+            println!("{} resource(s) in stack {}", records.len(), s.config.name);
+        }
+        StateCommand::Show { urn, json } => {
+            let r = records
+                .iter()
+                .find(|r| r.urn.as_str() == urn)
+                .ok_or_else(|| anyhow::anyhow!("no recorded resource {urn} in stack {}", s.config.name))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(r)?);
+            } else {
+                println!("{}\n  type: {}\n  id:   {}", r.urn, r.ty, r.id);
+                println!("  inputs:");
+                for (k, v) in &r.inputs {
+                    println!("    {k}: {v}");
+                }
+                println!("  outputs:");
+                for (k, v) in &r.outputs {
+                    println!("    {k}: {v}");
+                }
+                println!(
+                    "  depends on: {}",
+                    r.dependencies.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,32 @@
+//! The `stackup` binary: the only place that parses arguments, prints, or knows about
+//! terminals. Libraries return typed errors; this maps them to exit codes.
+//!
+//! Exit codes: 0 success (for `diff`: nothing to do), 1 error, 2 (`diff` only) changes
+//! or drift, 130 aborted by a second Ctrl-C.
+
+mod cli;
+mod commands;
+mod render;
+mod session;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(args)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            render::error(&e);
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Everything that reaches the terminal: plans, drift, progress, summaries, errors.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use stackup_executor::{ApplyReport, Event, NodeOutcome, Observer, ResourceDrift};
+use stackup_model::{Urn, Value};
+use stackup_planner::{Action, OpKind, Plan, PropertyChange};
+
+/// Colour only for a terminal, and never when NO_COLOR is set.
+pub fn color_enabled() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+fn paint(text: &str, code: &str) -> String {
+    if color_enabled() {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+fn action_color(a: Action) -> &'static str {
+    match a {
+        Action::Create => "32",
+        Action::Update => "33",
+        Action::Delete => "31",
+        Action::CreateThenDelete | Action::DeleteThenCreate => "35",
+        Action::Same => "0",
+    }
+}
+
+pub fn error(e: &anyhow::Error) {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        text.push_str(&format!(": {cause}"));
+    }
+    eprintln!("{} {}", paint("error:", "31;1"), text.trim_end());
+}
+
+/// The human form of a plan.
+pub fn plan(plan: &Plan, drift: &[ResourceDrift]) {
+    print_drift(drift);
+    let c = plan.counts();
+    println!(
+        "Plan for stack {}: {} to create, {} to update, {} to replace, {} to delete, {} unchanged.",
+        plan.stack, c.create, c.update, c.replace, c.delete, c.same
+    );
+    for step in plan.changed_steps() {
+        println!();
+        let head = format!("{:>2} {}", step.action.symbol(), step.urn);
+        let retired = if step.retired {
+            " (object left by an earlier replacement)"
+        } else {
+            ""
+        };
+        println!("{}  {}{retired}", paint(&head, action_color(step.action)), step.action);
+        for change in &step.changes {
+            print_change(change, step.action);
+        }
+    }
+    if !plan.has_changes() {
+        println!("No changes: the stack matches the program.");
+    }
+}
+
+fn print_change(c: &PropertyChange, action: Action) {
+    let replace = if c.forces_replacement {
+        paint("  (forces replacement)", "35")
+    } else {
+        String::new()
+    };
+    match (action, &c.old, &c.new) {
+        (Action::Create, _, Some(new)) => println!("      {}: {new}", c.key),
+        (Action::Delete, Some(old), _) => println!("      {}: {old}", c.key),
+        (_, Some(Value::Map(old)), Some(Value::Map(new))) if !c.forces_replacement => {
+            // Maps (tags) are shown key by key, so a changed tag is one line.
+            let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+            for k in keys {
+                let (o, n) = (old.get(k), new.get(k));
+                if o != n {
+                    println!("      {}.{k}: {} => {}", c.key, show(o), show(n));
+                }
+            }
+        }
+        (_, old, new) => println!(
+            "      {}: {} => {}{replace}",
+            c.key,
+            show(old.as_ref()),
+            show(new.as_ref())
+        ),
+    }
+}
+
+fn show(v: Option<&Value>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "(none)".into())
+}
+
+fn print_drift(drift: &[ResourceDrift]) {
+    if drift.is_empty() {
+        return;
+    }
+    println!(
+        "Drift: {} resource(s) changed outside stackup since the last run.",
+        drift.len()
+    );
+    for d in drift {
+        match d {
+            ResourceDrift::Deleted { urn } => println!("  {} {urn}  deleted outside stackup", paint("!", "31")),
+            ResourceDrift::Changed { urn, attributes } => {
+                println!("  {} {urn}", paint("!", "33"));
+                for a in attributes {
+                    println!(
+                        "      {}: recorded {} , live {}",
+                        a.key,
+                        show(a.recorded.as_ref()),
+                        show(a.live.as_ref())
+                    );
+                }
+            }
+        }
+    }
+    println!();
+}
+
+/// The JSON form of a plan (and of the drift found by the refresh before it).
+pub fn plan_json(plan: &Plan, drift: &[ResourceDrift]) -> serde_json::Value {
+    let steps: Vec<serde_json::Value> = plan
+        .changed_steps()
+        .map(|s| {
+            json!({
+                "urn": s.urn,
+                "type": s.ty,
+                "action": s.action,
+                "retired": s.retired,
+                "changes": s.changes.iter().map(|c| json!({
+                    "key": c.key,
+                    "old": c.old.as_ref().map(Value::to_json),
+                    "new": c.new.as_ref().map(Value::to_json),
+                    "forces_replacement": c.forces_replacement,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "stack": plan.stack,
+        "has_changes": plan.has_changes() || !drift.is_empty(),
+        "counts": plan.counts(),
+        "steps": steps,
+        "drift": drift,
+    })
+}
+
+/// The live progress view of `up` and `destroy`: one line per start, finish and
+/// failure with a running count, and every ten seconds the operations still running.
+pub struct Progress {
+    total: usize,
+    finished: AtomicUsize,
+    running: Mutex<BTreeMap<(Urn, String), Instant>>,
+    started: Instant,
+    quiet: bool,
+}
+
+impl Progress {
+    pub fn new(total: usize, quiet: bool) -> Arc<Progress> {
+        Arc::new(Progress {
+            total,
+            finished: AtomicUsize::new(0),
+            running: Mutex::new(BTreeMap::new()),
+            started: Instant::now(),
+            quiet,
+        })
+    }
+
+    /// Prints what is still running every ten seconds until the returned task is
+    /// aborted.
+    pub fn spawn_ticker(self: &Arc<Progress>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let running = me.running.lock().unwrap_or_else(|e| e.into_inner());
+                if me.quiet || running.is_empty() {
+                    continue;
+                }
+                let list: Vec<String> = running
+                    .iter()
+                    .map(|((urn, verb), t)| format!("{verb} {} ({}s)", urn.name(), t.elapsed().as_secs()))
+                    .collect();
+                eprintln!(
+                    "  [{:>5.1}s] still running: {}",
+                    me.started.elapsed().as_secs_f64(),
+                    list.join(", ")
+                );
+            }
+        })
+    }
+
+    fn line(&self, symbol: &str, color: &str, text: &str) {
+        if self.quiet {
+            return;
+        }
+        let done = self.finished.load(Ordering::SeqCst);
+        let running = self.running.lock().map(|r| r.len()).unwrap_or(0);
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "  [{:>5.1}s {done:>3}/{} done, {running} running] {} {text}",
+            self.started.elapsed().as_secs_f64(),
+            self.total,
+            paint(symbol, color),
+        );
+    }
+}
+
+fn verb(kind: OpKind) -> &'static str {
+    match kind {
+        OpKind::Create => "creating",
+        OpKind::CreateReplacement => "creating replacement",
+        OpKind::Update => "updating",
+        OpKind::Delete => "deleting",
+        OpKind::DeleteReplaced => "deleting replaced",
+    }
+}
+
+impl Observer for Progress {
+    fn event(&self, event: Event) {
+        match event {
+            Event::Started { urn, kind } => {
+                self.running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((urn.clone(), verb(kind).to_string()), Instant::now());
+                self.line("..", "36", &format!("{} {urn}", verb(kind)));
+            }
+            Event::Finished { urn, kind, elapsed } => {
+                self.running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&(urn.clone(), verb(kind).to_string()));
+                self.finished.fetch_add(1, Ordering::SeqCst);
+                self.line(
+                    "ok",
+                    "32",
+                    &format!(
+                        "{} {urn} ({:.1}s)",
+                        verb(kind).replace("ing", "ed"),
+                        elapsed.as_secs_f64()
+                    ),
+                );
+            }
+            Event::Failed { urn, kind, error } => {
+                self.running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&(urn.clone(), verb(kind).to_string()));
+                self.finished.fetch_add(1, Ordering::SeqCst);
+                self.line("!!", "31", &format!("{} {urn} failed: {error}", verb(kind)));
+            }
+        }
+    }
+}
+
+/// The end-of-run summary. Failures are reported as root causes; what they blocked is
+/// counted, not repeated.
+pub fn summary(report: &ApplyReport) {
+    let created = report.done(OpKind::Create);
+    let updated = report.done(OpKind::Update);
+    let replaced = report.done(OpKind::CreateReplacement);
+    let deleted = report.done(OpKind::Delete);
+    let failures = report.failures();
+    println!();
+    println!(
+        "{} in {:.1}s: {created} created, {updated} updated, {replaced} replaced, {deleted} deleted, {} failed, {} skipped, {} not started.",
+        if report.is_success() { paint("Done", "32;1") } else { paint("Finished with errors", "31;1") },
+        report.elapsed.as_secs_f64(),
+        failures.len(),
+        report.skipped(),
+        report.cancelled(),
+    );
+    for f in failures {
+        if let NodeOutcome::Failed(e) = &f.outcome {
+            println!("  {} {}: {e}", paint("failed", "31"), f.urn);
+        }
+    }
+    let blocked: usize = report.skipped();
+    if blocked > 0 {
+        println!("  {blocked} operation(s) were skipped because something they depend on failed; run `stackup up` again after fixing the cause.");
+    }
+}
+
+pub fn summary_json(report: &ApplyReport) -> serde_json::Value {
+    let results: Vec<serde_json::Value> = report
+        .results
+        .iter()
+        .map(|r| {
+            let (status, error) = match &r.outcome {
+                NodeOutcome::Done => ("done", None),
+                NodeOutcome::Failed(e) => ("failed", Some(e.to_string())),
+                NodeOutcome::Skipped { .. } => ("skipped", None),
+                NodeOutcome::Cancelled => ("not_started", None),
+            };
+            json!({"urn": r.urn, "operation": verb(r.kind), "status": status, "error": error, "root_cause": r.root_cause})
+        })
+        .collect();
+    json!({"success": report.is_success(), "elapsed_seconds": report.elapsed.as_secs_f64(), "results": results})
+}

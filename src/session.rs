@@ -1,0 +1,94 @@
+//! Everything a command needs about its stack, loaded and validated in an order that
+//! guarantees bad input is reported before any AWS call and before any state is
+//! touched: stack file, program, graph, input checks, then the state store (and its
+//! lock), then AWS clients.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use stackup_ecommerce::StackConfig;
+use stackup_graph::DependencyGraph;
+use stackup_model::{Program, ResourceRecord, Urn};
+use stackup_planner::{plan, Plan, PlanRequest};
+use stackup_provider::Registry;
+use stackup_state::{SledStore, StateStore};
+
+use crate::cli::Global;
+
+pub struct Session {
+    pub config: StackConfig,
+    pub program: Program,
+    pub graph: DependencyGraph,
+    pub store: Arc<SledStore>,
+    pub registry: Registry,
+}
+
+impl Session {
+    /// Loads and validates the stack, then opens its state under the stack's lock.
+    pub async fn open(global: &Global, command: &str) -> anyhow::Result<Session> {
+        let config = StackConfig::load(&global.stack)?;
+        let program = stackup_ecommerce::program(&config);
+        let graph = DependencyGraph::from_goals(&program.goals)?;
+        // Providers' input checks are pure: run them against an empty state so that an
+        // invalid program fails here, before the store or AWS is touched.
+        let offline = stackup_aws::offline_registry();
+        plan(PlanRequest {
+            stack: &config.name,
+            goals: &program.goals,
+            graph: &graph,
+            current: &[],
+            retired: &[],
+            registry: &offline,
+            targets: &[],
+        })?;
+        let store = SledStore::open(&global.state_dir, &config.name, command)
+            .with_context(|| format!("opening the state of stack '{}'", config.name))?;
+        let clients = stackup_aws::AwsClients::load(&config.region).await;
+        Ok(Session {
+            registry: stackup_aws::registry(&clients),
+            config,
+            program,
+            graph,
+            store: Arc::new(store),
+        })
+    }
+
+    pub fn records(&self) -> anyhow::Result<Vec<ResourceRecord>> {
+        Ok(self.store.records()?)
+    }
+
+    /// Plans the program (or, for destroy, nothing) against `current`.
+    pub fn plan(&self, current: &[ResourceRecord], targets: &[Urn], destroy: bool) -> anyhow::Result<Plan> {
+        let empty_graph = DependencyGraph::default();
+        let (goals, graph) = if destroy {
+            (&[][..], &empty_graph)
+        } else {
+            (&self.program.goals[..], &self.graph)
+        };
+        let retired = self.store.retired()?;
+        Ok(plan(PlanRequest {
+            stack: &self.config.name,
+            goals,
+            graph,
+            current,
+            retired: &retired,
+            registry: &self.registry,
+            targets,
+        })?)
+    }
+
+    /// Parses `--target` URNs; each must be declared by the program or recorded.
+    pub fn targets(&self, raw: &[String], records: &[ResourceRecord]) -> anyhow::Result<Vec<Urn>> {
+        raw.iter()
+            .map(|t| {
+                let urn = Urn::parse(t).map_err(|e| anyhow::anyhow!("--target {t}: {e}"))?;
+                let known = self.graph.contains(&urn) || records.iter().any(|r| r.urn == urn);
+                anyhow::ensure!(
+                    known,
+                    "--target {t}: the stack neither declares nor records this resource (see `stackup state list`)"
+                );
+                Ok(urn)
+            })
+            .collect()
+    }
+}
