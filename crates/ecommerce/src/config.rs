@@ -128,15 +128,13 @@ impl StackConfig {
         let mut config: StackConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            let location = inner
+            let line = inner
                 .span()
-                .map(|s| {
-                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-                    format!(" (line {line})")
-                })
-                .unwrap_or_default();
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let location = line.map(|l| format!(" (line {l})")).unwrap_or_default();
             let key = if path == "." || path.is_empty() {
-                "(document)".to_string()
+                line.and_then(|l| key_at_line(text, l))
+                    .unwrap_or_else(|| "(document)".to_string())
             } else {
                 path
             };
@@ -300,6 +298,24 @@ impl StackConfig {
         }
         p
     }
+}
+
+/// The dotted key a TOML line assigns (`[network]` then `vpc_cidr = ...` gives
+/// `network.vpc_cidr`), for syntax errors, which the parser reports by position only.
+fn key_at_line(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let here = lines.get(line.checked_sub(1)?)?;
+    let (lhs, _) = here.split_once('=')?;
+    let key = lhs.trim().trim_matches('"');
+    let table = lines[..line - 1]
+        .iter()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')))
+        .map(|t| t.trim().trim_matches('[').trim_matches(']').to_string());
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_string(),
+    })
 }
 
 fn cidr(problems: &mut Vec<(String, String)>, key: &str, text: &str) -> Option<Ipv4Net> {

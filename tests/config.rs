@@ -1,0 +1,184 @@
+//! Bad stack files fail with a message naming the file, the key and the reason, exit 1,
+//! touch no state and make no API call. The "endpoint" here is a listener that counts
+//! connections: any AWS call would show up as one.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::support::{NetworkStack, Project};
+
+/// A loopback listener standing in for AWS, counting every connection made to it.
+struct CountingEndpoint {
+    url: String,
+    connections: Arc<AtomicUsize>,
+}
+
+impl CountingEndpoint {
+    fn start() -> CountingEndpoint {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        CountingEndpoint { url, connections }
+    }
+}
+
+/// Runs `diff` and `up --yes` on `text` and checks each rejects it with every fragment in
+/// `expected` (file, key, reason) in its message, before any API call.
+#[track_caller]
+fn assert_rejected(text: &str, expected: &[&str]) {
+    let endpoint = CountingEndpoint::start();
+    let project = Project::new(&endpoint.url);
+    project.write_stack("bad", text);
+    for args in [&["diff", "--stack", "bad"][..], &["up", "--yes", "--stack", "bad"][..]] {
+        let run = project.stackup(args).expect_code(1);
+        for fragment in expected.iter().chain(&["stacks/bad.toml"]) {
+            assert!(
+                run.stderr.contains(fragment),
+                "`stackup {}` should mention {fragment:?}; stderr was:\n{}",
+                args.join(" "),
+                run.stderr
+            );
+        }
+        assert!(!run.stderr.contains("panicked"), "no panics: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "nothing on stdout: {}", run.stdout);
+    }
+    assert_eq!(
+        endpoint.connections.load(Ordering::SeqCst),
+        0,
+        "no API call may be made"
+    );
+    assert!(
+        !project.state_dir().exists(),
+        "no state may be written for a rejected stack"
+    );
+}
+
+fn valid() -> String {
+    NetworkStack::default().toml()
+}
+
+#[test]
+fn malformed_toml_names_the_line_and_key() {
+    let text = valid().replace("vpc_cidr = \"10.30.0.0/16\"", "vpc_cidr = 10.30.0.0/16");
+    assert_rejected(&text, &["network.vpc_cidr", "line 4"]);
+}
+
+#[test]
+fn unknown_key_is_refused() {
+    let text = valid().replace("az_count = 2", "az_count = 2\nnat_gateways = 3");
+    assert_rejected(&text, &["network", "nat_gateways", "unknown field"]);
+}
+
+#[test]
+fn wrong_type_is_refused() {
+    let text = valid().replace("az_count = 2", "az_count = \"two\"");
+    assert_rejected(&text, &["network.az_count", "invalid type"]);
+}
+
+#[test]
+fn bad_cidr_is_refused() {
+    let text = valid().replace("10.30.0.0/16", "10.30.0.0/33");
+    assert_rejected(&text, &["network.vpc_cidr", "not an IPv4 CIDR block"]);
+}
+
+#[test]
+fn cidr_with_host_bits_is_refused_with_the_network_it_meant() {
+    let text = valid().replace("10.30.0.0/16", "10.30.0.1/16");
+    assert_rejected(&text, &["network.vpc_cidr", "host bits set", "10.30.0.0/16"]);
+}
+
+#[test]
+fn subnet_outside_the_vpc_is_refused() {
+    let text = valid().replace("\"10.30.1.0/24\"", "\"10.99.1.0/24\"");
+    assert_rejected(
+        &text,
+        &["network.public_subnet_cidrs[1]", "outside the VPC block 10.30.0.0/16"],
+    );
+}
+
+#[test]
+fn overlapping_subnets_are_refused() {
+    let text = valid().replace("\"10.30.10.0/24\"", "\"10.30.0.128/25\"");
+    assert_rejected(&text, &["network.private_subnet_cidrs[0]", "overlaps 10.30.0.0/24"]);
+}
+
+#[test]
+fn az_count_zero_is_refused() {
+    let text = valid().replace("az_count = 2", "az_count = 0");
+    assert_rejected(&text, &["network.az_count", "at least 1"]);
+}
+
+#[test]
+fn ssh_open_to_the_world_is_refused() {
+    let text = valid().replace("203.0.113.0/24", "0.0.0.0/0");
+    assert_rejected(&text, &["security.ssh_allowed_cidr", "whole internet"]);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = valid()
+        .replace("az_count = 2", "az_count = 0")
+        .replace("\"10.30.1.0/24\"", "\"10.99.1.0/24\"")
+        .replace("203.0.113.0/24", "0.0.0.0/0");
+    assert_rejected(
+        &text,
+        &[
+            "3 problems",
+            "network.az_count",
+            "network.public_subnet_cidrs[1]",
+            "security.ssh_allowed_cidr",
+        ],
+    );
+}
+
+#[test]
+fn missing_stack_file_is_refused() {
+    let endpoint = CountingEndpoint::start();
+    let project = Project::new(&endpoint.url);
+    let run = project.stackup(&["diff", "--stack", "nowhere"]).expect_code(1);
+    assert!(
+        run.stderr.contains("stacks/nowhere.toml") && run.stderr.contains("cannot read"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(endpoint.connections.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn stack_given_as_a_path_is_named_after_the_file_unless_it_sets_a_name() {
+    let endpoint = CountingEndpoint::start();
+    let project = Project::new(&endpoint.url);
+    let path = project.path().join("custom.toml");
+    std::fs::write(&path, format!("name = \"shop\"\n{}", valid())).expect("write");
+    // `outputs` reads state only: with no AWS call, it proves the name and file resolved.
+    let run = project
+        .stackup(&["outputs", "--stack", path.to_str().expect("utf-8 path")])
+        .expect_code(0);
+    assert!(run.stdout.contains("Outputs of stack shop"), "{}", run.stdout);
+    std::fs::write(&path, valid()).expect("write");
+    let run = project
+        .stackup(&["outputs", "--stack", path.to_str().expect("utf-8 path")])
+        .expect_code(0);
+    assert!(run.stdout.contains("Outputs of stack custom"), "{}", run.stdout);
+    assert_eq!(endpoint.connections.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn the_shipped_stacks_are_valid_and_prod_is_built_for_production() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dev = stackup_ecommerce::StackConfig::load(root.join("stacks/dev.toml").to_str().expect("path")).expect("dev");
+    let prod =
+        stackup_ecommerce::StackConfig::load(root.join("stacks/prod.toml").to_str().expect("path")).expect("prod");
+    assert_eq!(dev.name, "dev");
+    assert_eq!(prod.name, "prod");
+    assert_eq!(prod.network.nat_mode, stackup_ecommerce::NatMode::PerAz);
+    assert!(prod.network.az_count >= 2);
+}

@@ -1,0 +1,1 @@
+//! Engine lifecycle tests (being written).
