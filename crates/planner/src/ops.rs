@@ -35,8 +35,10 @@ impl Plan {
     /// The operations of this plan with their ordering constraints:
     /// - a create or update runs after the creates and updates of its dependencies;
     /// - a delete runs before the deletes of what the deleted object depended on;
-    /// - create-before-delete: the old object goes after its replacement exists and
-    ///   after every dependent was repointed at the replacement;
+    /// - a deleted object (removed, or the old object of a create-before-delete
+    ///   replacement) goes after every resource that used it and is updated in place
+    ///   was repointed;
+    /// - create-before-delete: the old object goes after its replacement exists;
     /// - delete-before-create: the old object goes first.
     pub fn operations(&self) -> Vec<Operation> {
         let mut ops: Vec<Operation> = Vec::new();
@@ -70,7 +72,11 @@ impl Plan {
                 }
             }
         }
-        let mut edges: Vec<(usize, usize)> = Vec::new(); // (before, after)
+        // (before, after)
+        let mut edges: Vec<(usize, usize)> = Vec::new();
+        // Orderings that make a change smoother but are not required for correctness;
+        // dropped if they would close a cycle with the required ones.
+        let mut soft: Vec<(usize, usize)> = Vec::new();
         for (o, op) in ops.iter().enumerate() {
             let step = &self.steps[op.step];
             match op.kind {
@@ -90,6 +96,20 @@ impl Plan {
                             }
                         }
                     }
+                    // Resources that used this object and are updated in place are
+                    // repointed (at a replacement, or away from a removed object) before
+                    // it goes. Not for delete-before-create: their update needs the new
+                    // object, which comes after this delete.
+                    if step.action != Action::DeleteThenCreate {
+                        for other in &self.steps {
+                            let used = other.old.as_ref().is_some_and(|r| r.dependencies.contains(&step.urn));
+                            if used && other.action == Action::Update && other.urn != step.urn {
+                                if let Some(&u) = forward.get(&other.urn) {
+                                    soft.push((u, o));
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -102,20 +122,22 @@ impl Plan {
             };
             match step.action {
                 Action::DeleteThenCreate => edges.push((delete, create)),
-                Action::CreateThenDelete => {
-                    edges.push((create, delete));
-                    // Dependents updated in place must point at the replacement before
-                    // the old object goes.
-                    for (j, other) in self.steps.iter().enumerate() {
-                        let depended = other.old.as_ref().is_some_and(|r| r.dependencies.contains(&step.urn));
-                        if j != i && depended && other.action == Action::Update {
-                            if let Some(&u) = forward.get(&other.urn) {
-                                edges.push((u, delete));
-                            }
-                        }
-                    }
-                }
+                Action::CreateThenDelete => edges.push((create, delete)),
                 _ => {}
+            }
+        }
+        let mut with_soft = edges.clone();
+        with_soft.extend(soft.iter().copied());
+        if is_acyclic(ops.len(), &with_soft) {
+            edges = with_soft;
+        } else {
+            // Rare (a delete-before-create replacement beneath): keep each soft edge
+            // that does not close a cycle.
+            for edge in soft {
+                edges.push(edge);
+                if !is_acyclic(ops.len(), &edges) {
+                    edges.pop();
+                }
             }
         }
         for (before, after) in edges {
@@ -125,4 +147,26 @@ impl Plan {
         }
         ops
     }
+}
+
+/// Kahn's algorithm: true when `edges` over `n` nodes have no cycle.
+fn is_acyclic(n: usize, edges: &[(usize, usize)]) -> bool {
+    let mut indegree = vec![0usize; n];
+    let mut out = vec![Vec::new(); n];
+    for &(a, b) in edges {
+        indegree[b] += 1;
+        out[a].push(b);
+    }
+    let mut ready: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut seen = 0;
+    while let Some(i) = ready.pop() {
+        seen += 1;
+        for &j in &out[i] {
+            indegree[j] -= 1;
+            if indegree[j] == 0 {
+                ready.push(j);
+            }
+        }
+    }
+    seen == n
 }
