@@ -11,9 +11,20 @@
 //! the SDK's own `AWS_ENDPOINT_URL`, region and credentials from the standard AWS
 //! environment.
 
+pub mod autoscaling;
+pub mod cloudwatch;
+mod common;
+pub mod dynamodb;
 pub mod ec2;
+pub mod efs;
+pub mod elbv2;
 mod error;
+pub mod iam;
+pub mod logs;
 mod props;
+pub mod rds;
+pub mod s3;
+pub mod sns;
 mod tags;
 
 use stackup_provider::Registry;
@@ -23,13 +34,36 @@ pub use error::classify;
 /// The SDK clients of one run, built from one `SdkConfig`.
 #[derive(Clone, Debug)]
 pub struct AwsClients {
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
     pub ec2: aws_sdk_ec2::Client,
+    pub efs: aws_sdk_efs::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 impl AwsClients {
     pub fn new(config: &aws_config::SdkConfig) -> AwsClients {
         AwsClients {
+            autoscaling: aws_sdk_autoscaling::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
+            efs: aws_sdk_efs::Client::new(config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            rds: aws_sdk_rds::Client::new(config),
+            // Path-style addressing works against any endpoint, including a local one.
+            s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build()),
+            secretsmanager: aws_sdk_secretsmanager::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
         }
     }
 
@@ -47,7 +81,20 @@ impl AwsClients {
 /// Every AWS provider, registered by type.
 pub fn registry(clients: &AwsClients) -> Registry {
     let mut r = Registry::new();
-    for p in ec2::providers(clients) {
+    let all = [
+        autoscaling::providers(clients),
+        cloudwatch::providers(clients),
+        dynamodb::providers(clients),
+        ec2::providers(clients),
+        efs::providers(clients),
+        elbv2::providers(clients),
+        iam::providers(clients),
+        logs::providers(clients),
+        rds::providers(clients),
+        s3::providers(clients),
+        sns::providers(clients),
+    ];
+    for p in all.into_iter().flatten() {
         r.register(p);
     }
     r

@@ -8,6 +8,9 @@ pub trait ResourceArgs {
     const TYPE: &'static str;
     /// Whether the stack's default tags are merged into this resource's `tags` input.
     const TAGGABLE: bool;
+    /// The IAM actions stackup calls to create, read, update and delete this type: the
+    /// deployment policy of a stack is the union over the types it declares.
+    const IAM_ACTIONS: &'static [&'static str] = &[];
     fn into_properties(self) -> Properties;
 }
 
@@ -81,6 +84,7 @@ pub struct StackBuilder {
     default_tags: Properties,
     goals: Vec<ResourceGoal>,
     exports: Vec<(String, Reference)>,
+    iam_actions: std::collections::BTreeSet<&'static str>,
 }
 
 /// What a program produces: the resources it declares and the outputs it exports.
@@ -98,6 +102,7 @@ impl StackBuilder {
             default_tags,
             goals: Vec::new(),
             exports: Vec::new(),
+            iam_actions: std::collections::BTreeSet::new(),
         }
     }
 
@@ -114,6 +119,7 @@ impl StackBuilder {
     pub fn declare_after<R: ResourceArgs>(&mut self, name: &str, args: R, after: &[&Urn]) -> Handle<R> {
         let ty = TypeToken::from_static(R::TYPE);
         let urn = Urn::new(&self.stack, &ty, name);
+        self.iam_actions.extend(R::IAM_ACTIONS);
         let mut inputs = args.into_properties();
         if R::TAGGABLE {
             let mut tags = self.default_tags.clone();
@@ -132,6 +138,11 @@ impl StackBuilder {
             urn,
             _args: PhantomData,
         }
+    }
+
+    /// Every IAM action the resources declared so far need stackup to call, sorted.
+    pub fn iam_actions(&self) -> Vec<String> {
+        self.iam_actions.iter().map(|a| a.to_string()).collect()
     }
 
     /// Exports a resource's output as a named stack output.

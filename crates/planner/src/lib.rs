@@ -256,14 +256,18 @@ pub fn plan(req: PlanRequest<'_>) -> Result<Plan, PlanError> {
                 if action == Action::DeleteThenCreate {
                     delete_first.insert(urn.clone());
                 }
-                known.insert(
-                    urn.clone(),
-                    if action.is_replace() {
-                        None
-                    } else {
-                        Some(old.outputs.clone())
-                    },
-                );
+                let outputs = match action {
+                    Action::Same => Some(old.outputs.clone()),
+                    Action::Update => {
+                        let mut outputs = old.outputs.clone();
+                        for key in provider.schema().outputs_changed_by_update {
+                            outputs.insert(key.to_string(), Value::Unknown);
+                        }
+                        Some(outputs)
+                    }
+                    _ => None,
+                };
+                known.insert(urn.clone(), outputs);
                 let changes = diff
                     .changed
                     .iter()

@@ -162,11 +162,7 @@ pub struct FakeProvider {
 impl FakeProvider {
     pub fn new(cloud: Arc<FakeCloud>, ty: &'static str, replace_on_change: &'static [&'static str]) -> FakeProvider {
         FakeProvider {
-            schema: Schema {
-                ty: TypeToken::from_static(ty),
-                replace_on_change,
-                delete_before_replace: false,
-            },
+            schema: Schema::new(ty, replace_on_change),
             cloud,
         }
     }

@@ -85,6 +85,33 @@ pub struct Schema {
     /// Replacement must delete the old object first (for example because its name must
     /// be unique); otherwise the replacement is created first.
     pub delete_before_replace: bool,
+    /// Outputs that an in-place update changes (a launch template's `latest_version`):
+    /// the planner treats them as unknown until the update is applied, so that
+    /// resources using them are planned to follow.
+    pub outputs_changed_by_update: &'static [&'static str],
+}
+
+impl Schema {
+    /// A schema that replaces on `replace_on_change`, creating the replacement first.
+    pub fn new(ty: &'static str, replace_on_change: &'static [&'static str]) -> Schema {
+        Schema {
+            ty: TypeToken::from_static(ty),
+            replace_on_change,
+            delete_before_replace: false,
+            outputs_changed_by_update: &[],
+        }
+    }
+
+    /// Replacement deletes the old object first.
+    pub fn delete_before_replace(mut self) -> Schema {
+        self.delete_before_replace = true;
+        self
+    }
+
+    pub fn outputs_changed_by_update(mut self, outputs: &'static [&'static str]) -> Schema {
+        self.outputs_changed_by_update = outputs;
+        self
+    }
 }
 
 /// One input that failed validation.

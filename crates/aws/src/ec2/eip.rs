@@ -30,6 +30,13 @@ pub struct EipArgs {
 impl ResourceArgs for EipArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "ec2:AllocateAddress",
+        "ec2:DescribeAddresses",
+        "ec2:ReleaseAddress",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    ];
     fn into_properties(self) -> Properties {
         props([("tags", Value::from_string_map(&self.tags))])
     }
@@ -46,11 +53,7 @@ impl Eip {
     pub fn new(ec2: aws_sdk_ec2::Client) -> Eip {
         Eip {
             ec2,
-            schema: Schema {
-                ty: stackup_model::TypeToken::from_static(TYPE),
-                replace_on_change: &["domain"],
-                delete_before_replace: false,
-            },
+            schema: Schema::new(TYPE, &["domain"]),
         }
     }
 }
@@ -105,7 +108,7 @@ impl Provider for Eip {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns: BTreeMap<String, _> = req.targets.iter().map(|t| (t.id.clone(), t.urn.clone())).collect();
+        let urns = crate::common::urns_by_id(&req.targets);
         let mut found = Vec::new();
         // DescribeAddresses is not paginated: it answers every matching address at once.
         for filter in id_filters("allocation-id", urns.keys().cloned()) {
@@ -133,7 +136,7 @@ impl Provider for Eip {
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
-        if req.changed.iter().any(|c| c == "tags") {
+        if crate::common::changed(&req.changed, "tags") {
             tags::sync_ec2(
                 &self.ec2,
                 &req.id,

@@ -27,6 +27,13 @@ pub struct InternetGatewayArgs {
 impl ResourceArgs for InternetGatewayArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "ec2:CreateInternetGateway",
+        "ec2:DescribeInternetGateways",
+        "ec2:DeleteInternetGateway",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    ];
     fn into_properties(self) -> Properties {
         props([("tags", Value::from_string_map(&self.tags))])
     }
@@ -43,12 +50,8 @@ impl InternetGateway {
     pub fn new(ec2: aws_sdk_ec2::Client) -> InternetGateway {
         InternetGateway {
             ec2,
-            schema: Schema {
-                ty: stackup_model::TypeToken::from_static(TYPE),
-                // Only tags, which are updated in place.
-                replace_on_change: &[],
-                delete_before_replace: false,
-            },
+            // Only tags, which are updated in place.
+            schema: Schema::new(TYPE, &[]),
         }
     }
 }
@@ -95,7 +98,7 @@ impl Provider for InternetGateway {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns: BTreeMap<String, _> = req.targets.iter().map(|t| (t.id.clone(), t.urn.clone())).collect();
+        let urns = crate::common::urns_by_id(&req.targets);
         let mut found = Vec::new();
         for filter in id_filters("internet-gateway-id", urns.keys().cloned()) {
             let gateways = self
@@ -124,7 +127,7 @@ impl Provider for InternetGateway {
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
-        if req.changed.iter().any(|c| c == "tags") {
+        if crate::common::changed(&req.changed, "tags") {
             tags::sync_ec2(
                 &self.ec2,
                 &req.id,

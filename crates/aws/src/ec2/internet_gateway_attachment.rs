@@ -27,6 +27,11 @@ pub struct InternetGatewayAttachmentArgs {
 impl ResourceArgs for InternetGatewayAttachmentArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "ec2:AttachInternetGateway",
+        "ec2:DescribeInternetGateways",
+        "ec2:DetachInternetGateway",
+    ];
     fn into_properties(self) -> Properties {
         props([
             ("internet_gateway_id", self.internet_gateway_id.into()),
@@ -51,13 +56,9 @@ impl InternetGatewayAttachment {
     pub fn new(ec2: aws_sdk_ec2::Client) -> InternetGatewayAttachment {
         InternetGatewayAttachment {
             ec2,
-            schema: Schema {
-                ty: stackup_model::TypeToken::from_static(TYPE),
-                replace_on_change: &["internet_gateway_id", "vpc_id"],
-                // A gateway attaches to one VPC and a VPC takes one gateway, so the new
-                // attachment cannot exist beside the old one.
-                delete_before_replace: true,
-            },
+            // A gateway attaches to one VPC and a VPC takes one gateway, so the new
+            // attachment cannot exist beside the old one.
+            schema: Schema::new(TYPE, &["internet_gateway_id", "vpc_id"]).delete_before_replace(),
         }
     }
 

@@ -42,6 +42,13 @@ pub struct NatGatewayArgs {
 impl ResourceArgs for NatGatewayArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "ec2:CreateNatGateway",
+        "ec2:DescribeNatGateways",
+        "ec2:DeleteNatGateway",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    ];
     fn into_properties(self) -> Properties {
         props([
             ("subnet_id", self.subnet_id.into()),
@@ -62,11 +69,7 @@ impl NatGateway {
     pub fn new(ec2: aws_sdk_ec2::Client) -> NatGateway {
         NatGateway {
             ec2,
-            schema: Schema {
-                ty: stackup_model::TypeToken::from_static(TYPE),
-                replace_on_change: &["subnet_id", "allocation_id"],
-                delete_before_replace: false,
-            },
+            schema: Schema::new(TYPE, &["subnet_id", "allocation_id"]),
         }
     }
 }
@@ -201,7 +204,7 @@ impl Provider for NatGateway {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns: BTreeMap<String, _> = req.targets.iter().map(|t| (t.id.clone(), t.urn.clone())).collect();
+        let urns = crate::common::urns_by_id(&req.targets);
         let mut found = Vec::new();
         for filter in id_filters("nat-gateway-id", urns.keys().cloned()) {
             let gateways = self
@@ -241,7 +244,7 @@ impl Provider for NatGateway {
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
-        if req.changed.iter().any(|c| c == "tags") {
+        if crate::common::changed(&req.changed, "tags") {
             tags::sync_ec2(
                 &self.ec2,
                 &req.id,

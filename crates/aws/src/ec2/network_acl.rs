@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, NetworkAclEntry as AwsEntry, PortRange, ResourceType, RuleAction};
-use stackup_model::{Input, Properties, ResourceArgs, TypeToken, Value};
+use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::{
     CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
     Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
@@ -62,6 +62,17 @@ pub struct NetworkAclArgs {
 impl ResourceArgs for NetworkAclArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "ec2:CreateNetworkAcl",
+        "ec2:DescribeNetworkAcls",
+        "ec2:CreateNetworkAclEntry",
+        "ec2:ReplaceNetworkAclEntry",
+        "ec2:DeleteNetworkAclEntry",
+        "ec2:ReplaceNetworkAclAssociation",
+        "ec2:DeleteNetworkAcl",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    ];
     fn into_properties(self) -> Properties {
         props([
             ("vpc_id", self.vpc_id.into()),
@@ -181,11 +192,7 @@ impl NetworkAcl {
     pub fn new(ec2: aws_sdk_ec2::Client) -> NetworkAcl {
         NetworkAcl {
             ec2,
-            schema: Schema {
-                ty: TypeToken::from_static(TYPE),
-                replace_on_change: &["vpc_id"],
-                delete_before_replace: false,
-            },
+            schema: Schema::new(TYPE, &["vpc_id"]),
         }
     }
 
@@ -380,7 +387,7 @@ impl Provider for NetworkAcl {
             .ec2
             .create_network_acl()
             .vpc_id(str_of(&req.inputs, "vpc_id")?)
-            .client_token(req.token.chars().take(64).collect::<String>())
+            .client_token(crate::common::client_token(&req.token, 64))
             .tag_specifications(tags::ec2_spec(ResourceType::NetworkAcl, &tags))
             .send()
             .await
@@ -401,7 +408,7 @@ impl Provider for NetworkAcl {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns: BTreeMap<String, _> = req.targets.iter().map(|t| (t.id.clone(), t.urn.clone())).collect();
+        let urns = crate::common::urns_by_id(&req.targets);
         // moto answers 500 to the network-acl-id filter; the VPC filter is one call for
         // every ACL of the stack's VPCs all the same.
         let vpcs: BTreeSet<String> = req

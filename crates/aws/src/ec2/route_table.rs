@@ -66,6 +66,16 @@ impl From<Route> for Value {
 impl ResourceArgs for RouteTableArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "ec2:CreateRouteTable",
+        "ec2:DescribeRouteTables",
+        "ec2:CreateRoute",
+        "ec2:ReplaceRoute",
+        "ec2:DeleteRoute",
+        "ec2:DeleteRouteTable",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    ];
     fn into_properties(self) -> Properties {
         props([
             ("vpc_id", self.vpc_id.into()),
@@ -86,11 +96,7 @@ impl RouteTable {
     pub fn new(ec2: aws_sdk_ec2::Client) -> RouteTable {
         RouteTable {
             ec2,
-            schema: Schema {
-                ty: stackup_model::TypeToken::from_static(TYPE),
-                replace_on_change: &["vpc_id"],
-                delete_before_replace: false,
-            },
+            schema: Schema::new(TYPE, &["vpc_id"]),
         }
     }
 
@@ -393,7 +399,7 @@ impl Provider for RouteTable {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns: BTreeMap<String, _> = req.targets.iter().map(|t| (t.id.clone(), t.urn.clone())).collect();
+        let urns = crate::common::urns_by_id(&req.targets);
         let mut found = Vec::new();
         for filter in id_filters("route-table-id", urns.keys().cloned()) {
             let tables = self
@@ -436,7 +442,7 @@ impl Provider for RouteTable {
             self.sync_routes(&req.id, &live_routes(&table), list_of(&req.new_inputs, "routes"))
                 .await?;
         }
-        if req.changed.iter().any(|c| c == "tags") {
+        if crate::common::changed(&req.changed, "tags") {
             tags::sync_ec2(
                 &self.ec2,
                 &req.id,

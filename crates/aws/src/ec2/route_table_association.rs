@@ -1,7 +1,5 @@
 //! `aws:ec2:RouteTableAssociation`: a subnet routed through a route table.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use aws_sdk_ec2::types::RouteTableAssociationStateCode;
 use stackup_model::{Input, Properties, ResourceArgs};
@@ -28,6 +26,11 @@ pub struct RouteTableAssociationArgs {
 impl ResourceArgs for RouteTableAssociationArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = false;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "ec2:AssociateRouteTable",
+        "ec2:DescribeRouteTables",
+        "ec2:DisassociateRouteTable",
+    ];
     fn into_properties(self) -> Properties {
         props([
             ("route_table_id", self.route_table_id.into()),
@@ -47,13 +50,9 @@ impl RouteTableAssociation {
     pub fn new(ec2: aws_sdk_ec2::Client) -> RouteTableAssociation {
         RouteTableAssociation {
             ec2,
-            schema: Schema {
-                ty: stackup_model::TypeToken::from_static(TYPE),
-                replace_on_change: &["route_table_id", "subnet_id"],
-                // A subnet has exactly one association: the new one cannot exist beside
-                // the old one.
-                delete_before_replace: true,
-            },
+            // A subnet has exactly one association: the new one cannot exist beside the
+            // old one.
+            schema: Schema::new(TYPE, &["route_table_id", "subnet_id"]).delete_before_replace(),
         }
     }
 }
@@ -102,7 +101,7 @@ impl Provider for RouteTableAssociation {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns: BTreeMap<String, _> = req.targets.iter().map(|t| (t.id.clone(), t.urn.clone())).collect();
+        let urns = crate::common::urns_by_id(&req.targets);
         let mut found = Vec::new();
         for filter in id_filters("association.route-table-association-id", urns.keys().cloned()) {
             let tables = self

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType};
-use stackup_model::{Input, Properties, ResourceArgs, TypeToken, Value};
+use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::{
     CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, LiveResource, Provider,
     ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
@@ -38,6 +38,14 @@ pub struct SecurityGroupArgs {
 impl ResourceArgs for SecurityGroupArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "ec2:CreateSecurityGroup",
+        "ec2:DescribeSecurityGroups",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:DeleteSecurityGroup",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    ];
     fn into_properties(self) -> Properties {
         props([
             ("name", self.name.into()),
@@ -57,11 +65,7 @@ impl SecurityGroup {
     pub fn new(ec2: aws_sdk_ec2::Client) -> SecurityGroup {
         SecurityGroup {
             ec2,
-            schema: Schema {
-                ty: TypeToken::from_static(TYPE),
-                replace_on_change: &["name", "description", "vpc_id"],
-                delete_before_replace: false,
-            },
+            schema: Schema::new(TYPE, &["name", "description", "vpc_id"]),
         }
     }
 }
@@ -168,7 +172,7 @@ impl Provider for SecurityGroup {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns: BTreeMap<String, _> = req.targets.iter().map(|t| (t.id.clone(), t.urn.clone())).collect();
+        let urns = crate::common::urns_by_id(&req.targets);
         let mut found = Vec::new();
         for filter in id_filters("group-id", urns.keys().cloned()) {
             let groups = self
@@ -203,7 +207,7 @@ impl Provider for SecurityGroup {
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
-        if req.changed.iter().any(|c| c == "tags") {
+        if crate::common::changed(&req.changed, "tags") {
             tags::sync_ec2(
                 &self.ec2,
                 &req.id,

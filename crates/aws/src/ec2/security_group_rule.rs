@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, SecurityGroupRule as AwsRule, UserIdGroupPair};
-use stackup_model::{Input, Properties, ResourceArgs, TypeToken, Value};
+use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, LiveResource, Provider,
+    ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
 use super::id_filters;
@@ -42,6 +42,18 @@ pub struct SecurityGroupRuleArgs {
 impl ResourceArgs for SecurityGroupRuleArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:AuthorizeSecurityGroupEgress",
+        "ec2:DescribeSecurityGroupRules",
+        "ec2:DescribeSecurityGroups",
+        "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+        "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    ];
     fn into_properties(self) -> Properties {
         let mut p = props([
             ("security_group_id", self.security_group_id.into()),
@@ -69,9 +81,9 @@ impl SecurityGroupRule {
     pub fn new(ec2: aws_sdk_ec2::Client) -> SecurityGroupRule {
         SecurityGroupRule {
             ec2,
-            schema: Schema {
-                ty: TypeToken::from_static(TYPE),
-                replace_on_change: &[
+            schema: Schema::new(
+                TYPE,
+                &[
                     "security_group_id",
                     "type",
                     "protocol",
@@ -80,8 +92,7 @@ impl SecurityGroupRule {
                     "cidr_ipv4",
                     "source_security_group_id",
                 ],
-                delete_before_replace: false,
-            },
+            ),
         }
     }
 
@@ -327,7 +338,7 @@ impl Provider for SecurityGroupRule {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns: BTreeMap<String, _> = req.targets.iter().map(|t| (t.id.clone(), t.urn.clone())).collect();
+        let urns = crate::common::urns_by_id(&req.targets);
         // Rules are listed per group: one filtered call covers every group's rules.
         let groups: BTreeSet<String> = req
             .targets
@@ -411,7 +422,7 @@ impl Provider for SecurityGroupRule {
                     .map_err(|e| classify("UpdateSecurityGroupRuleDescriptionsIngress", e))?;
             }
         }
-        if req.changed.iter().any(|c| c == "tags") {
+        if crate::common::changed(&req.changed, "tags") {
             tags::sync_ec2(
                 &self.ec2,
                 &req.id,
@@ -448,10 +459,7 @@ impl Provider for SecurityGroupRule {
                 .map(|_| ())
                 .map_err(|e| classify("RevokeSecurityGroupIngress", e))
         };
-        match result {
-            // The rule or its whole group is already gone.
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-            other => other,
-        }
+        // The rule or its whole group may already be gone.
+        crate::common::ok_if_gone(result)
     }
 }

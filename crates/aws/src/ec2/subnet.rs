@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
-use stackup_model::{Input, Properties, ResourceArgs, TypeToken, Value};
+use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::{
     CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource, Provider,
     ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
@@ -31,6 +31,14 @@ pub struct SubnetArgs {
 impl ResourceArgs for SubnetArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "ec2:CreateSubnet",
+        "ec2:DescribeSubnets",
+        "ec2:ModifySubnetAttribute",
+        "ec2:DeleteSubnet",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    ];
     fn into_properties(self) -> Properties {
         props([
             ("vpc_id", self.vpc_id.into()),
@@ -51,11 +59,7 @@ impl Subnet {
     pub fn new(ec2: aws_sdk_ec2::Client) -> Subnet {
         Subnet {
             ec2,
-            schema: Schema {
-                ty: TypeToken::from_static(TYPE),
-                replace_on_change: &["vpc_id", "cidr_block", "availability_zone"],
-                delete_before_replace: false,
-            },
+            schema: Schema::new(TYPE, &["vpc_id", "cidr_block", "availability_zone"]),
         }
     }
 
@@ -132,7 +136,7 @@ impl Provider for Subnet {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns: BTreeMap<String, _> = req.targets.iter().map(|t| (t.id.clone(), t.urn.clone())).collect();
+        let urns = crate::common::urns_by_id(&req.targets);
         let mut found = Vec::new();
         for filter in id_filters("subnet-id", urns.keys().cloned()) {
             let subnets = self
@@ -175,7 +179,7 @@ impl Provider for Subnet {
             self.set_map_public_ip(&req.id, bool_of(&req.new_inputs, "map_public_ip_on_launch"))
                 .await?;
         }
-        if req.changed.iter().any(|c| c == "tags") {
+        if crate::common::changed(&req.changed, "tags") {
             tags::sync_ec2(
                 &self.ec2,
                 &req.id,

@@ -29,6 +29,15 @@ pub struct VpcArgs {
 impl ResourceArgs for VpcArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "ec2:CreateVpc",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeVpcAttribute",
+        "ec2:ModifyVpcAttribute",
+        "ec2:DeleteVpc",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    ];
     fn into_properties(self) -> Properties {
         props([
             ("cidr_block", self.cidr_block.into()),
@@ -48,11 +57,7 @@ impl Vpc {
     pub fn new(ec2: aws_sdk_ec2::Client) -> Vpc {
         Vpc {
             ec2,
-            schema: Schema {
-                ty: stackup_model::TypeToken::from_static(TYPE),
-                replace_on_change: &["cidr_block"],
-                delete_before_replace: false,
-            },
+            schema: Schema::new(TYPE, &["cidr_block"]),
         }
     }
 
@@ -153,7 +158,7 @@ impl Provider for Vpc {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns: BTreeMap<String, _> = req.targets.iter().map(|t| (t.id.clone(), t.urn.clone())).collect();
+        let urns = crate::common::urns_by_id(&req.targets);
         let mut found = Vec::new();
         for filter in id_filters("vpc-id", urns.keys().cloned()) {
             let vpcs = self
@@ -201,7 +206,7 @@ impl Provider for Vpc {
                 self.set_attribute(&req.id, name, bool_of(&req.new_inputs, key)).await?;
             }
         }
-        if req.changed.iter().any(|c| c == "tags") {
+        if crate::common::changed(&req.changed, "tags") {
             tags::sync_ec2(
                 &self.ec2,
                 &req.id,

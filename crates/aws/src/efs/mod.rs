@@ -1,0 +1,13 @@
+//! efs providers.
+
+use std::sync::Arc;
+
+use stackup_provider::Provider;
+
+use crate::AwsClients;
+
+/// Every efs provider.
+pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
+    let _ = clients;
+    vec![]
+}

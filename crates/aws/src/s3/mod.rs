@@ -1,0 +1,13 @@
+//! s3 providers.
+
+use std::sync::Arc;
+
+use stackup_provider::Provider;
+
+use crate::AwsClients;
+
+/// Every s3 provider.
+pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
+    let _ = clients;
+    vec![]
+}

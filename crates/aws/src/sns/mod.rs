@@ -1,0 +1,13 @@
+//! sns providers.
+
+use std::sync::Arc;
+
+use stackup_provider::Provider;
+
+use crate::AwsClients;
+
+/// Every sns provider.
+pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
+    let _ = clients;
+    vec![]
+}
