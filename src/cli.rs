@@ -72,6 +72,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Read every recorded resource from AWS and record what is live; report what changed.
+    /// Exit 0: nothing drifted; 2: state was updated with drift; 1: error.
+    Refresh {
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the stack's outputs.
     Outputs {
         #[arg(long)]

@@ -31,6 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             refresh,
             json,
         } => destroy(g, yes, parallel.into(), refresh, json).await,
+        Command::Refresh { json } => refresh_state(g, json).await,
         Command::Outputs { json } => outputs(g, json).await,
         Command::State { command } => state(g, command).await,
     }
@@ -62,6 +63,40 @@ async fn diff(g: &Global, refresh_args: RefreshArgs, json: bool) -> anyhow::Resu
         render::plan(&plan, &drift);
     }
     Ok(if plan.has_changes() || !drift.is_empty() { 2 } else { 0 })
+}
+
+/// Records the live view: drifted attributes are written into state, resources deleted
+/// outside stackup are forgotten (the next `up` recreates them).
+async fn refresh_state(g: &Global, json: bool) -> anyhow::Result<u8> {
+    let s = Session::open(g, "refresh").await?;
+    let records = s.records()?;
+    let refreshed = refresh(&s.registry, &records)
+        .await
+        .context("reading live state from AWS; nothing was recorded")?;
+    for d in &refreshed.drift {
+        match d {
+            ResourceDrift::Deleted { urn } => s.store.remove(urn)?,
+            ResourceDrift::Changed { urn, .. } => {
+                if let Some(r) = refreshed.records.iter().find(|r| &r.urn == urn) {
+                    s.store.put(r)?;
+                }
+            }
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"stack": s.config.name, "drift": refreshed.drift}))?
+        );
+    } else {
+        render::drift(&refreshed.drift);
+        if refreshed.drift.is_empty() {
+            println!("Refreshed {} resource(s): state matches AWS.", records.len());
+        } else {
+            println!("Recorded the live state of {} resource(s).", refreshed.drift.len());
+        }
+    }
+    Ok(if refreshed.drift.is_empty() { 0 } else { 2 })
 }
 
 async fn up(

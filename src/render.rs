@@ -44,7 +44,7 @@ pub fn error(e: &anyhow::Error) {
 
 /// The human form of a plan.
 pub fn plan(plan: &Plan, drift: &[ResourceDrift]) {
-    print_drift(drift);
+    self::drift(drift);
     let c = plan.counts();
     println!(
         "Plan for stack {}: {} to create, {} to update, {} to replace, {} to delete, {} unchanged.",
@@ -100,7 +100,7 @@ fn show(v: Option<&Value>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "(none)".into())
 }
 
-fn print_drift(drift: &[ResourceDrift]) {
+pub fn drift(drift: &[ResourceDrift]) {
     if drift.is_empty() {
         return;
     }

@@ -171,6 +171,56 @@ fn stack_given_as_a_path_is_named_after_the_file_unless_it_sets_a_name() {
     assert_eq!(endpoint.connections.load(Ordering::SeqCst), 0);
 }
 
+/// The shipped dev stack file, which carries every tier.
+fn platform() -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/dev.toml"))
+        .expect("stacks/dev.toml")
+}
+
+#[test]
+fn a_partial_platform_names_the_missing_sections() {
+    let text = platform();
+    let cut = text.find("[storage]").expect("storage section");
+    let text = format!(
+        "{}{}",
+        &text[..cut],
+        &text[text.find("[monitoring]").expect("monitoring")..]
+    );
+    assert_rejected(
+        &text,
+        &[
+            "key 'storage'",
+            "missing",
+            "[compute], [database], [storage] and [monitoring]",
+        ],
+    );
+}
+
+#[test]
+fn platform_settings_are_validated() {
+    let text = platform()
+        .replace("log_retention_days = 7", "log_retention_days = 8")
+        .replace("asg_min = 1", "asg_min = 3")
+        .replace("backup_retention_days = 7", "backup_retention_days = 0")
+        .replace("stackup-dev-ecommerce-assets", "Stackup_Assets")
+        .replace("ops@example.com", "ops-at-example")
+        .replace("web_instance_type = \"t3.micro\"", "web_instance_type = \"large\"");
+    assert_rejected(
+        &text,
+        &[
+            "monitoring.log_retention_days",
+            "8 is not a retention CloudWatch Logs offers",
+            "compute.asg_max",
+            "asg_min 3, asg_max 2",
+            "database.backup_retention_days",
+            "storage.assets_bucket",
+            "only lowercase letters",
+            "monitoring.alarm_email",
+            "compute.web_instance_type",
+        ],
+    );
+}
+
 #[test]
 fn the_shipped_stacks_are_valid_and_prod_is_built_for_production() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -181,4 +231,16 @@ fn the_shipped_stacks_are_valid_and_prod_is_built_for_production() {
     assert_eq!(prod.name, "prod");
     assert_eq!(prod.network.nat_mode, stackup_ecommerce::NatMode::PerAz);
     assert!(prod.network.az_count >= 2);
+    let (dev, prod) = (
+        dev.platform().expect("dev platform"),
+        prod.platform().expect("prod platform"),
+    );
+    assert!(
+        prod.database.multi_az && !dev.database.multi_az,
+        "Multi-AZ database in prod"
+    );
+    assert!(prod.database.deletion_protection && !prod.database.skip_final_snapshot);
+    assert!(prod.database.backup_retention_days > dev.database.backup_retention_days);
+    assert!(prod.monitoring.log_retention_days > dev.monitoring.log_retention_days);
+    assert!(!prod.storage.force_destroy, "destroy never empties production's bucket");
 }

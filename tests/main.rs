@@ -12,3 +12,4 @@ mod support;
 mod config;
 mod engine;
 mod network;
+mod platform;

@@ -55,6 +55,27 @@ impl Moto {
         }
     }
 
+    /// The SDK configuration of a user looking at this server.
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+                aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"),
+            ))
+            .build()
+    }
+
+    /// An S3 client; path-style, as a local endpoint needs.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk_config())
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
     /// An EC2 client on this server, as a user would check the console.
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
         let config = aws_sdk_ec2::config::Builder::new()

@@ -35,7 +35,13 @@ fn describe<E: std::error::Error + 'static, R: std::fmt::Debug>(err: &SdkError<E
 /// The error kind of an AWS error code.
 pub fn kind_of_code(code: &str) -> ErrorKind {
     match code {
-        c if c.ends_with(".NotFound") || c.ends_with("NotFound") || c.ends_with("NotFoundException") => {
+        c if c.ends_with(".NotFound")
+            || c.ends_with("NotFound")
+            || c.ends_with("NotFoundException")
+            || c.ends_with("NotFoundFault")
+            || c.starts_with("NoSuch")
+            || c == "NoSuchEntity" =>
+        {
             ErrorKind::NotFound
         }
         "RequestLimitExceeded"

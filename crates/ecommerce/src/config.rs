@@ -75,8 +75,138 @@ pub struct SecurityConfig {
     pub ssh_allowed_cidr: String,
 }
 
-/// A validated stack configuration.
+/// The web and bastion tier.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComputeConfig {
+    /// An AMI id, or `resolve:ssm:<parameter>` resolved by AWS at launch (the default:
+    /// the latest Amazon Linux 2023).
+    #[serde(default = "default_ami")]
+    pub ami: String,
+    #[serde(default = "default_instance_type")]
+    pub web_instance_type: String,
+    #[serde(default = "default_instance_type")]
+    pub bastion_instance_type: String,
+    pub asg_min: i64,
+    pub asg_max: i64,
+    /// Average CPU the scaling policy keeps the group at.
+    #[serde(default = "default_cpu_target")]
+    pub cpu_target_percent: f64,
+    #[serde(default = "default_true")]
+    pub detailed_monitoring: bool,
+    /// An EC2 key pair for SSH to the bastion; none by default (use SSM).
+    #[serde(default)]
+    pub key_name: Option<String>,
+    /// With a certificate, HTTP redirects to an HTTPS listener.
+    #[serde(default)]
+    pub certificate_arn: Option<String>,
+    #[serde(default = "default_health_path")]
+    pub health_check_path: String,
+}
+
+/// The PostgreSQL database.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    #[serde(default = "default_db_class")]
+    pub instance_class: String,
+    #[serde(default = "default_engine_version")]
+    pub engine_version: String,
+    #[serde(default = "default_storage")]
+    pub allocated_storage_gb: i64,
+    #[serde(default)]
+    pub multi_az: bool,
+    pub backup_retention_days: i64,
+    /// UTC, `hh:mm-hh:mm`, at least 30 minutes.
+    #[serde(default = "default_backup_window")]
+    pub backup_window: String,
+    #[serde(default = "default_maintenance_window")]
+    pub maintenance_window: String,
+    #[serde(default)]
+    pub deletion_protection: bool,
+    /// Without it, destroy takes a final snapshot with a unique timestamped name.
+    #[serde(default)]
+    pub skip_final_snapshot: bool,
+    #[serde(default = "default_master_username")]
+    pub master_username: String,
+}
+
+/// Static assets, sessions and shared product images.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Globally unique S3 bucket name.
+    pub assets_bucket: String,
+    /// Serve the bucket as a public website (off: private, public access blocked).
+    #[serde(default)]
+    pub public_website: bool,
+    /// Let destroy empty the bucket (every object version); otherwise destroy refuses a
+    /// bucket that is not empty.
+    #[serde(default)]
+    pub force_destroy: bool,
+    #[serde(default = "default_ttl_attribute")]
+    pub session_ttl_attribute: String,
+}
+
+/// Logs, alarms and notifications.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringConfig {
+    pub log_retention_days: i64,
+    pub alarm_email: String,
+    #[serde(default = "default_cpu_alarm")]
+    pub ec2_cpu_alarm_threshold: f64,
+    #[serde(default = "default_cpu_alarm")]
+    pub rds_cpu_alarm_threshold: f64,
+}
+
+fn default_ami() -> String {
+    "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64".into()
+}
+fn default_instance_type() -> String {
+    "t3.micro".into()
+}
+fn default_cpu_target() -> f64 {
+    70.0
+}
+fn default_cpu_alarm() -> f64 {
+    70.0
+}
+fn default_true() -> bool {
+    true
+}
+fn default_health_path() -> String {
+    "/".into()
+}
+fn default_db_class() -> String {
+    "db.t3.micro".into()
+}
+fn default_engine_version() -> String {
+    "16.3".into()
+}
+fn default_storage() -> i64 {
+    20
+}
+fn default_backup_window() -> String {
+    "03:00-04:00".into()
+}
+fn default_maintenance_window() -> String {
+    "sun:05:00-sun:06:00".into()
+}
+fn default_master_username() -> String {
+    "ecommerce".into()
+}
+fn default_ttl_attribute() -> String {
+    "expires_at".into()
+}
+
+/// The retention periods CloudWatch Logs accepts, in days.
+pub const LOG_RETENTION_DAYS: &[i64] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+/// A validated stack configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StackConfig {
     /// Defaults to the file's name without `.toml`.
@@ -85,6 +215,16 @@ pub struct StackConfig {
     pub region: String,
     pub network: NetworkConfig,
     pub security: SecurityConfig,
+    /// The tiers above the network. A stack with none of these sections provisions the
+    /// network tier alone; the platform needs all four.
+    #[serde(default)]
+    pub compute: Option<ComputeConfig>,
+    #[serde(default)]
+    pub database: Option<DatabaseConfig>,
+    #[serde(default)]
+    pub storage: Option<StorageConfig>,
+    #[serde(default)]
+    pub monitoring: Option<MonitoringConfig>,
     /// Applied to every taggable resource.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
@@ -296,7 +436,179 @@ impl StackConfig {
                 "at most 40 tags: stackup adds 2 and AWS allows 50, Name included".into(),
             ));
         }
+        self.validate_tiers(&mut p);
         p
+    }
+
+    /// The platform's tiers, when the stack declares them.
+    pub fn platform(&self) -> Option<Platform<'_>> {
+        Some(Platform {
+            compute: self.compute.as_ref()?,
+            database: self.database.as_ref()?,
+            storage: self.storage.as_ref()?,
+            monitoring: self.monitoring.as_ref()?,
+        })
+    }
+
+    fn validate_tiers(&self, p: &mut Vec<(String, String)>) {
+        let present = [
+            ("compute", self.compute.is_some()),
+            ("database", self.database.is_some()),
+            ("storage", self.storage.is_some()),
+            ("monitoring", self.monitoring.is_some()),
+        ];
+        let count = present.iter().filter(|(_, on)| *on).count();
+        if count > 0 && count < present.len() {
+            for (name, on) in present {
+                if !on {
+                    p.push((
+                        name.into(),
+                        "missing: the platform needs [compute], [database], [storage] and [monitoring] together (or none of them for the network tier alone)".into(),
+                    ));
+                }
+            }
+        }
+        if let Some(c) = &self.compute {
+            if c.asg_min < 0 || c.asg_max < 1 || c.asg_min > c.asg_max {
+                p.push((
+                    "compute.asg_max".into(),
+                    format!(
+                        "needs 0 <= asg_min <= asg_max and asg_max >= 1 (asg_min {}, asg_max {})",
+                        c.asg_min, c.asg_max
+                    ),
+                ));
+            }
+            if c.asg_max > 100 {
+                p.push((
+                    "compute.asg_max".into(),
+                    "more than 100 instances is surely a typo".into(),
+                ));
+            }
+            if !(1.0..=100.0).contains(&c.cpu_target_percent) {
+                p.push(("compute.cpu_target_percent".into(), "must be between 1 and 100".into()));
+            }
+            for (key, t) in [
+                ("compute.web_instance_type", &c.web_instance_type),
+                ("compute.bastion_instance_type", &c.bastion_instance_type),
+            ] {
+                if !instance_type_ok(t) {
+                    p.push((key.into(), format!("'{t}' is not an EC2 instance type like t3.micro")));
+                }
+            }
+            let ami_ok =
+                (c.ami.starts_with("ami-") && c.ami.len() >= 12 && c.ami[4..].bytes().all(|b| b.is_ascii_hexdigit()))
+                    || c.ami
+                        .strip_prefix("resolve:ssm:")
+                        .is_some_and(|n| n.starts_with('/') && n.len() > 1);
+            if !ami_ok {
+                p.push((
+                    "compute.ami".into(),
+                    format!(
+                        "'{}' is neither an AMI id (ami-<hex>) nor resolve:ssm:/<parameter>",
+                        c.ami
+                    ),
+                ));
+            }
+            if let Some(arn) = &c.certificate_arn {
+                if !arn.starts_with("arn:aws:acm:") {
+                    p.push((
+                        "compute.certificate_arn".into(),
+                        format!("'{arn}' is not an ACM certificate ARN"),
+                    ));
+                }
+            }
+            if !c.health_check_path.starts_with('/') {
+                p.push(("compute.health_check_path".into(), "must start with '/'".into()));
+            }
+        }
+        if let Some(d) = &self.database {
+            if !d.instance_class.strip_prefix("db.").is_some_and(instance_type_ok) {
+                p.push((
+                    "database.instance_class".into(),
+                    format!("'{}' is not an RDS class like db.t3.micro", d.instance_class),
+                ));
+            }
+            if !(1..=35).contains(&d.backup_retention_days) {
+                p.push((
+                    "database.backup_retention_days".into(),
+                    "must be 1 to 35 days (0 would turn backups off)".into(),
+                ));
+            }
+            if !(20..=65536).contains(&d.allocated_storage_gb) {
+                p.push(("database.allocated_storage_gb".into(), "must be 20 to 65536".into()));
+            }
+            match window_minutes(&d.backup_window) {
+                Some(m) if m >= 30 => {}
+                Some(_) => p.push(("database.backup_window".into(), "must last at least 30 minutes".into())),
+                None => p.push((
+                    "database.backup_window".into(),
+                    format!("'{}' is not hh:mm-hh:mm (UTC)", d.backup_window),
+                )),
+            }
+            if !maintenance_window_ok(&d.maintenance_window) {
+                p.push((
+                    "database.maintenance_window".into(),
+                    format!("'{}' is not ddd:hh:mm-ddd:hh:mm (UTC)", d.maintenance_window),
+                ));
+            }
+            let user_ok = d.master_username.len() <= 63
+                && d.master_username
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic())
+                && d.master_username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !["postgres", "admin", "rdsadmin"].contains(&d.master_username.as_str());
+            if !user_ok {
+                p.push((
+                    "database.master_username".into(),
+                    "1-63 letters, digits or '_', starting with a letter, not a reserved name".into(),
+                ));
+            }
+        }
+        if let Some(s) = &self.storage {
+            if let Err(reason) = bucket_name_ok(&s.assets_bucket) {
+                p.push((
+                    "storage.assets_bucket".into(),
+                    format!("'{}': {reason}", s.assets_bucket),
+                ));
+            }
+            let attr_ok = !s.session_ttl_attribute.is_empty() && s.session_ttl_attribute.len() <= 255;
+            if !attr_ok {
+                p.push((
+                    "storage.session_ttl_attribute".into(),
+                    "must be 1-255 characters".into(),
+                ));
+            }
+        }
+        if let Some(m) = &self.monitoring {
+            if !LOG_RETENTION_DAYS.contains(&m.log_retention_days) {
+                p.push((
+                    "monitoring.log_retention_days".into(),
+                    format!(
+                        "{} is not a retention CloudWatch Logs offers ({LOG_RETENTION_DAYS:?})",
+                        m.log_retention_days
+                    ),
+                ));
+            }
+            let email_ok = m
+                .alarm_email
+                .split_once('@')
+                .is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'));
+            if !email_ok {
+                p.push((
+                    "monitoring.alarm_email".into(),
+                    format!("'{}' is not an e-mail address", m.alarm_email),
+                ));
+            }
+            for (key, v) in [
+                ("monitoring.ec2_cpu_alarm_threshold", m.ec2_cpu_alarm_threshold),
+                ("monitoring.rds_cpu_alarm_threshold", m.rds_cpu_alarm_threshold),
+            ] {
+                if !(1.0..=100.0).contains(&v) {
+                    p.push((key.into(), "a CPU percentage between 1 and 100".into()));
+                }
+            }
+        }
     }
 }
 
@@ -316,6 +628,77 @@ fn key_at_line(text: &str, line: usize) -> Option<String> {
         Some(t) => format!("{t}.{key}"),
         None => key.to_string(),
     })
+}
+
+/// The platform's tier settings, all present.
+#[derive(Debug, Clone, Copy)]
+pub struct Platform<'a> {
+    pub compute: &'a ComputeConfig,
+    pub database: &'a DatabaseConfig,
+    pub storage: &'a StorageConfig,
+    pub monitoring: &'a MonitoringConfig,
+}
+
+/// `t3.micro`, `m7g.large`, `c6in.2xlarge`: family (letters and digits, starting with a
+/// letter), a dot, a size.
+fn instance_type_ok(t: &str) -> bool {
+    t.split_once('.').is_some_and(|(family, size)| {
+        family.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && family
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !size.is_empty()
+            && size.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    })
+}
+
+fn hhmm(s: &str) -> Option<u32> {
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+/// Length in minutes of an `hh:mm-hh:mm` window (it may wrap midnight).
+fn window_minutes(w: &str) -> Option<u32> {
+    let (a, b) = w.split_once('-')?;
+    let (a, b) = (hhmm(a)?, hhmm(b)?);
+    Some(if b > a { b - a } else { b + 24 * 60 - a })
+}
+
+fn maintenance_window_ok(w: &str) -> bool {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let Some((a, b)) = w.split_once('-') else { return false };
+    [a, b].iter().all(|part| {
+        part.split_once(':')
+            .is_some_and(|(day, time)| DAYS.contains(&day) && hhmm(time).is_some())
+    })
+}
+
+/// S3's bucket naming rules.
+fn bucket_name_ok(name: &str) -> Result<(), &'static str> {
+    if !(3..=63).contains(&name.len()) {
+        return Err("bucket names are 3 to 63 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return Err("only lowercase letters, digits, '.' and '-'");
+    }
+    let edge_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !edge_ok(name.as_bytes().first()) || !edge_ok(name.as_bytes().last()) {
+        return Err("must begin and end with a letter or digit");
+    }
+    if name.contains("..") || name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err("no adjacent dots, and not an IP address");
+    }
+    if name.starts_with("xn--") || name.ends_with("-s3alias") {
+        return Err("reserved prefix or suffix");
+    }
+    Ok(())
 }
 
 fn cidr(problems: &mut Vec<(String, String)>, key: &str, text: &str) -> Option<Ipv4Net> {

@@ -6,9 +6,15 @@
 //! Architecture invariant: no IO except reading the stack file; no AWS calls.
 
 mod config;
+mod data;
 mod network;
+mod operations;
+mod web;
 
-pub use config::{ConfigError, ConfigErrors, NatMode, NetworkConfig, SecurityConfig, StackConfig};
+pub use config::{
+    ComputeConfig, ConfigError, ConfigErrors, DatabaseConfig, MonitoringConfig, NatMode, NetworkConfig, Platform,
+    SecurityConfig, StackConfig, StorageConfig, LOG_RETENTION_DAYS,
+};
 
 use stackup_model::{Program, StackBuilder, Value};
 
@@ -22,5 +28,21 @@ pub fn program(config: &StackConfig) -> Program {
     let mut stack = StackBuilder::new(&config.name, default_tags);
     let network = network::declare(&mut stack, config);
     network.export(&mut stack);
+    if let Some(platform) = config.platform() {
+        let data = data::declare(&mut stack, config, platform, &network);
+        let web = web::declare(&mut stack, config, platform, &network, &data);
+        let ops = operations::declare(&mut stack, platform, &web, &data);
+        stack.export("load_balancer_dns_name", web.load_balancer.output::<String>("dns_name"));
+        stack.export("bastion_public_ip", web.bastion.output::<String>("public_ip"));
+        stack.export("database_endpoint", data.db.output::<String>("endpoint_address"));
+        stack.export(
+            "database_secret_arn",
+            data.db.output::<String>("master_user_secret_arn"),
+        );
+        stack.export("assets_bucket", data.bucket.output::<String>("name"));
+        stack.export("file_system_id", data.file_system.id());
+        stack.export("session_table", data.table.output::<String>("name"));
+        stack.export("alarm_topic_arn", ops.topic.id());
+    }
     stack.finish()
 }

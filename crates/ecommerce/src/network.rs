@@ -29,6 +29,8 @@ pub struct Network {
     pub bastion_sg: Handle<SecurityGroupArgs>,
     pub web_sg: Handle<SecurityGroupArgs>,
     pub db_sg: Handle<SecurityGroupArgs>,
+    /// Present with the platform: NFS to the shared image store.
+    pub efs_sg: Option<Handle<SecurityGroupArgs>>,
 }
 
 pub fn declare(stack: &mut StackBuilder, config: &StackConfig) -> Network {
@@ -389,6 +391,20 @@ fn declare_security_groups(
         from(&web_sg),
         "PostgreSQL from the web tier",
     );
+    let efs_sg = config.platform().map(|_| {
+        let efs_sg = group(stack, "efs", "Shared image store: NFS from the web tier only");
+        rule(
+            stack,
+            "efs-in-nfs-web",
+            &efs_sg,
+            false,
+            "tcp",
+            (2049, 2049),
+            from(&web_sg),
+            "NFS from the web tier",
+        );
+        efs_sg
+    });
     rule(
         stack,
         "db-in-pg-bastion",
@@ -409,6 +425,7 @@ fn declare_security_groups(
         bastion_sg,
         web_sg,
         db_sg,
+        efs_sg,
     }
 }
 

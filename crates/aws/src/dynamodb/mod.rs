@@ -1,13 +1,16 @@
-//! dynamodb providers.
+//! DynamoDB providers.
+
+mod table;
 
 use std::sync::Arc;
 
 use stackup_provider::Provider;
 
+pub use table::{Table, TableArgs};
+
 use crate::AwsClients;
 
-/// Every dynamodb provider.
+/// Every DynamoDB provider.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
-    let _ = clients;
-    vec![]
+    vec![Arc::new(Table::new(clients.dynamodb.clone()))]
 }

@@ -1,8 +1,10 @@
 //! EC2 and VPC networking providers.
 
 mod eip;
+mod instance;
 mod internet_gateway;
 mod internet_gateway_attachment;
+mod launch_template;
 mod nat_gateway;
 mod network_acl;
 mod route_table;
@@ -22,8 +24,10 @@ use stackup_model::{Properties, Value};
 use stackup_provider::{ErrorKind, Provider, ProviderError};
 
 pub use eip::{Eip, EipArgs};
+pub use instance::{Instance, InstanceArgs};
 pub use internet_gateway::{InternetGateway, InternetGatewayArgs};
 pub use internet_gateway_attachment::{InternetGatewayAttachment, InternetGatewayAttachmentArgs};
+pub use launch_template::{LaunchTemplate, LaunchTemplateArgs};
 pub use nat_gateway::{NatGateway, NatGatewayArgs};
 pub use network_acl::{NetworkAcl, NetworkAclArgs, NetworkAclEntry};
 pub use route_table::{Route, RouteTable, RouteTableArgs};
@@ -50,6 +54,8 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
         Arc::new(NetworkAcl::new(ec2.clone())),
         Arc::new(SecurityGroup::new(ec2.clone())),
         Arc::new(SecurityGroupRule::new(ec2.clone())),
+        Arc::new(LaunchTemplate::new(ec2.clone())),
+        Arc::new(Instance::new(ec2.clone())),
     ]
 }
 

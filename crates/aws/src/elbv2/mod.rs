@@ -1,13 +1,544 @@
-//! elbv2 providers.
+//! Elastic Load Balancing v2 providers: an application load balancer, its target
+//! groups, listeners and listener rules.
+//!
+//! Shared here: [`ListenerAction`] (a listener's default action and a rule's action
+//! have the same shape), [`HealthCheck`], and the tag helpers every elbv2 type uses
+//! (elbv2 tags are read with DescribeTags, up to 20 resources per call).
 
+mod listener;
+mod listener_rule;
+mod load_balancer;
+mod target_group;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use stackup_provider::Provider;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, FixedResponseActionConfig, RedirectActionConfig, RedirectActionStatusCodeEnum, Tag,
+};
+use stackup_model::{Input, Properties, Urn, Value, RESERVED_TAG_PREFIX, URN_TAG};
+use stackup_provider::{CheckFailure, ErrorKind, Provider, ProviderError};
 
-use crate::AwsClients;
+pub use listener::{Listener, ListenerArgs};
+pub use listener_rule::{ListenerRule, ListenerRuleArgs};
+pub use load_balancer::{LoadBalancer, LoadBalancerArgs};
+pub use target_group::{TargetGroup, TargetGroupArgs};
+
+use crate::props::{is_known, props};
+use crate::{classify, tags, AwsClients};
 
 /// Every elbv2 provider.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
-    let _ = clients;
-    vec![]
+    let elbv2 = clients.elbv2.clone();
+    vec![
+        Arc::new(LoadBalancer::new(elbv2.clone())),
+        Arc::new(TargetGroup::new(elbv2.clone())),
+        Arc::new(Listener::new(elbv2.clone())),
+        Arc::new(ListenerRule::new(elbv2.clone())),
+    ]
+}
+
+/// What a listener (default action) or a listener rule does with a request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ListenerAction {
+    /// Forward to a target group.
+    Forward { target_group_arn: Input<String> },
+    /// 301 to HTTPS:443, same host, path and query.
+    RedirectToHttps,
+    /// Answer directly.
+    FixedResponse {
+        status_code: i64,
+        content_type: String,
+        body: String,
+    },
+}
+
+/// Input form: a map `{type: "forward", target_group_arn}`, `{type: "redirect"}` or
+/// `{type: "fixed-response", status_code, content_type, body}`.
+impl From<ListenerAction> for Value {
+    fn from(action: ListenerAction) -> Value {
+        let map = match action {
+            ListenerAction::Forward { target_group_arn } => props([
+                ("type", TYPE_FORWARD.into()),
+                ("target_group_arn", target_group_arn.into()),
+            ]),
+            ListenerAction::RedirectToHttps => props([("type", TYPE_REDIRECT.into())]),
+            ListenerAction::FixedResponse {
+                status_code,
+                content_type,
+                body,
+            } => props([
+                ("type", TYPE_FIXED.into()),
+                ("status_code", status_code.into()),
+                ("content_type", content_type.into()),
+                ("body", body.into()),
+            ]),
+        };
+        Value::Map(map)
+    }
+}
+
+/// A target group's health check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthCheck {
+    /// The HTTP path probed, e.g. "/health".
+    pub path: String,
+    pub interval_seconds: i64,
+    pub timeout_seconds: i64,
+    pub healthy_threshold: i64,
+    pub unhealthy_threshold: i64,
+    /// The HTTP codes counted healthy: "200", "200,302" or "200-399".
+    pub matcher: String,
+}
+
+/// Input form: a map with the struct's field names as keys.
+impl From<HealthCheck> for Value {
+    fn from(h: HealthCheck) -> Value {
+        Value::Map(props([
+            ("path", h.path.into()),
+            ("interval_seconds", h.interval_seconds.into()),
+            ("timeout_seconds", h.timeout_seconds.into()),
+            ("healthy_threshold", h.healthy_threshold.into()),
+            ("unhealthy_threshold", h.unhealthy_threshold.into()),
+            ("matcher", h.matcher.into()),
+        ]))
+    }
+}
+
+const TYPE_FORWARD: &str = "forward";
+const TYPE_REDIRECT: &str = "redirect";
+const TYPE_FIXED: &str = "fixed-response";
+
+/// The redirect `RedirectToHttps` stands for; `#{...}` keep the request's own parts.
+const REDIRECT_PROTOCOL: &str = "HTTPS";
+const REDIRECT_PORT: &str = "443";
+const REDIRECT_HOST: &str = "#{host}";
+const REDIRECT_PATH: &str = "/#{path}";
+const REDIRECT_QUERY: &str = "#{query}";
+
+/// The content types a fixed response may declare.
+const FIXED_CONTENT_TYPES: &[&str] = &[
+    "text/plain",
+    "text/css",
+    "text/html",
+    "application/javascript",
+    "application/json",
+];
+
+/// The longest fixed-response body AWS accepts.
+const FIXED_BODY_MAX: usize = 1024;
+
+/// DescribeTags and DescribeLoadBalancers accept at most 20 ARNs per call.
+pub(crate) const ARNS_PER_CALL: usize = 20;
+
+fn failure(failures: &mut Vec<CheckFailure>, property: &str, reason: impl Into<String>) {
+    failures.push(CheckFailure {
+        property: property.to_string(),
+        reason: reason.into(),
+    });
+}
+
+/// Validates the action input `key`; parts not known until apply are left alone.
+pub(crate) fn check_action(inputs: &Properties, key: &str, failures: &mut Vec<CheckFailure>) {
+    let Some(v) = inputs.get(key) else {
+        failure(failures, key, "is required");
+        return;
+    };
+    let Some(map) = v.as_map() else {
+        if is_known(v) {
+            failure(failures, key, "must be a map with a 'type'");
+        }
+        return;
+    };
+    let field = |name: &str| map.get(name).filter(|v| is_known(v));
+    match map.get("type").and_then(Value::as_str) {
+        Some(TYPE_FORWARD) => {
+            let arn = map.get("target_group_arn");
+            let ok = match arn {
+                Some(v) if is_known(v) => v.as_str().is_some_and(|s| !s.is_empty()),
+                Some(_) => true,
+                None => false,
+            };
+            if !ok {
+                failure(failures, key, "a forward action needs a target_group_arn");
+            }
+        }
+        Some(TYPE_REDIRECT) => {}
+        Some(TYPE_FIXED) => {
+            if let Some(code) = field("status_code") {
+                if !code.as_int().is_some_and(valid_fixed_status) {
+                    failure(
+                        failures,
+                        key,
+                        "a fixed response's status_code must be a 2XX, 4XX or 5XX code",
+                    );
+                }
+            }
+            if let Some(ct) = field("content_type") {
+                let ok = ct
+                    .as_str()
+                    .is_some_and(|s| s.is_empty() || FIXED_CONTENT_TYPES.contains(&s));
+                if !ok {
+                    failure(
+                        failures,
+                        key,
+                        format!(
+                            "a fixed response's content_type must be one of {}",
+                            FIXED_CONTENT_TYPES.join(", ")
+                        ),
+                    );
+                }
+            }
+            if let Some(body) = field("body") {
+                if body.as_str().is_none_or(|s| s.len() > FIXED_BODY_MAX) {
+                    failure(
+                        failures,
+                        key,
+                        format!("a fixed response's body must be a string of at most {FIXED_BODY_MAX} bytes"),
+                    );
+                }
+            }
+        }
+        Some(other) => failure(
+            failures,
+            key,
+            format!("unknown action type '{other}': use forward, redirect or fixed-response"),
+        ),
+        None => failure(failures, key, "needs a 'type': forward, redirect or fixed-response"),
+    }
+}
+
+fn valid_fixed_status(code: i64) -> bool {
+    (200..300).contains(&code) || (400..600).contains(&code)
+}
+
+/// The SDK action of a resolved action input.
+pub(crate) fn action_to_sdk(v: &Value) -> Result<Action, ProviderError> {
+    let map = v
+        .as_map()
+        .ok_or_else(|| ProviderError::invalid("an action must be a map with a 'type'"))?;
+    let str_field = |name: &str| map.get(name).and_then(Value::as_str).unwrap_or("");
+    match str_field("type") {
+        TYPE_FORWARD => {
+            let arn = str_field("target_group_arn");
+            if arn.is_empty() {
+                return Err(ProviderError::invalid("a forward action needs a target_group_arn"));
+            }
+            Ok(Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(arn)
+                .build())
+        }
+        TYPE_REDIRECT => Ok(Action::builder()
+            .r#type(ActionTypeEnum::Redirect)
+            .redirect_config(
+                RedirectActionConfig::builder()
+                    .protocol(REDIRECT_PROTOCOL)
+                    .port(REDIRECT_PORT)
+                    .host(REDIRECT_HOST)
+                    .path(REDIRECT_PATH)
+                    .query(REDIRECT_QUERY)
+                    .status_code(RedirectActionStatusCodeEnum::Http301)
+                    .build(),
+            )
+            .build()),
+        TYPE_FIXED => {
+            let code = map
+                .get("status_code")
+                .and_then(Value::as_int)
+                .ok_or_else(|| ProviderError::invalid("a fixed response needs an integer status_code"))?;
+            let mut config = FixedResponseActionConfig::builder().status_code(code.to_string());
+            // An empty content type or body is the same as none; AWS reads none back.
+            let content_type = str_field("content_type");
+            if !content_type.is_empty() {
+                config = config.content_type(content_type);
+            }
+            let body = str_field("body");
+            if !body.is_empty() {
+                config = config.message_body(body);
+            }
+            Ok(Action::builder()
+                .r#type(ActionTypeEnum::FixedResponse)
+                .fixed_response_config(config.build())
+                .build())
+        }
+        other => Err(ProviderError::invalid(format!("unknown action type '{other}'"))),
+    }
+}
+
+/// The input form of live actions. Anything stackup would not have created (several
+/// actions, weighted forwards, a redirect elsewhere, authentication) reads as a map
+/// that differs from every valid input, so that the diff shows it and an update
+/// restores the declared action.
+pub(crate) fn action_from_sdk(actions: &[Action]) -> Value {
+    let mut sorted: Vec<&Action> = actions.iter().collect();
+    sorted.sort_by_key(|a| a.order().unwrap_or(i32::MAX));
+    let [action] = sorted.as_slice() else {
+        return Value::Map(props([
+            ("type", "(several actions)".into()),
+            ("count", (actions.len() as i64).into()),
+        ]));
+    };
+    match action.r#type() {
+        Some(ActionTypeEnum::Forward) => {
+            // AWS reports a plain forward both ways: TargetGroupArn and a one-group
+            // ForwardConfig; moto only the former.
+            let groups = action.forward_config().map(|f| f.target_groups()).unwrap_or_default();
+            let arn = action
+                .target_group_arn()
+                .or_else(|| match groups {
+                    [only] => only.target_group_arn(),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let mut map = props([("type", TYPE_FORWARD.into()), ("target_group_arn", arn.into())]);
+            if groups.len() > 1 {
+                map.insert("weighted_target_groups".into(), (groups.len() as i64).into());
+            }
+            Value::Map(map)
+        }
+        Some(ActionTypeEnum::Redirect) => {
+            let c = action.redirect_config();
+            let part = |f: fn(&RedirectActionConfig) -> Option<&str>| c.and_then(f).unwrap_or("");
+            let code = c.and_then(|c| c.status_code()).map(|s| s.as_str()).unwrap_or("");
+            let canonical = part(RedirectActionConfig::protocol) == REDIRECT_PROTOCOL
+                && part(RedirectActionConfig::port) == REDIRECT_PORT
+                && part(RedirectActionConfig::host) == REDIRECT_HOST
+                && part(RedirectActionConfig::path) == REDIRECT_PATH
+                && part(RedirectActionConfig::query) == REDIRECT_QUERY
+                && code == RedirectActionStatusCodeEnum::Http301.as_str();
+            let mut map = props([("type", TYPE_REDIRECT.into())]);
+            if !canonical {
+                let target = format!(
+                    "{}://{}:{}{}?{} ({code})",
+                    part(RedirectActionConfig::protocol),
+                    part(RedirectActionConfig::host),
+                    part(RedirectActionConfig::port),
+                    part(RedirectActionConfig::path),
+                    part(RedirectActionConfig::query),
+                );
+                map.insert("redirect".into(), target.into());
+            }
+            Value::Map(map)
+        }
+        Some(ActionTypeEnum::FixedResponse) => {
+            let c = action.fixed_response_config();
+            let code = c.and_then(|c| c.status_code()).unwrap_or_default();
+            let status: Value = code.parse::<i64>().map_or_else(|_| code.into(), Value::Int);
+            Value::Map(props([
+                ("type", TYPE_FIXED.into()),
+                ("status_code", status),
+                (
+                    "content_type",
+                    c.and_then(|c| c.content_type()).unwrap_or_default().into(),
+                ),
+                ("body", c.and_then(|c| c.message_body()).unwrap_or_default().into()),
+            ]))
+        }
+        other => Value::Map(props([("type", other.map(|t| t.as_str()).unwrap_or("(none)").into())])),
+    }
+}
+
+/// Inserts the user tags if the program set none, so that a resource declared without
+/// tags compares equal to its live empty tag set.
+pub(crate) fn default_tags(inputs: &mut Properties) {
+    inputs
+        .entry("tags".to_string())
+        .or_insert_with(|| Value::Map(BTreeMap::new()));
+}
+
+/// Sorts and deduplicates a list of ids once every entry is known: their order means
+/// nothing to AWS, which reports them in an order of its own.
+pub(crate) fn sort_known_ids(inputs: &mut Properties, key: &str, failures: &mut Vec<CheckFailure>) {
+    let Some(v) = inputs.get_mut(key) else {
+        inputs.insert(key.to_string(), Value::List(Vec::new()));
+        return;
+    };
+    let Value::List(items) = v else {
+        if is_known(v) {
+            failure(failures, key, "must be a list of ids");
+        }
+        return;
+    };
+    if !items.iter().all(is_known) {
+        return;
+    }
+    if items.iter().any(|i| i.as_str().is_none_or(str::is_empty)) {
+        failure(failures, key, "must hold non-empty strings only");
+        return;
+    }
+    items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    items.dedup();
+}
+
+/// Validates an elbv2 name (load balancer, target group): 1 to 32 letters, digits and
+/// hyphens, not starting or ending with a hyphen.
+pub(crate) fn check_name(inputs: &Properties, failures: &mut Vec<CheckFailure>) {
+    let Some(v) = inputs.get("name") else {
+        failure(failures, "name", "is required");
+        return;
+    };
+    let ok = v.as_str().is_some_and(|n| {
+        !n.is_empty()
+            && n.len() <= 32
+            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !n.starts_with('-')
+            && !n.ends_with('-')
+    });
+    if !ok {
+        failure(
+            failures,
+            "name",
+            "must be 1 to 32 letters, digits and hyphens, not starting or ending with a hyphen",
+        );
+    }
+}
+
+/// Validates a port input.
+pub(crate) fn check_port(inputs: &Properties, key: &str, failures: &mut Vec<CheckFailure>) {
+    match inputs.get(key) {
+        Some(v) if !is_known(v) => {}
+        Some(v) if v.as_int().is_some_and(|p| (1..=65535).contains(&p)) => {}
+        _ => failure(failures, key, "must be a port number from 1 to 65535"),
+    }
+}
+
+/// Upper-cases a protocol input and checks it is HTTP or HTTPS (application load
+/// balancers speak nothing else).
+pub(crate) fn check_protocol(inputs: &mut Properties, failures: &mut Vec<CheckFailure>) {
+    let Some(v) = inputs.get("protocol") else {
+        failure(failures, "protocol", "is required: HTTP or HTTPS");
+        return;
+    };
+    if !is_known(v) {
+        return;
+    }
+    match v.as_str().map(str::to_ascii_uppercase) {
+        Some(p) if p == "HTTP" || p == "HTTPS" => {
+            inputs.insert("protocol".into(), Value::String(p));
+        }
+        _ => failure(failures, "protocol", "must be HTTP or HTTPS"),
+    }
+}
+
+/// An i64 input as the i32 the SDK takes.
+pub(crate) fn i32_of(inputs: &Properties, key: &str) -> Result<i32, ProviderError> {
+    inputs
+        .get(key)
+        .and_then(Value::as_int)
+        .and_then(|i| i32::try_from(i).ok())
+        .ok_or_else(|| ProviderError::invalid(format!("input '{key}' must be a 32-bit integer")))
+}
+
+/// elbv2 tags from a tag map.
+pub(crate) fn sdk_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// The live user tags (stackup's own removed) as a property value.
+pub(crate) fn live_tags(tags: &[Tag]) -> Value {
+    let map: BTreeMap<String, String> = tags
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .filter(|(k, _)| !k.starts_with(RESERVED_TAG_PREFIX))
+        .collect();
+    Value::from_string_map(&map)
+}
+
+/// True when `tags` carry `urn` as their `stackup:urn`: the object is this resource's,
+/// left by an interrupted create.
+pub(crate) fn is_ours(tags: &[Tag], urn: &Urn) -> bool {
+    tags.iter()
+        .any(|t| t.key() == Some(URN_TAG) && t.value() == Some(urn.as_str()))
+}
+
+/// The tags of each of `arns`, in batches of 20. An object deleted meanwhile has no
+/// entry (DescribeTags fails the whole batch for it, so the batch is retried one by one).
+pub(crate) async fn describe_tags(
+    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
+    arns: &[String],
+) -> Result<BTreeMap<String, Vec<Tag>>, ProviderError> {
+    let mut out = BTreeMap::new();
+    for chunk in arns.chunks(ARNS_PER_CALL) {
+        match describe_tags_batch(elbv2, chunk).await {
+            Ok(found) => out.extend(found),
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                for arn in chunk {
+                    match describe_tags_batch(elbv2, std::slice::from_ref(arn)).await {
+                        Ok(found) => out.extend(found),
+                        Err(e) if e.kind == ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+async fn describe_tags_batch(
+    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
+    arns: &[String],
+) -> Result<Vec<(String, Vec<Tag>)>, ProviderError> {
+    let out = elbv2
+        .describe_tags()
+        .set_resource_arns(Some(arns.to_vec()))
+        .send()
+        .await
+        .map_err(|e| classify("DescribeTags", e))?;
+    Ok(out
+        .tag_descriptions()
+        .iter()
+        .filter_map(|d| Some((d.resource_arn()?.to_string(), d.tags().to_vec())))
+        .collect())
+}
+
+/// The tags of one object.
+pub(crate) async fn tags_of(
+    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
+    arn: &str,
+) -> Result<Vec<Tag>, ProviderError> {
+    Ok(describe_tags(elbv2, &[arn.to_string()])
+        .await?
+        .remove(arn)
+        .unwrap_or_default())
+}
+
+/// Brings an object's user tags from `old` to `new` and restores the stackup tags,
+/// which an out-of-band edit may have removed.
+pub(crate) async fn sync_tags(
+    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
+    arn: &str,
+    stack: &str,
+    urn: &Urn,
+    old: &Properties,
+    new: &Properties,
+) -> Result<(), ProviderError> {
+    let old_tags = tags::desired(old);
+    let new_tags = tags::with_stackup(stack, urn, new);
+    let removed: Vec<String> = old_tags
+        .keys()
+        .filter(|k| !new_tags.contains_key(*k))
+        .cloned()
+        .collect();
+    if !removed.is_empty() {
+        elbv2
+            .remove_tags()
+            .resource_arns(arn)
+            .set_tag_keys(Some(removed))
+            .send()
+            .await
+            .map_err(|e| classify("RemoveTags", e))?;
+    }
+    elbv2
+        .add_tags()
+        .resource_arns(arn)
+        .set_tags(Some(sdk_tags(&new_tags)))
+        .send()
+        .await
+        .map_err(|e| classify("AddTags", e))?;
+    Ok(())
 }

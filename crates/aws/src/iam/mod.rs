@@ -1,13 +1,511 @@
-//! iam providers.
+//! IAM providers: roles, their inline policies and instance profiles, users and their
+//! inline policies; and the policy statements shared by the inline policy types.
+//!
+//! IAM has no batch read: reads call Get* once per resource. IAM reports a missing
+//! entity as `NoSuchEntity`, which [`classify_iam`] maps to NotFound.
 
+mod instance_profile;
+mod role;
+mod role_policy;
+mod user;
+mod user_policy;
+
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
-use stackup_provider::Provider;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::types::Tag;
+use serde_json::{json, Value as Json};
+use stackup_model::{Input, Properties, Urn, Value, RESERVED_TAG_PREFIX, URN_TAG};
+use stackup_provider::{CheckFailure, ErrorKind, Provider, ProviderError};
 
-use crate::AwsClients;
+pub use instance_profile::{InstanceProfile, InstanceProfileArgs};
+pub use role::{Role, RoleArgs};
+pub use role_policy::{RolePolicy, RolePolicyArgs};
+pub use user::{User, UserArgs};
+pub use user_policy::{UserPolicy, UserPolicyArgs};
+
+use crate::{classify, tags, AwsClients};
 
 /// Every iam provider.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
-    let _ = clients;
-    vec![]
+    let iam = clients.iam.clone();
+    vec![
+        Arc::new(Role::new(iam.clone())),
+        Arc::new(RolePolicy::new(iam.clone())),
+        Arc::new(UserPolicy::new(iam.clone())),
+        Arc::new(InstanceProfile::new(iam.clone())),
+        Arc::new(User::new(iam)),
+    ]
+}
+
+/// The policy language version every document stackup writes declares.
+const POLICY_VERSION: &str = "2012-10-17";
+
+/// How long create waits for IAM to report a new entity.
+const EXISTS_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How long delete retries DeleteConflict: IAM applies detachments eventually, so a
+/// delete in the right order can still be refused for a moment.
+const DELETE_CONFLICT_DEADLINE: Duration = Duration::from_secs(20);
+
+/// One statement of an inline policy: `effect` ("Allow" or "Deny") `actions` on
+/// `resources`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyStatement {
+    pub effect: String,
+    /// IAM actions, e.g. "s3:GetObject"; sorted and deduplicated by check.
+    pub actions: Vec<String>,
+    /// Resource ARNs or "*"; sorted and deduplicated once all are known.
+    pub resources: Vec<Input<String>>,
+}
+
+impl From<PolicyStatement> for Value {
+    fn from(s: PolicyStatement) -> Value {
+        Value::Map(
+            [
+                ("effect".to_string(), Value::from(s.effect)),
+                ("actions".to_string(), Value::from(s.actions)),
+                (
+                    "resources".to_string(),
+                    Value::List(s.resources.into_iter().map(Value::from).collect()),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        )
+    }
+}
+
+/// The `statements` input of a list of statements.
+pub(crate) fn statements_value(statements: Vec<PolicyStatement>) -> Value {
+    Value::List(statements.into_iter().map(Value::from).collect())
+}
+
+/// Classifies an IAM error; `NoSuchEntity` is IAM's not-found code.
+fn classify_iam<E, R>(action: &str, err: SdkError<E, R>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let mut e = classify(action, err);
+    match e.code.as_deref() {
+        Some("NoSuchEntity") => e.kind = ErrorKind::NotFound,
+        Some("EntityAlreadyExists") => e.kind = ErrorKind::Conflict,
+        Some("MalformedPolicyDocument" | "LimitExceeded") => e.kind = ErrorKind::Invalid,
+        _ => {}
+    }
+    e
+}
+
+/// Checks an IAM name input: 1 to `max` characters of `[A-Za-z0-9+=,.@_-]`.
+fn check_name(inputs: &Properties, key: &str, max: usize, failures: &mut Vec<CheckFailure>) {
+    let Some(v) = inputs.get(key) else {
+        failures.push(CheckFailure {
+            property: key.into(),
+            reason: "is required".into(),
+        });
+        return;
+    };
+    if !crate::props::is_known(v) {
+        return;
+    }
+    let ok = v.as_str().is_some_and(|s| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+    });
+    if !ok {
+        failures.push(CheckFailure {
+            property: key.into(),
+            reason: format!("must be 1 to {max} characters of letters, digits and +=,.@_-"),
+        });
+    }
+}
+
+/// Inserts the user tags into `inputs` if the program set none, so that a resource
+/// declared without tags compares equal to its live empty tag set.
+fn default_tags(inputs: &mut Properties) {
+    inputs
+        .entry("tags".to_string())
+        .or_insert_with(|| Value::Map(BTreeMap::new()));
+}
+
+/// IAM tags from a tag map.
+fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| ProviderError::invalid(format!("tag '{k}': {e}")))
+        })
+        .collect()
+}
+
+/// The live user tags (stackup's own removed) as a property value.
+fn live_tags(tags: &[Tag]) -> Value {
+    let map: BTreeMap<String, String> = tags
+        .iter()
+        .filter(|t| !t.key().starts_with(RESERVED_TAG_PREFIX))
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    Value::from_string_map(&map)
+}
+
+/// Whether live tags carry `urn` in the `stackup:urn` tag: the entity is one an
+/// interrupted run of this resource created.
+fn owned_by(tags: &[Tag], urn: &Urn) -> bool {
+    tags.iter().any(|t| t.key() == URN_TAG && t.value() == urn.as_str())
+}
+
+/// The tags to set (user tags plus stackup's, restoring any removed out of band) and
+/// the user tag keys to remove, going from `old` to `new` inputs.
+fn tag_changes(
+    stack: &str,
+    urn: &Urn,
+    old: &BTreeMap<String, String>,
+    new: &Properties,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let set = tags::with_stackup(stack, urn, new);
+    let removed = old.keys().filter(|k| !set.contains_key(*k)).cloned().collect();
+    (set, removed)
+}
+
+/// Conflict for an entity of this name that an interrupted run did not create.
+fn name_taken(what: &str, name: &str, urn: &Urn) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::Conflict,
+        format!("IAM {what} '{name}' already exists and was not created for {urn}; choose another name"),
+    )
+}
+
+/// Runs a delete, retrying DeleteConflict for a short while; NotFound is success.
+async fn delete_retrying<F, Fut>(what: &str, mut attempt: F) -> Result<(), ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), ProviderError>>,
+{
+    let started = tokio::time::Instant::now();
+    loop {
+        match attempt().await {
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind == ErrorKind::DependencyViolation && started.elapsed() < DELETE_CONFLICT_DEADLINE => {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) if e.kind == ErrorKind::DependencyViolation => {
+                return Err(ProviderError {
+                    message: format!("{what} is still in use: {}", e.message),
+                    ..e
+                })
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Splits an inline policy id "<owner>:<policy name>"; IAM names cannot contain ':'.
+fn split_policy_id(id: &str) -> Result<(&str, &str), ProviderError> {
+    id.split_once(':')
+        .filter(|(o, n)| !o.is_empty() && !n.is_empty())
+        .ok_or_else(|| ProviderError::invalid(format!("'{id}' is not an inline policy id (<owner>:<name>)")))
+}
+
+// ---- Policy documents -------------------------------------------------------------
+
+/// Validates and normalises the `statements` input in place: a non-empty list of maps
+/// {effect, actions, resources}; effect "Allow"/"Deny"; actions sorted and
+/// deduplicated; resources sorted and deduplicated when all are known.
+fn check_statements(inputs: &mut Properties, failures: &mut Vec<CheckFailure>) {
+    let mut fail = |reason: String| {
+        failures.push(CheckFailure {
+            property: "statements".into(),
+            reason,
+        })
+    };
+    let Some(value) = inputs.get_mut("statements") else {
+        fail("is required".into());
+        return;
+    };
+    if matches!(value, Value::Unknown | Value::Ref(_)) {
+        return;
+    }
+    let Value::List(statements) = value else {
+        fail("must be a list of statements".into());
+        return;
+    };
+    if statements.is_empty() {
+        fail("must hold at least one statement".into());
+    }
+    for (i, statement) in statements.iter_mut().enumerate() {
+        let Value::Map(map) = statement else {
+            fail(format!("statement {i} must be a map {{effect, actions, resources}}"));
+            continue;
+        };
+        if let Some(extra) = map
+            .keys()
+            .find(|k| !["effect", "actions", "resources"].contains(&k.as_str()))
+        {
+            fail(format!("statement {i}: unknown key '{extra}'"));
+        }
+        match map.get("effect").and_then(Value::as_str).map(str::to_ascii_lowercase) {
+            Some(e) if e == "allow" => {
+                map.insert("effect".into(), "Allow".into());
+            }
+            Some(e) if e == "deny" => {
+                map.insert("effect".into(), "Deny".into());
+            }
+            _ => fail(format!("statement {i}: effect must be \"Allow\" or \"Deny\"")),
+        }
+        let actions: Option<Vec<String>> = map
+            .get("actions")
+            .and_then(Value::as_list)
+            .and_then(|l| l.iter().map(|a| a.as_str().map(str::to_string)).collect());
+        match actions {
+            Some(actions) if actions.is_empty() => fail(format!("statement {i}: actions must not be empty")),
+            Some(actions) => {
+                if let Some(bad) = actions.iter().find(|a| !valid_action(a)) {
+                    fail(format!(
+                        "statement {i}: '{bad}' is not an IAM action (service:Action or *)"
+                    ));
+                }
+                map.insert("actions".into(), sorted_strings(actions));
+            }
+            None => fail(format!("statement {i}: actions must be a list of strings")),
+        }
+        let resources = match map.get("resources") {
+            Some(Value::List(list)) if list.is_empty() => {
+                fail(format!("statement {i}: resources must not be empty"));
+                continue;
+            }
+            // Sorted only once every resource is known: a reference resolves later.
+            Some(Value::List(list)) if !list.iter().all(crate::props::is_known) => continue,
+            Some(Value::List(list)) => list
+                .iter()
+                .map(|r| r.as_str().map(str::to_string))
+                .collect::<Option<Vec<String>>>(),
+            _ => None,
+        };
+        match resources {
+            Some(resources) => {
+                if let Some(bad) = resources.iter().find(|r| !(*r == "*" || r.starts_with("arn:"))) {
+                    fail(format!("statement {i}: resource '{bad}' is neither an ARN nor *"));
+                }
+                map.insert("resources".into(), sorted_strings(resources));
+            }
+            None => fail(format!("statement {i}: resources must be a list of strings")),
+        }
+    }
+}
+
+fn valid_action(a: &str) -> bool {
+    a == "*"
+        || a.split_once(':').is_some_and(|(svc, op)| {
+            !svc.is_empty()
+                && !op.is_empty()
+                && svc.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !op.contains(char::is_whitespace)
+        })
+}
+
+fn sorted_strings(items: impl IntoIterator<Item = String>) -> Value {
+    let mut v: Vec<String> = items.into_iter().collect();
+    v.sort();
+    v.dedup();
+    v.into()
+}
+
+/// The JSON policy document of a checked, resolved `statements` input.
+fn render_document(statements: &Value) -> Result<String, ProviderError> {
+    let invalid = || ProviderError::invalid("input 'statements' must be a list of {effect, actions, resources}");
+    let strings = |v: Option<&Value>| -> Result<Vec<String>, ProviderError> {
+        v.and_then(Value::as_list)
+            .ok_or_else(invalid)?
+            .iter()
+            .map(|s| s.as_str().map(str::to_string).ok_or_else(invalid))
+            .collect()
+    };
+    let rendered = statements
+        .as_list()
+        .ok_or_else(invalid)?
+        .iter()
+        .map(|s| {
+            let map = s.as_map().ok_or_else(invalid)?;
+            Ok(json!({
+                "Effect": map.get("effect").and_then(Value::as_str).ok_or_else(invalid)?,
+                "Action": strings(map.get("actions"))?,
+                "Resource": strings(map.get("resources"))?,
+            }))
+        })
+        .collect::<Result<Vec<Json>, ProviderError>>()?;
+    Ok(json!({"Version": POLICY_VERSION, "Statement": rendered}).to_string())
+}
+
+/// Parses a live policy document (URL-encoded as IAM returns it, or plain) back into
+/// the normalised `statements` value check produces. Statement keys stackup does not
+/// manage (Condition, NotAction, Principal, ...) are kept under `unmanaged`, so that a
+/// policy edited out of band shows a difference instead of comparing equal; `Sid` is
+/// ignored.
+fn parse_document(raw: &str) -> Result<Value, ProviderError> {
+    let doc = decode_document(raw)?;
+    let statements = match doc.get("Statement") {
+        Some(Json::Array(list)) => list.clone(),
+        Some(one @ Json::Object(_)) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    let parsed = statements
+        .iter()
+        .map(|s| {
+            let mut map = Properties::new();
+            let mut unmanaged = Properties::new();
+            let Json::Object(fields) = s else {
+                return Value::Map(unmanaged_only(s));
+            };
+            for (k, v) in fields {
+                match k.as_str() {
+                    "Effect" => {
+                        map.insert("effect".into(), Value::from_json(v));
+                    }
+                    "Action" => {
+                        map.insert("actions".into(), sorted_strings(one_or_many(v)));
+                    }
+                    "Resource" => {
+                        map.insert("resources".into(), sorted_strings(one_or_many(v)));
+                    }
+                    "Sid" => {}
+                    _ => {
+                        unmanaged.insert(k.clone(), Value::from_json(v));
+                    }
+                }
+            }
+            map.entry("actions".into()).or_insert_with(|| Value::List(Vec::new()));
+            map.entry("resources".into()).or_insert_with(|| Value::List(Vec::new()));
+            if !unmanaged.is_empty() {
+                map.insert("unmanaged".into(), Value::Map(unmanaged));
+            }
+            Value::Map(map)
+        })
+        .collect();
+    Ok(Value::List(parsed))
+}
+
+fn unmanaged_only(s: &Json) -> Properties {
+    [("unmanaged".to_string(), Value::from_json(s))].into_iter().collect()
+}
+
+/// A policy element that may be one string or a list of strings.
+fn one_or_many(v: &Json) -> Vec<String> {
+    match v {
+        Json::String(s) => vec![s.clone()],
+        Json::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+            .collect(),
+        other => vec![other.to_string()],
+    }
+}
+
+/// The JSON of a policy document as IAM returns it: URL-encoded (RFC 3986) from AWS,
+/// plain from some moto responses.
+fn decode_document(raw: &str) -> Result<Json, ProviderError> {
+    let trimmed = raw.trim();
+    if trimmed.starts_with('{') {
+        if let Ok(doc) = serde_json::from_str(trimmed) {
+            return Ok(doc);
+        }
+    }
+    let parse = |text: &str| serde_json::from_str::<Json>(text);
+    let decoded = percent_decode(trimmed)?;
+    match parse(&decoded) {
+        Ok(doc) => Ok(doc),
+        // Form encoding writes spaces as '+'; RFC 3986 (what IAM documents) never does.
+        Err(e) => percent_decode(&trimmed.replace('+', " "))
+            .ok()
+            .and_then(|d| parse(&d).ok())
+            .ok_or_else(|| {
+                ProviderError::new(
+                    ErrorKind::Other,
+                    format!("IAM returned a policy document that is not JSON: {e}"),
+                )
+            }),
+    }
+}
+
+fn percent_decode(s: &str) -> Result<String, ProviderError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                // Two hex digits: at most 255.
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::Other,
+            format!("IAM returned a policy document that is not UTF-8: {e}"),
+        )
+    })
+}
+
+/// The trust policy letting `service` (e.g. "ec2.amazonaws.com") assume a role.
+fn trust_document(service: &str) -> String {
+    json!({
+        "Version": POLICY_VERSION,
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+        }],
+    })
+    .to_string()
+}
+
+/// The service a live trust policy lets assume the role, when it is exactly the
+/// policy [`trust_document`] writes; otherwise the compact document itself, which
+/// differs from any declared service and so shows, and corrects, the drift.
+fn trust_service(raw: &str) -> Result<Value, ProviderError> {
+    let doc = decode_document(raw)?;
+    let statements = match doc.get("Statement") {
+        Some(Json::Array(list)) => list.as_slice(),
+        Some(one @ Json::Object(_)) => std::slice::from_ref(one),
+        _ => &[],
+    };
+    let service = match statements {
+        [Json::Object(s)] => {
+            let keys_ok = s
+                .keys()
+                .all(|k| ["Effect", "Principal", "Action", "Sid"].contains(&k.as_str()));
+            let allow = s.get("Effect").and_then(Json::as_str) == Some("Allow");
+            let action = s.get("Action").map(one_or_many);
+            let principal = s.get("Principal").and_then(Json::as_object);
+            let service = principal
+                .filter(|p| p.len() == 1)
+                .and_then(|p| p.get("Service"))
+                .map(one_or_many);
+            match (keys_ok && allow, action.as_deref(), service.as_deref()) {
+                (true, Some([a]), Some([svc])) if a == "sts:AssumeRole" => Some(svc.clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    Ok(match service {
+        Some(s) => Value::String(s),
+        None => Value::String(doc.to_string()),
+    })
 }

@@ -1,13 +1,16 @@
-//! s3 providers.
+//! S3 providers.
+
+mod bucket;
 
 use std::sync::Arc;
 
 use stackup_provider::Provider;
 
+pub use bucket::{Bucket, BucketArgs, Website};
+
 use crate::AwsClients;
 
-/// Every s3 provider.
+/// Every S3 provider.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
-    let _ = clients;
-    vec![]
+    vec![Arc::new(Bucket::new(clients.s3.clone()))]
 }

@@ -1,0 +1,566 @@
+//! `aws:dynamodb:Table`: an on-demand table with a single hash key, optional time to
+//! live and point-in-time recovery, encrypted with the AWS-owned key (the default).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
+    PointInTimeRecoveryStatus, ScalarAttributeType, TableDescription, TableStatus, Tag, TimeToLiveSpecification,
+    TimeToLiveStatus,
+};
+use aws_smithy_runtime_api::client::waiters::error::WaiterError;
+use stackup_model::{Properties, ResourceArgs, Urn, Value, RESERVED_TAG_PREFIX, URN_TAG};
+use stackup_provider::{
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
+    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+};
+
+use crate::props::{bool_of, opt_str, props, str_of};
+use crate::{classify, tags};
+
+/// The type token of a DynamoDB table.
+pub const TYPE: &str = "aws:dynamodb:Table";
+
+/// How long a table may take to become active or to go.
+const TABLE_DEADLINE: Duration = Duration::from_secs(600);
+
+/// How long to retry the calls AWS refuses while a new table's backups are set up.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Arguments of a DynamoDB table.
+#[derive(Clone, Debug)]
+pub struct TableArgs {
+    pub name: String,
+    /// The partition key's attribute name.
+    pub hash_key: String,
+    /// The partition key's type: `S`, `N` or `B`.
+    pub hash_key_type: String,
+    /// The attribute holding each item's expiry time, if items expire.
+    pub ttl_attribute: Option<String>,
+    pub point_in_time_recovery: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ResourceArgs for TableArgs {
+    const TYPE: &'static str = TYPE;
+    const TAGGABLE: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "dynamodb:CreateTable",
+        "dynamodb:DescribeTable",
+        "dynamodb:DescribeTimeToLive",
+        "dynamodb:UpdateTimeToLive",
+        "dynamodb:DescribeContinuousBackups",
+        "dynamodb:UpdateContinuousBackups",
+        "dynamodb:ListTagsOfResource",
+        "dynamodb:TagResource",
+        "dynamodb:UntagResource",
+        "dynamodb:DeleteTable",
+    ];
+    fn into_properties(self) -> Properties {
+        props([
+            ("name", self.name.into()),
+            ("hash_key", self.hash_key.into()),
+            ("hash_key_type", self.hash_key_type.into()),
+            ("ttl_attribute", self.ttl_attribute.map_or(Value::Null, Value::from)),
+            ("point_in_time_recovery", self.point_in_time_recovery.into()),
+            ("tags", Value::from_string_map(&self.tags)),
+        ])
+    }
+}
+
+/// The provider of `aws:dynamodb:Table`.
+pub struct Table {
+    dynamodb: aws_sdk_dynamodb::Client,
+    schema: Schema,
+}
+
+/// What read learns about one table.
+struct LiveTable {
+    description: TableDescription,
+    ttl_attribute: Option<String>,
+    point_in_time_recovery: bool,
+    tags: Vec<Tag>,
+}
+
+impl Table {
+    /// A provider calling DynamoDB through `dynamodb`.
+    pub fn new(dynamodb: aws_sdk_dynamodb::Client) -> Table {
+        Table {
+            dynamodb,
+            // The name is the table's identity: a replacement cannot exist beside the
+            // table it replaces.
+            schema: Schema::new(TYPE, &["name", "hash_key", "hash_key_type"]).delete_before_replace(),
+        }
+    }
+
+    /// The table and its settings, or None when it does not exist (or is being deleted).
+    async fn describe(&self, name: &str) -> Result<Option<LiveTable>, ProviderError> {
+        let description = match self.dynamodb.describe_table().table_name(name).send().await {
+            Ok(out) => match out.table {
+                Some(t) => t,
+                None => return Ok(None),
+            },
+            Err(e) => return gone_or(classify("DescribeTable", e)),
+        };
+        if description.table_status() == Some(&TableStatus::Deleting) {
+            return Ok(None);
+        }
+        let arn = description.table_arn().unwrap_or_default().to_string();
+        // The three have no batch form; a table deleted meanwhile answers not-found
+        // (moto says `ResourceNotFound` for TTL), which counts as gone.
+        let settings = tokio::try_join!(self.ttl(name), self.point_in_time_recovery(name), self.tags(&arn));
+        let (ttl_attribute, point_in_time_recovery, tags) = match settings {
+            Ok(s) => s,
+            Err(e) => return gone_or(e),
+        };
+        Ok(Some(LiveTable {
+            description,
+            ttl_attribute,
+            point_in_time_recovery,
+            tags,
+        }))
+    }
+
+    async fn ttl(&self, name: &str) -> Result<Option<String>, ProviderError> {
+        let out = self
+            .dynamodb
+            .describe_time_to_live()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeTimeToLive", e))?;
+        let Some(d) = out.time_to_live_description() else {
+            return Ok(None);
+        };
+        // A disabled TTL may still name its last attribute: only the status counts.
+        Ok(match d.time_to_live_status() {
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling) => d.attribute_name().map(str::to_string),
+            _ => None,
+        })
+    }
+
+    async fn point_in_time_recovery(&self, name: &str) -> Result<bool, ProviderError> {
+        let out = self
+            .dynamodb
+            .describe_continuous_backups()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeContinuousBackups", e))?;
+        Ok(out
+            .continuous_backups_description()
+            .and_then(|d| d.point_in_time_recovery_description())
+            .and_then(|p| p.point_in_time_recovery_status())
+            == Some(&PointInTimeRecoveryStatus::Enabled))
+    }
+
+    async fn tags(&self, arn: &str) -> Result<Vec<Tag>, ProviderError> {
+        let mut all = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .dynamodb
+                .list_tags_of_resource()
+                .resource_arn(arn)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| classify("ListTagsOfResource", e))?;
+            all.extend(out.tags().iter().cloned());
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    async fn set_ttl(&self, name: &str, attribute: &str, enabled: bool) -> Result<(), ProviderError> {
+        let spec = TimeToLiveSpecification::builder()
+            .attribute_name(attribute)
+            .enabled(enabled)
+            .build()
+            .map_err(|e| ProviderError::invalid(format!("time to live of table {name}: {e}")))?;
+        self.dynamodb
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateTimeToLive", e))?;
+        Ok(())
+    }
+
+    async fn set_point_in_time_recovery(&self, name: &str, enabled: bool) -> Result<(), ProviderError> {
+        let spec = PointInTimeRecoverySpecification::builder()
+            .point_in_time_recovery_enabled(enabled)
+            .build()
+            .map_err(|e| ProviderError::invalid(format!("point-in-time recovery of table {name}: {e}")))?;
+        let started = tokio::time::Instant::now();
+        loop {
+            let sent = self
+                .dynamodb
+                .update_continuous_backups()
+                .table_name(name)
+                .point_in_time_recovery_specification(spec.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    let e = classify("UpdateContinuousBackups", e);
+                    // AWS refuses for a while after a table is created, until its
+                    // continuous backups are set up.
+                    let settling = e.code.as_deref() == Some("ContinuousBackupsUnavailableException");
+                    if !settling || started.elapsed() > SETTLE_DEADLINE {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        }
+    }
+
+    /// Applies the declared TTL and point-in-time recovery to a new (or adopted) table,
+    /// changing only what differs: AWS refuses to enable a TTL that is already on.
+    async fn apply_settings(&self, name: &str, inputs: &Properties) -> Result<(), ProviderError> {
+        let (live_ttl, live_pitr) = tokio::try_join!(self.ttl(name), self.point_in_time_recovery(name))?;
+        let ttl = opt_str(inputs, "ttl_attribute");
+        if live_ttl.as_deref() != ttl {
+            if let Some(old) = &live_ttl {
+                self.set_ttl(name, old, false).await?;
+            }
+            if let Some(new) = ttl {
+                self.set_ttl(name, new, true).await?;
+            }
+        }
+        let pitr = bool_of(inputs, "point_in_time_recovery");
+        if live_pitr != pitr {
+            self.set_point_in_time_recovery(name, pitr).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Not found means gone; anything else is an error.
+fn gone_or<T>(e: ProviderError) -> Result<Option<T>, ProviderError> {
+    if e.kind == ErrorKind::NotFound {
+        Ok(None)
+    } else {
+        Err(e)
+    }
+}
+
+fn outputs(name: &str, arn: &str) -> Properties {
+    props([("id", name.into()), ("name", name.into()), ("arn", arn.into())])
+}
+
+fn dynamodb_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| ProviderError::invalid(format!("tag {k}: {e}")))
+        })
+        .collect()
+}
+
+fn live_tags(tags: &[Tag]) -> Value {
+    let map: BTreeMap<String, String> = tags
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .filter(|(k, _)| !k.starts_with(RESERVED_TAG_PREFIX))
+        .collect();
+    Value::from_string_map(&map)
+}
+
+fn tagged_for(tags: &[Tag], urn: &Urn) -> bool {
+    let urn = urn.to_string();
+    tags.iter().any(|t| t.key() == URN_TAG && t.value() == urn)
+}
+
+fn live_inputs(t: &LiveTable) -> Properties {
+    let d = &t.description;
+    let hash_key = d
+        .key_schema()
+        .iter()
+        .find(|k| k.key_type() == &KeyType::Hash)
+        .map(|k| k.attribute_name().to_string())
+        .unwrap_or_default();
+    let hash_key_type = d
+        .attribute_definitions()
+        .iter()
+        .find(|a| a.attribute_name() == hash_key)
+        .map(|a| a.attribute_type().as_str().to_string())
+        .unwrap_or_default();
+    props([
+        ("name", d.table_name().unwrap_or_default().into()),
+        ("hash_key", hash_key.into()),
+        ("hash_key_type", hash_key_type.into()),
+        (
+            "ttl_attribute",
+            t.ttl_attribute.clone().map_or(Value::Null, Value::from),
+        ),
+        ("point_in_time_recovery", t.point_in_time_recovery.into()),
+        ("tags", live_tags(&t.tags)),
+    ])
+}
+
+fn waiter_error<O, E>(what: &str, name: &str, err: WaiterError<O, E>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match err {
+        WaiterError::OperationFailed(failed) => classify("DescribeTable", failed.into_error()),
+        WaiterError::ExceededMaxWait(_) => ProviderError::new(
+            ErrorKind::Transient,
+            format!(
+                "table {name} did not become {what} within {}s",
+                TABLE_DEADLINE.as_secs()
+            ),
+        ),
+        WaiterError::FailureState(_) => {
+            ProviderError::new(ErrorKind::Other, format!("table {name} cannot become {what}"))
+        }
+        other => ProviderError::invalid(format!("waiting for table {name}: {other}")),
+    }
+}
+
+fn failure(property: &str, reason: impl Into<String>) -> CheckFailure {
+    CheckFailure {
+        property: property.into(),
+        reason: reason.into(),
+    }
+}
+
+#[async_trait]
+impl Provider for Table {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn check(&self, req: CheckRequest<'_>) -> CheckResponse {
+        let mut inputs = req.inputs;
+        let mut failures = Vec::new();
+        let name_ok = inputs.get("name").and_then(Value::as_str).is_some_and(|n| {
+            (3..=255).contains(&n.len())
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        });
+        if !name_ok {
+            failures.push(failure(
+                "name",
+                "must be 3 to 255 letters, digits, underscores, hyphens or periods",
+            ));
+        }
+        let key_ok = inputs
+            .get("hash_key")
+            .and_then(Value::as_str)
+            .is_some_and(|k| (1..=255).contains(&k.len()));
+        if !key_ok {
+            failures.push(failure("hash_key", "must be an attribute name of 1 to 255 bytes"));
+        }
+        match inputs.get("hash_key_type").and_then(Value::as_str) {
+            Some(t) if matches!(t.to_ascii_uppercase().as_str(), "S" | "N" | "B") => {
+                let t = t.to_ascii_uppercase();
+                inputs.insert("hash_key_type".into(), Value::String(t));
+            }
+            _ => failures.push(failure("hash_key_type", "must be S (string), N (number) or B (binary)")),
+        }
+        // No TTL is null, whether the program said None or an empty name.
+        match inputs.get("ttl_attribute") {
+            None | Some(Value::Null) => {
+                inputs.insert("ttl_attribute".into(), Value::Null);
+            }
+            Some(Value::String(s)) if s.is_empty() => {
+                inputs.insert("ttl_attribute".into(), Value::Null);
+            }
+            Some(Value::String(s)) if s.len() <= 255 => {}
+            Some(_) => failures.push(failure(
+                "ttl_attribute",
+                "must be an attribute name of 1 to 255 bytes, or absent",
+            )),
+        }
+        inputs
+            .entry("point_in_time_recovery".into())
+            .or_insert(Value::Bool(false));
+        inputs
+            .entry("tags".to_string())
+            .or_insert_with(|| Value::Map(BTreeMap::new()));
+        CheckResponse { inputs, failures }
+    }
+
+    async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
+        let name = str_of(&req.inputs, "name")?.to_string();
+        let hash_key = str_of(&req.inputs, "hash_key")?;
+        let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
+        let attribute = AttributeDefinition::builder()
+            .attribute_name(hash_key)
+            .attribute_type(ScalarAttributeType::from(str_of(&req.inputs, "hash_key_type")?))
+            .build()
+            .map_err(|e| ProviderError::invalid(format!("hash key of table {name}: {e}")))?;
+        let key = KeySchemaElement::builder()
+            .attribute_name(hash_key)
+            .key_type(KeyType::Hash)
+            .build()
+            .map_err(|e| ProviderError::invalid(format!("key schema of table {name}: {e}")))?;
+        let created = self
+            .dynamodb
+            .create_table()
+            .table_name(&name)
+            .attribute_definitions(attribute)
+            .key_schema(key)
+            .billing_mode(BillingMode::PayPerRequest)
+            .set_tags(Some(dynamodb_tags(&tags)?))
+            .send()
+            .await;
+        if let Err(e) = created {
+            let e = classify("CreateTable", e);
+            if e.code.as_deref() != Some("ResourceInUseException") {
+                return Err(e);
+            }
+            // The name is taken: by a table an interrupted run created for this
+            // resource (adopt it), or by someone else's.
+            let ours = match self.describe(&name).await? {
+                Some(t) => tagged_for(&t.tags, &req.urn),
+                None => false,
+            };
+            if !ours {
+                return Err(ProviderError::new(
+                    ErrorKind::Conflict,
+                    format!("table {name} already exists and was not created for {}", req.urn),
+                ));
+            }
+        }
+        let ready = self
+            .dynamodb
+            .wait_until_table_exists()
+            .table_name(&name)
+            .wait(TABLE_DEADLINE)
+            .await
+            .map_err(|e| waiter_error("active", &name, e))?;
+        let arn = ready
+            .as_result()
+            .ok()
+            .and_then(|o| o.table())
+            .and_then(|t| t.table_arn())
+            .map(str::to_string);
+        let arn = match arn {
+            Some(a) => a,
+            None => self
+                .describe(&name)
+                .await?
+                .and_then(|t| t.description.table_arn().map(str::to_string))
+                .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("table {name} vanished")))?,
+        };
+        self.apply_settings(&name, &req.inputs).await?;
+        Ok(CreateResponse {
+            outputs: outputs(&name, &arn),
+            id: name,
+        })
+    }
+
+    async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
+        let mut found = Vec::new();
+        // DynamoDB has no batch describe: one DescribeTable (and settings) per table.
+        for target in &req.targets {
+            let Some(t) = self.describe(&target.id).await? else {
+                continue;
+            };
+            let arn = t.description.table_arn().unwrap_or_default();
+            found.push(LiveResource {
+                urn: target.urn.clone(),
+                id: target.id.clone(),
+                outputs: outputs(&target.id, arn),
+                inputs: live_inputs(&t),
+            });
+        }
+        Ok(ReadResponse { found })
+    }
+
+    async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
+        let name = req.id.as_str();
+        if crate::common::changed(&req.changed, "ttl_attribute") {
+            let old = opt_str(&req.old_inputs, "ttl_attribute");
+            let new = opt_str(&req.new_inputs, "ttl_attribute");
+            // TTL has no "change attribute" call: disable the old one, enable the new.
+            if let Some(old) = old {
+                self.set_ttl(name, old, false).await?;
+            }
+            if let Some(new) = new {
+                self.set_ttl(name, new, true).await?;
+            }
+        }
+        if crate::common::changed(&req.changed, "point_in_time_recovery") {
+            self.set_point_in_time_recovery(name, bool_of(&req.new_inputs, "point_in_time_recovery"))
+                .await?;
+        }
+        if crate::common::changed(&req.changed, "tags") {
+            let arn = req
+                .old_outputs
+                .get("arn")
+                .and_then(Value::as_str)
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| ProviderError::invalid(format!("table {name} has no recorded ARN; refresh it first")))?;
+            let new_tags = tags::with_stackup(&req.stack, &req.urn, &req.new_inputs);
+            let removed: Vec<String> = tags::desired(&req.old_inputs)
+                .into_keys()
+                .filter(|k| !new_tags.contains_key(k))
+                .collect();
+            if !removed.is_empty() {
+                self.dynamodb
+                    .untag_resource()
+                    .resource_arn(arn)
+                    .set_tag_keys(Some(removed))
+                    .send()
+                    .await
+                    .map_err(|e| classify("UntagResource", e))?;
+            }
+            // The stackup tags are sent too: an out-of-band edit may have removed them.
+            self.dynamodb
+                .tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(dynamodb_tags(&new_tags)?))
+                .send()
+                .await
+                .map_err(|e| classify("TagResource", e))?;
+        }
+        Ok(UpdateResponse {
+            outputs: req.old_outputs,
+        })
+    }
+
+    async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        let started = tokio::time::Instant::now();
+        loop {
+            match self.dynamodb.delete_table().table_name(&req.id).send().await {
+                Ok(_) => break,
+                Err(e) => {
+                    let e = classify("DeleteTable", e);
+                    if e.kind == ErrorKind::NotFound {
+                        return Ok(());
+                    }
+                    // A table being created or updated refuses deletion until it is
+                    // active again.
+                    let busy = e.code.as_deref() == Some("ResourceInUseException");
+                    if !busy || started.elapsed() > TABLE_DEADLINE {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        }
+        self.dynamodb
+            .wait_until_table_not_exists()
+            .table_name(&req.id)
+            .wait(TABLE_DEADLINE)
+            .await
+            .map_err(|e| waiter_error("deleted", &req.id, e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,405 @@
+//! `aws:elbv2:LoadBalancer`: an IPv4 application load balancer.
+//!
+//! Load balancer names are unique per region and AWS cannot rename one, so a
+//! replacement that keeps the name (a change of `internal`) deletes the old load
+//! balancer first; a rename creates the new one first.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_elasticloadbalancingv2::client::Waiters;
+use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
+use aws_sdk_elasticloadbalancingv2::types::{IpAddressType, LoadBalancerSchemeEnum, LoadBalancerTypeEnum};
+use aws_smithy_runtime_api::client::waiters::error::WaiterError;
+use stackup_model::{Input, Properties, ResourceArgs, Value};
+use stackup_provider::{
+    diff_by_schema, CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest,
+    DiffRequest, DiffResponse, ErrorKind, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema,
+    UpdateRequest, UpdateResponse,
+};
+
+use super::{check_name, default_tags, describe_tags, is_ours, live_tags, sdk_tags, sort_known_ids, sync_tags};
+use crate::common::{changed, ok_if_gone, urns_by_id};
+use crate::props::{bool_of, props, str_of, strings_of};
+use crate::{classify, tags};
+
+/// The type token of an application load balancer.
+pub const TYPE: &str = "aws:elbv2:LoadBalancer";
+
+/// How long a load balancer may take to become active or to go away.
+const LB_DEADLINE: Duration = Duration::from_secs(600);
+
+type Lb = aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
+
+/// Arguments of an application load balancer.
+#[derive(Clone, Debug)]
+pub struct LoadBalancerArgs {
+    /// At most 32 letters, digits and hyphens; unique per region.
+    pub name: String,
+    /// Internal (private addresses only) or internet-facing.
+    pub internal: bool,
+    /// At least two subnets, in different availability zones.
+    pub subnet_ids: Vec<Input<String>>,
+    pub security_group_ids: Vec<Input<String>>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ResourceArgs for LoadBalancerArgs {
+    const TYPE: &'static str = TYPE;
+    const TAGGABLE: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "elasticloadbalancing:CreateLoadBalancer",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:SetSubnets",
+        "elasticloadbalancing:SetSecurityGroups",
+        "elasticloadbalancing:AddTags",
+        "elasticloadbalancing:RemoveTags",
+        "elasticloadbalancing:DeleteLoadBalancer",
+    ];
+    fn into_properties(self) -> Properties {
+        props([
+            ("name", self.name.into()),
+            ("internal", self.internal.into()),
+            (
+                "subnet_ids",
+                Value::List(self.subnet_ids.into_iter().map(Into::into).collect()),
+            ),
+            (
+                "security_group_ids",
+                Value::List(self.security_group_ids.into_iter().map(Into::into).collect()),
+            ),
+            ("tags", Value::from_string_map(&self.tags)),
+        ])
+    }
+}
+
+/// The provider of `aws:elbv2:LoadBalancer`.
+pub struct LoadBalancer {
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    schema: Schema,
+}
+
+impl LoadBalancer {
+    /// A provider that calls AWS through `elbv2`.
+    pub fn new(elbv2: aws_sdk_elasticloadbalancingv2::Client) -> LoadBalancer {
+        LoadBalancer {
+            elbv2,
+            schema: Schema::new(TYPE, &["name", "internal"]),
+        }
+    }
+
+    /// Load balancers by ARN, in batches of 20. AWS fails a whole batch for one missing
+    /// ARN (moto skips it): such a batch is asked again one ARN at a time.
+    async fn describe(&self, arns: &[String]) -> Result<Vec<Lb>, ProviderError> {
+        let mut out = Vec::new();
+        for chunk in arns.chunks(super::ARNS_PER_CALL) {
+            match self.describe_batch(chunk).await {
+                Ok(found) => out.extend(found),
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    for arn in chunk {
+                        match self.describe_batch(std::slice::from_ref(arn)).await {
+                            Ok(found) => out.extend(found),
+                            Err(e) if e.kind == ErrorKind::NotFound => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn describe_batch(&self, arns: &[String]) -> Result<Vec<Lb>, ProviderError> {
+        self.elbv2
+            .describe_load_balancers()
+            .set_load_balancer_arns(Some(arns.to_vec()))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeLoadBalancers", e))
+    }
+
+    /// The load balancer named `name`, if any.
+    async fn by_name(&self, name: &str) -> Result<Option<Lb>, ProviderError> {
+        match self.elbv2.describe_load_balancers().names(name).send().await {
+            Ok(out) => Ok(out.load_balancers().first().cloned()),
+            Err(e) => {
+                let e = classify("DescribeLoadBalancers", e);
+                if e.kind == ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn wait_available(&self, arn: &str) -> Result<Lb, ProviderError> {
+        let done = self
+            .elbv2
+            .wait_until_load_balancer_available()
+            .load_balancer_arns(arn)
+            .wait(LB_DEADLINE)
+            .await
+            .map_err(|e| waiter_error("active", arn, e))?;
+        done.as_result()
+            .ok()
+            .and_then(|o| o.load_balancers().first().cloned())
+            .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("load balancer {arn} vanished")))
+    }
+}
+
+/// Maps a load balancer waiter's failure into the contract's kinds.
+fn waiter_error<O, E>(what: &str, arn: &str, err: WaiterError<O, E>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match err {
+        WaiterError::OperationFailed(failed) => classify("DescribeLoadBalancers", failed.into_error()),
+        WaiterError::ExceededMaxWait(_) => ProviderError::new(
+            ErrorKind::Transient,
+            format!(
+                "load balancer {arn} did not become {what} within {}s",
+                LB_DEADLINE.as_secs()
+            ),
+        ),
+        WaiterError::FailureState(_) => ProviderError::new(
+            ErrorKind::Other,
+            format!("load balancer {arn} did not become {what}: it reached a failed state"),
+        ),
+        other => ProviderError::invalid(format!("waiting for load balancer {arn}: {other}")),
+    }
+}
+
+fn outputs(lb: &Lb) -> Properties {
+    let arn = lb.load_balancer_arn().unwrap_or_default();
+    props([
+        ("id", arn.into()),
+        ("arn", arn.into()),
+        ("dns_name", lb.dns_name().unwrap_or_default().into()),
+        ("zone_id", lb.canonical_hosted_zone_id().unwrap_or_default().into()),
+    ])
+}
+
+/// The managed inputs of a live load balancer, normalised like `check` output.
+fn live_inputs(lb: &Lb, tags: Value) -> Properties {
+    let mut subnets: Vec<String> = lb
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.subnet_id().map(str::to_string))
+        .collect();
+    subnets.sort();
+    let mut groups = lb.security_groups().to_vec();
+    groups.sort();
+    props([
+        ("name", lb.load_balancer_name().unwrap_or_default().into()),
+        (
+            "internal",
+            (lb.scheme() == Some(&LoadBalancerSchemeEnum::Internal)).into(),
+        ),
+        ("subnet_ids", subnets.into()),
+        ("security_group_ids", groups.into()),
+        ("tags", tags),
+    ])
+}
+
+#[async_trait]
+impl Provider for LoadBalancer {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn check(&self, req: CheckRequest<'_>) -> CheckResponse {
+        let mut inputs = req.inputs;
+        let mut failures = Vec::new();
+        check_name(&inputs, &mut failures);
+        if inputs
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.to_ascii_lowercase().starts_with("internal-"))
+        {
+            failures.push(CheckFailure {
+                property: "name".into(),
+                reason: "must not start with 'internal-' (AWS reserves it)".into(),
+            });
+        }
+        inputs.entry("internal".into()).or_insert(Value::Bool(false));
+        sort_known_ids(&mut inputs, "subnet_ids", &mut failures);
+        sort_known_ids(&mut inputs, "security_group_ids", &mut failures);
+        // The count is known even when the ids are not.
+        if inputs
+            .get("subnet_ids")
+            .and_then(Value::as_list)
+            .is_some_and(|l| l.len() < 2)
+        {
+            failures.push(CheckFailure {
+                property: "subnet_ids".into(),
+                reason: "an application load balancer needs at least two subnets in different availability zones"
+                    .into(),
+            });
+        }
+        // Without a group AWS attaches the VPC's default one, which would then read
+        // back as a difference on every refresh.
+        if inputs
+            .get("security_group_ids")
+            .and_then(Value::as_list)
+            .is_some_and(|l| l.is_empty())
+        {
+            failures.push(CheckFailure {
+                property: "security_group_ids".into(),
+                reason: "needs at least one security group".into(),
+            });
+        }
+        default_tags(&mut inputs);
+        CheckResponse { inputs, failures }
+    }
+
+    fn diff(&self, req: DiffRequest<'_>) -> DiffResponse {
+        let mut diff = diff_by_schema(&self.schema, req.old_inputs, req.new_inputs);
+        // Two load balancers cannot share a name: keeping it means deleting first.
+        diff.delete_before_replace = !diff.replace.is_empty() && !changed(&diff.changed, "name");
+        diff
+    }
+
+    async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
+        let name = str_of(&req.inputs, "name")?;
+        // AWS would answer DuplicateLoadBalancerName (moto creates a second one): look
+        // first, and adopt the object an interrupted create of this resource left.
+        if let Some(existing) = self.by_name(name).await? {
+            let arn = existing.load_balancer_arn().unwrap_or_default().to_string();
+            if !is_ours(&super::tags_of(&self.elbv2, &arn).await?, &req.urn) {
+                return Err(ProviderError::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "a load balancer named '{name}' already exists ({arn}) and is not {}",
+                        req.urn
+                    ),
+                ));
+            }
+            let lb = self.wait_available(&arn).await?;
+            return Ok(CreateResponse {
+                outputs: outputs(&lb),
+                id: arn,
+            });
+        }
+        let scheme = if bool_of(&req.inputs, "internal") {
+            LoadBalancerSchemeEnum::Internal
+        } else {
+            LoadBalancerSchemeEnum::InternetFacing
+        };
+        let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
+        let out = self
+            .elbv2
+            .create_load_balancer()
+            .name(name)
+            .r#type(LoadBalancerTypeEnum::Application)
+            .ip_address_type(IpAddressType::Ipv4)
+            .scheme(scheme)
+            .set_subnets(Some(strings_of(&req.inputs, "subnet_ids")))
+            .set_security_groups(Some(strings_of(&req.inputs, "security_group_ids")))
+            .set_tags(Some(sdk_tags(&tags)))
+            .send()
+            .await
+            .map_err(|e| classify("CreateLoadBalancer", e))?;
+        let arn = out
+            .load_balancers()
+            .first()
+            .and_then(|lb| lb.load_balancer_arn())
+            .ok_or_else(|| ProviderError::invalid("CreateLoadBalancer returned no load balancer ARN"))?
+            .to_string();
+        let lb = self.wait_available(&arn).await?;
+        Ok(CreateResponse {
+            outputs: outputs(&lb),
+            id: arn,
+        })
+    }
+
+    async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
+        let urns = urns_by_id(&req.targets);
+        let arns: Vec<String> = urns.keys().cloned().collect();
+        let lbs = self.describe(&arns).await?;
+        let found_arns: Vec<String> = lbs
+            .iter()
+            .filter_map(|lb| lb.load_balancer_arn().map(str::to_string))
+            .collect();
+        let mut tags = describe_tags(&self.elbv2, &found_arns).await?;
+        let mut found = Vec::new();
+        for lb in &lbs {
+            let Some((arn, urn)) = lb.load_balancer_arn().and_then(|a| urns.get_key_value(a)) else {
+                continue;
+            };
+            // No tags entry: deleted between the two calls.
+            let Some(live) = tags.remove(arn) else { continue };
+            found.push(LiveResource {
+                urn: urn.clone(),
+                id: arn.clone(),
+                inputs: live_inputs(lb, live_tags(&live)),
+                outputs: outputs(lb),
+            });
+        }
+        Ok(ReadResponse { found })
+    }
+
+    async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
+        if changed(&req.changed, "subnet_ids") {
+            self.elbv2
+                .set_subnets()
+                .load_balancer_arn(&req.id)
+                .set_subnets(Some(strings_of(&req.new_inputs, "subnet_ids")))
+                .send()
+                .await
+                .map_err(|e| classify("SetSubnets", e))?;
+        }
+        if changed(&req.changed, "security_group_ids") {
+            self.elbv2
+                .set_security_groups()
+                .load_balancer_arn(&req.id)
+                .set_security_groups(Some(strings_of(&req.new_inputs, "security_group_ids")))
+                .send()
+                .await
+                .map_err(|e| classify("SetSecurityGroups", e))?;
+        }
+        if changed(&req.changed, "tags") {
+            sync_tags(
+                &self.elbv2,
+                &req.id,
+                &req.stack,
+                &req.urn,
+                &req.old_inputs,
+                &req.new_inputs,
+            )
+            .await?;
+        }
+        let lb = self
+            .describe(std::slice::from_ref(&req.id))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("load balancer {} is gone", req.id)))?;
+        Ok(UpdateResponse { outputs: outputs(&lb) })
+    }
+
+    async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        ok_if_gone(
+            self.elbv2
+                .delete_load_balancer()
+                .load_balancer_arn(&req.id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("DeleteLoadBalancer", e)),
+        )?;
+        self.elbv2
+            .wait_until_load_balancers_deleted()
+            .load_balancer_arns(&req.id)
+            .wait(LB_DEADLINE)
+            .await
+            .map_err(|e| waiter_error("deleted", &req.id, e))?;
+        Ok(())
+    }
+}

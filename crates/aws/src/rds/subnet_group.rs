@@ -1,0 +1,326 @@
+//! `aws:rds:DbSubnetGroup`: the subnets a DB instance may be placed in.
+//!
+//! The group is created as `<name>-<8 hex of the creation token>` (lowercase, as RDS
+//! stores names) so that a replacement can exist beside the group it replaces. Only tags
+//! change in place: ModifyDBSubnetGroup is never called (moto deletes the group on it),
+//! so name, description and subnets are replace keys.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_rds::types::DbSubnetGroup as LiveGroup;
+use stackup_model::{Input, Properties, ResourceArgs, Value};
+use stackup_provider::{
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
+    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+};
+
+use super::{default_tags, rds_error, rds_tags, recorded_arn, sort_ids, sync_tags, tagged_for};
+use crate::ec2::retry_dependency;
+use crate::props::{list_of, props, str_of, strings_of};
+use crate::tags;
+
+/// The type token of a DB subnet group.
+pub const TYPE: &str = "aws:rds:DbSubnetGroup";
+
+/// Length of the suffix appended to a group's declared name, plus its dash.
+const SUFFIX_LEN: usize = 9;
+
+/// The longest DB subnet group name RDS accepts.
+const NAME_MAX: usize = 255;
+
+/// How long a delete waits for the instances leaving the group to release it.
+const DELETE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Arguments of a DB subnet group.
+#[derive(Clone, Debug)]
+pub struct DbSubnetGroupArgs {
+    /// The group name's prefix; the real name carries a suffix (output `name`).
+    pub name: String,
+    pub description: String,
+    /// Subnets in at least two availability zones.
+    pub subnet_ids: Vec<Input<String>>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ResourceArgs for DbSubnetGroupArgs {
+    const TYPE: &'static str = TYPE;
+    const TAGGABLE: bool = true;
+    const IAM_ACTIONS: &'static [&'static str] = &[
+        "rds:CreateDBSubnetGroup",
+        "rds:DescribeDBSubnetGroups",
+        "rds:DeleteDBSubnetGroup",
+        "rds:ListTagsForResource",
+        "rds:AddTagsToResource",
+        "rds:RemoveTagsFromResource",
+    ];
+    fn into_properties(self) -> Properties {
+        props([
+            ("name", self.name.into()),
+            ("description", self.description.into()),
+            (
+                "subnet_ids",
+                Value::List(self.subnet_ids.into_iter().map(Into::into).collect()),
+            ),
+            ("tags", Value::from_string_map(&self.tags)),
+        ])
+    }
+}
+
+/// The provider of `aws:rds:DbSubnetGroup`.
+pub struct DbSubnetGroup {
+    rds: aws_sdk_rds::Client,
+    schema: Schema,
+}
+
+impl DbSubnetGroup {
+    /// A provider calling RDS through `rds`.
+    pub fn new(rds: aws_sdk_rds::Client) -> DbSubnetGroup {
+        DbSubnetGroup {
+            rds,
+            schema: Schema::new(TYPE, &["name", "description", "subnet_ids"]),
+        }
+    }
+
+    /// The group named `name`, if it exists.
+    async fn describe(&self, name: &str) -> Result<Option<LiveGroup>, ProviderError> {
+        match self
+            .rds
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.db_subnet_groups().first().cloned()),
+            Err(e) => {
+                let e = rds_error("DescribeDBSubnetGroups", e);
+                if e.kind == ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn live_tags(&self, arn: &str) -> Result<Vec<aws_sdk_rds::types::Tag>, ProviderError> {
+        let out = self
+            .rds
+            .list_tags_for_resource()
+            .resource_name(arn)
+            .send()
+            .await
+            .map_err(|e| rds_error("ListTagsForResource", e))?;
+        Ok(out.tag_list().to_vec())
+    }
+}
+
+fn outputs(name: &str, arn: &str) -> Properties {
+    props([("id", name.into()), ("name", name.into()), ("arn", arn.into())])
+}
+
+/// The declared name of a group created as `<name>-<8 hex>`.
+fn declared_name(group_name: &str) -> &str {
+    let n = group_name.len();
+    let has_suffix = n > SUFFIX_LEN
+        && group_name.as_bytes()[n - SUFFIX_LEN] == b'-'
+        && group_name[n - SUFFIX_LEN + 1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if has_suffix {
+        &group_name[..n - SUFFIX_LEN]
+    } else {
+        group_name
+    }
+}
+
+fn failure(property: &str, reason: impl Into<String>) -> CheckFailure {
+    CheckFailure {
+        property: property.into(),
+        reason: reason.into(),
+    }
+}
+
+#[async_trait]
+impl Provider for DbSubnetGroup {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn check(&self, req: CheckRequest<'_>) -> CheckResponse {
+        let mut inputs = req.inputs;
+        let mut failures = Vec::new();
+        match inputs.get("name").and_then(Value::as_str) {
+            Some(name) => {
+                // RDS stores subnet group names in lowercase.
+                let name = name.to_ascii_lowercase();
+                let valid_chars = name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b' '));
+                if name.is_empty() || name.len() > NAME_MAX - SUFFIX_LEN || !valid_chars {
+                    failures.push(failure(
+                        "name",
+                        format!(
+                            "must be 1 to {} letters, digits, periods, underscores, spaces or hyphens",
+                            NAME_MAX - SUFFIX_LEN
+                        ),
+                    ));
+                }
+                inputs.insert("name".into(), Value::String(name));
+            }
+            None => failures.push(failure("name", "must be a string")),
+        }
+        let description_ok = inputs
+            .get("description")
+            .and_then(Value::as_str)
+            .is_some_and(|d| !d.is_empty() && d.len() <= 255);
+        if !description_ok {
+            failures.push(failure("description", "must be 1 to 255 characters"));
+        }
+        sort_ids(&mut inputs, "subnet_ids");
+        if list_of(&inputs, "subnet_ids").len() < 2 {
+            failures.push(failure(
+                "subnet_ids",
+                "RDS needs at least two subnets, in different availability zones",
+            ));
+        }
+        default_tags(&mut inputs);
+        CheckResponse { inputs, failures }
+    }
+
+    async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
+        let suffix: String = req
+            .token
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .take(SUFFIX_LEN - 1)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let name = format!("{}-{suffix}", str_of(&req.inputs, "name")?.to_ascii_lowercase());
+        // moto (unlike AWS) accepts a second CreateDBSubnetGroup with the same name and
+        // overwrites the first: look first, and adopt only what this resource created.
+        if let Some(existing) = self.describe(&name).await? {
+            let arn = existing.db_subnet_group_arn().unwrap_or_default().to_string();
+            if tagged_for(&self.live_tags(&arn).await?, &req.urn) {
+                return Ok(CreateResponse {
+                    outputs: outputs(&name, &arn),
+                    id: name,
+                });
+            }
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "DB subnet group {name} already exists and was not created for {}",
+                    req.urn
+                ),
+            ));
+        }
+        let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
+        let out = self
+            .rds
+            .create_db_subnet_group()
+            .db_subnet_group_name(&name)
+            .db_subnet_group_description(str_of(&req.inputs, "description")?)
+            .set_subnet_ids(Some(strings_of(&req.inputs, "subnet_ids")))
+            .set_tags(Some(rds_tags(&tags)))
+            .send()
+            .await
+            .map_err(|e| rds_error("CreateDBSubnetGroup", e))?;
+        let arn = out
+            .db_subnet_group()
+            .and_then(|g| g.db_subnet_group_arn())
+            .ok_or_else(|| ProviderError::invalid("CreateDBSubnetGroup returned no ARN"))?
+            .to_string();
+        Ok(CreateResponse {
+            outputs: outputs(&name, &arn),
+            id: name,
+        })
+    }
+
+    async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
+        let urns = crate::common::urns_by_id(&req.targets);
+        if urns.is_empty() {
+            return Ok(ReadResponse { found: Vec::new() });
+        }
+        // DescribeDBSubnetGroups takes one name or none (its filters are not supported):
+        // list every group, page by page, and keep ours.
+        let groups = self
+            .rds
+            .describe_db_subnet_groups()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| rds_error("DescribeDBSubnetGroups", e))?;
+        let mut found = Vec::new();
+        for g in groups {
+            let Some((id, urn)) = g.db_subnet_group_name().and_then(|n| urns.get_key_value(n)) else {
+                continue;
+            };
+            let arn = g.db_subnet_group_arn().unwrap_or_default();
+            // The describe answer carries no tags; ListTagsForResource has no batch form.
+            let live_tags = match self.live_tags(arn).await {
+                Ok(t) => t,
+                // Deleted between the two calls.
+                Err(e) if e.kind == ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let mut subnets: Vec<String> = g
+                .subnets()
+                .iter()
+                .filter_map(|s| s.subnet_identifier())
+                .map(str::to_string)
+                .collect();
+            subnets.sort();
+            subnets.dedup();
+            found.push(LiveResource {
+                urn: urn.clone(),
+                id: id.clone(),
+                inputs: props([
+                    ("name", declared_name(id).into()),
+                    (
+                        "description",
+                        g.db_subnet_group_description().unwrap_or_default().into(),
+                    ),
+                    ("subnet_ids", subnets.into()),
+                    ("tags", super::live_tags(&live_tags)),
+                ]),
+                outputs: outputs(id, arn),
+            });
+        }
+        Ok(ReadResponse { found })
+    }
+
+    async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
+        if crate::common::changed(&req.changed, "tags") {
+            let arn = recorded_arn(&req.old_outputs, &req.id)?;
+            sync_tags(&self.rds, arn, &req.stack, &req.urn, &req.old_inputs, &req.new_inputs).await?;
+        }
+        Ok(UpdateResponse {
+            outputs: req.old_outputs,
+        })
+    }
+
+    async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        // A group still used by an instance that is being deleted is refused with
+        // InvalidDBSubnetGroupStateFault until the instance is gone.
+        retry_dependency(&format!("DB subnet group {}", req.id), DELETE_DEADLINE, || async {
+            match self
+                .rds
+                .delete_db_subnet_group()
+                .db_subnet_group_name(&req.id)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let mut e = rds_error("DeleteDBSubnetGroup", e);
+                    if e.code.as_deref() == Some("InvalidDBSubnetGroupStateFault") {
+                        e.kind = ErrorKind::DependencyViolation;
+                    }
+                    Err(e)
+                }
+            }
+        })
+        .await
+    }
+}
