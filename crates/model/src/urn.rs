@@ -30,6 +30,11 @@ impl TypeToken {
         TypeToken(s.to_string())
     }
 
+    /// A type token from a string known to be well formed (a provider's own type).
+    pub fn from_static_or_owned(s: &str) -> TypeToken {
+        TypeToken(s.to_string())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

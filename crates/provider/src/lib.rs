@@ -218,6 +218,18 @@ pub struct DeleteRequest {
     pub outputs: Properties,
 }
 
+pub struct ListRequest {
+    /// The stack whose objects to list: those tagged `stackup:stack = <stack>`.
+    pub stack: String,
+}
+
+pub struct ListResponse {
+    /// Every object of this type carrying the stack's tag, with live inputs as `read`
+    /// reports them; `urn` comes from the object's `stackup:urn` tag (or, when that is
+    /// missing, is `<stack>::<type>::<physical id>`).
+    pub found: Vec<LiveResource>,
+}
+
 pub struct FindRequest {
     pub urn: Urn,
     pub stack: String,
@@ -254,6 +266,14 @@ pub trait Provider: Send + Sync {
     /// Deletes and waits until AWS reports the object gone. Deleting an object that is
     /// already gone succeeds.
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError>;
+
+    /// Lists every object of this type tagged with the stack, state or no state: drift
+    /// detection reports the ones not in state, and a sweep deletes them when state is
+    /// lost. `None` for types that carry no tags (they go with their parents).
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        let _ = req;
+        Ok(None)
+    }
 
     /// Looks up an object created by an interrupted run, by its `stackup:urn` tag or
     /// idempotency token.
