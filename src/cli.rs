@@ -59,6 +59,10 @@ pub enum Command {
         json: bool,
         #[command(flatten)]
         refresh: RefreshArgs,
+        /// When there is drift or something to do, publish a summary to this SNS topic
+        /// (for scheduled drift checks).
+        #[arg(long, value_name = "TOPIC_ARN")]
+        notify_topic: Option<String>,
     },
     /// Delete every resource of the stack, dependents first.
     Destroy {

@@ -24,7 +24,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             refresh,
             json,
         } => up(g, yes, parallel.into(), &targets, refresh, json).await,
-        Command::Diff { json, refresh } => diff(g, refresh, json).await,
+        Command::Diff {
+            json,
+            refresh,
+            notify_topic,
+        } => diff(g, refresh, json, notify_topic.as_deref()).await,
         Command::Destroy {
             yes,
             parallel,
@@ -52,17 +56,54 @@ async fn current_state(
     Ok((refreshed.records, refreshed.drift))
 }
 
-async fn diff(g: &Global, refresh_args: RefreshArgs, json: bool) -> anyhow::Result<u8> {
+async fn diff(g: &Global, refresh_args: RefreshArgs, json: bool, notify_topic: Option<&str>) -> anyhow::Result<u8> {
+    if let Some(topic) = notify_topic {
+        anyhow::ensure!(
+            topic.starts_with("arn:aws:sns:") && topic.split(':').count() == 6,
+            "--notify-topic {topic}: not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+        );
+    }
     let s = Session::open(g, "diff").await?;
     let records = s.records()?;
-    let (current, drift) = current_state(&s, records, refresh_args).await?;
+    let (current, mut drift) = current_state(&s, records.clone(), refresh_args).await?;
+    if !refresh_args.no_refresh {
+        drift.extend(s.unmanaged(&records).await?);
+    }
     let plan = s.plan(&current, &[], false)?;
+    let report = render::plan_json(&plan, &drift);
     if json {
-        println!("{}", serde_json::to_string_pretty(&render::plan_json(&plan, &drift))?);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         render::plan(&plan, &drift);
     }
-    Ok(if plan.has_changes() || !drift.is_empty() { 2 } else { 0 })
+    let found = plan.has_changes() || !drift.is_empty();
+    if let (Some(topic), true) = (notify_topic, found) {
+        let c = plan.counts();
+        let mut message = format!(
+            "stackup diff found drift or pending changes in stack {}.\n{} resource(s) drifted; plan: {} to create, {} to update, {} to replace, {} to delete.\n",
+            s.config.name,
+            drift.len(),
+            c.create,
+            c.update,
+            c.replace,
+            c.delete
+        );
+        for d in &drift {
+            message.push_str(&format!("  - {}\n", render::drift_line(d)));
+        }
+        message.push_str("\nDetails: stackup diff --stack ");
+        message.push_str(&s.config.name);
+        s.clients
+            .sns
+            .publish()
+            .topic_arn(topic)
+            .subject(format!("stackup: drift in stack {}", s.config.name))
+            .message(message)
+            .send()
+            .await
+            .with_context(|| format!("publishing the drift summary to {topic}"))?;
+    }
+    Ok(if found { 2 } else { 0 })
 }
 
 /// Records the live view: drifted attributes are written into state, resources deleted
@@ -70,12 +111,15 @@ async fn diff(g: &Global, refresh_args: RefreshArgs, json: bool) -> anyhow::Resu
 async fn refresh_state(g: &Global, json: bool) -> anyhow::Result<u8> {
     let s = Session::open(g, "refresh").await?;
     let records = s.records()?;
-    let refreshed = refresh(&s.registry, &records)
+    let mut refreshed = refresh(&s.registry, &records)
         .await
         .context("reading live state from AWS; nothing was recorded")?;
+    refreshed.drift.extend(s.unmanaged(&records).await?);
     for d in &refreshed.drift {
         match d {
             ResourceDrift::Deleted { urn } => s.store.remove(urn)?,
+            // Never adopted silently: `stackup import` (or a sweep) decides.
+            ResourceDrift::Unmanaged { .. } => {}
             ResourceDrift::Changed { urn, .. } => {
                 if let Some(r) = refreshed.records.iter().find(|r| &r.urn == urn) {
                     s.store.put(r)?;

@@ -44,7 +44,7 @@ pub fn error(e: &anyhow::Error) {
 
 /// The human form of a plan.
 pub fn plan(plan: &Plan, drift: &[ResourceDrift]) {
-    self::drift(drift);
+    print_drift(drift, Some(plan));
     let c = plan.counts();
     println!(
         "Plan for stack {}: {} to create, {} to update, {} to replace, {} to delete, {} unchanged.",
@@ -101,21 +101,50 @@ fn show(v: Option<&Value>) -> String {
 }
 
 pub fn drift(drift: &[ResourceDrift]) {
+    print_drift(drift, None);
+}
+
+/// One line naming a drifted resource and how, for notifications.
+pub fn drift_line(d: &ResourceDrift) -> String {
+    match d {
+        ResourceDrift::Deleted { urn } => format!("{urn}: deleted outside stackup"),
+        ResourceDrift::Unmanaged { urn, id, .. } => format!("{urn}: {id} carries the stack's tag but is not in state"),
+        ResourceDrift::Changed { urn, attributes } => {
+            let keys: Vec<&str> = attributes.iter().map(|a| a.key.as_str()).collect();
+            format!("{urn}: {} changed outside stackup", keys.join(", "))
+        }
+    }
+}
+
+/// Drift, and when a plan is given, what `up` would do about each drifted attribute.
+fn print_drift(drift: &[ResourceDrift], plan: Option<&Plan>) {
     if drift.is_empty() {
         return;
     }
     println!(
-        "Drift: {} resource(s) changed outside stackup since the last run.",
+        "Drift: {} resource(s) differ from what stackup last applied.",
         drift.len()
     );
     for d in drift {
+        let step = plan.and_then(|p| p.steps.iter().find(|s| &s.urn == d.urn() && !s.retired));
         match d {
-            ResourceDrift::Deleted { urn } => println!("  {} {urn}  deleted outside stackup", paint("!", "31")),
+            ResourceDrift::Deleted { urn } => {
+                println!("  {} {urn}  deleted outside stackup; up recreates it", paint("!", "31"))
+            }
+            ResourceDrift::Unmanaged { urn, id, .. } => println!(
+                "  {} {urn}  {id} carries the stack's tag but is not in state; up leaves it alone (delete it, or adopt it with stackup import)",
+                paint("?", "33")
+            ),
             ResourceDrift::Changed { urn, attributes } => {
                 println!("  {} {urn}", paint("!", "33"));
                 for a in attributes {
+                    let planned = step.and_then(|s| s.changes.iter().find(|c| c.key == a.key));
+                    let outcome = match planned {
+                        Some(c) => format!("up sets {}", show(c.new.as_ref())),
+                        None => "the program now matches the live value; up keeps it".to_string(),
+                    };
                     println!(
-                        "      {}: recorded {} , live {}",
+                        "      {}: recorded {}, live {}; {outcome}",
                         a.key,
                         show(a.recorded.as_ref()),
                         show(a.live.as_ref())
@@ -144,6 +173,28 @@ pub fn plan_json(plan: &Plan, drift: &[ResourceDrift]) -> serde_json::Value {
                     "forces_replacement": c.forces_replacement,
                 })).collect::<Vec<_>>(),
             })
+        })
+        .collect();
+    let drift: Vec<serde_json::Value> = drift
+        .iter()
+        .map(|d| {
+            let step = plan.steps.iter().find(|s| &s.urn == d.urn() && !s.retired);
+            let mut entry = serde_json::to_value(d).unwrap_or_default();
+            let up_action = match d {
+                ResourceDrift::Unmanaged { .. } => "none".to_string(),
+                _ => step.map(|s| s.action.to_string()).unwrap_or_else(|| "same".into()),
+            };
+            entry["up_action"] = json!(up_action);
+            if let (ResourceDrift::Changed { attributes, .. }, Some(list)) = (d, entry["attributes"].as_array_mut()) {
+                for (a, item) in attributes.iter().zip(list.iter_mut()) {
+                    let desired = step
+                        .and_then(|s| s.changes.iter().find(|c| c.key == a.key))
+                        .and_then(|c| c.new.as_ref())
+                        .or(a.live.as_ref());
+                    item["desired"] = desired.map(Value::to_json).unwrap_or(serde_json::Value::Null);
+                }
+            }
+            entry
         })
         .collect();
     json!({

@@ -21,6 +21,7 @@ pub struct Session {
     pub graph: DependencyGraph,
     pub store: Arc<SledStore>,
     pub registry: Registry,
+    pub clients: stackup_aws::AwsClients,
 }
 
 impl Session {
@@ -46,11 +47,31 @@ impl Session {
         let clients = stackup_aws::AwsClients::load(&config.region).await;
         Ok(Session {
             registry: stackup_aws::registry(&clients),
+            clients,
             config,
             program,
             graph,
             store: Arc::new(store),
         })
+    }
+
+    /// Objects tagged with this stack that state does not know, over every type the
+    /// program declares or state records.
+    pub async fn unmanaged(&self, records: &[ResourceRecord]) -> anyhow::Result<Vec<stackup_executor::ResourceDrift>> {
+        let mut types: Vec<stackup_model::TypeToken> = self
+            .program
+            .goals
+            .iter()
+            .map(|g| g.ty.clone())
+            .chain(records.iter().map(|r| r.ty.clone()))
+            .collect();
+        types.sort();
+        types.dedup();
+        let mut known: std::collections::BTreeSet<String> = records.iter().map(|r| r.id.clone()).collect();
+        known.extend(self.store.retired()?.into_iter().map(|r| r.id));
+        stackup_executor::unmanaged(&self.registry, &self.config.name, &types, &known)
+            .await
+            .context("listing the stack's tagged objects in AWS")
     }
 
     pub fn records(&self) -> anyhow::Result<Vec<ResourceRecord>> {

@@ -10,6 +10,7 @@
 mod support;
 
 mod config;
+mod drift;
 mod engine;
 mod network;
 mod platform;

@@ -3,12 +3,10 @@
 
 #![allow(dead_code)]
 
-pub mod moto;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use moto::Moto;
+pub use stackup_testkit::Moto;
 
 /// The result of one `stackup` run.
 #[derive(Debug)]

@@ -37,3 +37,41 @@ pub(crate) fn listed_urn(stack: &str, ty: &str, urn_tag: Option<&str>, id: &str)
         .filter(|u| u.stack() == stack)
         .unwrap_or_else(|| Urn::new(stack, &TypeToken::from_static_or_owned(ty), id))
 }
+
+/// None when the service says the object does not exist (a read, or a listing's
+/// follow-up call, asking for an object deleted meanwhile); other errors pass.
+pub(crate) fn found<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The outputs of an object whose name is its physical id: `id`, `name` and `arn`.
+pub(crate) fn name_arn_outputs(name: &str, arn: &str) -> stackup_model::Properties {
+    crate::props::props([("id", name.into()), ("name", name.into()), ("arn", arn.into())])
+}
+
+/// A check failure of `property`.
+pub(crate) fn failure(property: &str, reason: impl Into<String>) -> stackup_provider::CheckFailure {
+    stackup_provider::CheckFailure {
+        property: property.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Sorts and deduplicates a list of ids once every element is known (a reference
+/// resolves later), so that the order a program lists them in never shows as a change.
+pub(crate) fn sort_ids(inputs: &mut stackup_model::Properties, key: &str) {
+    use stackup_model::Value;
+    let Some(Value::List(ids)) = inputs.get(key) else {
+        return;
+    };
+    if ids.iter().all(crate::props::is_known) {
+        let mut sorted = ids.clone();
+        sorted.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        sorted.dedup();
+        inputs.insert(key.to_string(), Value::List(sorted));
+    }
+}

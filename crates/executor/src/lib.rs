@@ -12,7 +12,7 @@ mod refresh;
 mod walk;
 
 pub use apply::{apply, ApplyContext, ApplyReport, Event, Observer, OpResult};
-pub use refresh::{refresh, AttributeDrift, Refreshed, ResourceDrift};
+pub use refresh::{refresh, unmanaged, AttributeDrift, Refreshed, ResourceDrift};
 pub use walk::{walk, NodeOutcome};
 
 use stackup_provider::ProviderError;

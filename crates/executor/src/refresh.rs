@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use stackup_model::{ResourceRecord, TypeToken, Urn, Value};
-use stackup_provider::{ReadRequest, ReadTarget, Registry};
+use stackup_provider::{ListRequest, ReadRequest, ReadTarget, Registry};
 use tokio::task::JoinSet;
 
 use crate::StepError;
@@ -22,8 +22,31 @@ pub struct AttributeDrift {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ResourceDrift {
-    Changed { urn: Urn, attributes: Vec<AttributeDrift> },
-    Deleted { urn: Urn },
+    Changed {
+        urn: Urn,
+        attributes: Vec<AttributeDrift>,
+    },
+    Deleted {
+        urn: Urn,
+    },
+    /// An object carrying the stack's tag that state does not know: created by hand with
+    /// the tag copied, or left by a run whose state was lost. Reported, never deleted.
+    Unmanaged {
+        urn: Urn,
+        #[serde(rename = "type")]
+        ty: TypeToken,
+        id: String,
+    },
+}
+
+impl ResourceDrift {
+    pub fn urn(&self) -> &Urn {
+        match self {
+            ResourceDrift::Changed { urn, .. }
+            | ResourceDrift::Deleted { urn }
+            | ResourceDrift::Unmanaged { urn, .. } => urn,
+        }
+    }
 }
 
 /// The live view of the recorded resources.
@@ -74,13 +97,21 @@ pub async fn refresh(registry: &Registry, records: &[ResourceRecord]) -> Result<
         let mut inputs = r.inputs.clone();
         let mut attributes = Vec::new();
         for (k, v) in &found.inputs {
-            if inputs.get(k) != Some(v) {
-                attributes.push(AttributeDrift {
-                    key: k.clone(),
-                    recorded: inputs.get(k).cloned(),
-                    live: Some(v.clone()),
-                });
-                inputs.insert(k.clone(), v.clone());
+            match inputs.get(k) {
+                Some(recorded) if recorded == v => {}
+                // A key the record never had (state written before the provider read it)
+                // is learnt, not reported as drift.
+                None => {
+                    inputs.insert(k.clone(), v.clone());
+                }
+                Some(recorded) => {
+                    attributes.push(AttributeDrift {
+                        key: k.clone(),
+                        recorded: Some(recorded.clone()),
+                        live: Some(v.clone()),
+                    });
+                    inputs.insert(k.clone(), v.clone());
+                }
             }
         }
         if !attributes.is_empty() {
@@ -96,5 +127,40 @@ pub async fn refresh(registry: &Registry, records: &[ResourceRecord]) -> Result<
             ..r.clone()
         });
     }
+    Ok(out)
+}
+
+/// Lists the objects of `types` tagged with `stack` and reports those whose physical id
+/// state does not know (neither recorded nor retired). One list call per type, all types
+/// at once; types that cannot list are skipped.
+pub async fn unmanaged(
+    registry: &Registry,
+    stack: &str,
+    types: &[TypeToken],
+    known_ids: &std::collections::BTreeSet<String>,
+) -> Result<Vec<ResourceDrift>, StepError> {
+    let mut lists = JoinSet::new();
+    for ty in types {
+        let Some(provider) = registry.get(ty).cloned() else {
+            continue;
+        };
+        let (ty, stack) = (ty.clone(), stack.to_string());
+        lists.spawn(async move { (ty, provider.list(ListRequest { stack }).await) });
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = lists.join_next().await {
+        let (ty, listed) = joined.map_err(|e| StepError::Engine(format!("listing task failed: {e}")))?;
+        let listed = listed.map_err(|e| StepError::Engine(format!("listing {ty} failed: {e}")))?;
+        for found in listed.map(|l| l.found).unwrap_or_default() {
+            if !known_ids.contains(&found.id) {
+                out.push(ResourceDrift::Unmanaged {
+                    urn: found.urn,
+                    ty: ty.clone(),
+                    id: found.id,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.urn().cmp(b.urn()));
     Ok(out)
 }

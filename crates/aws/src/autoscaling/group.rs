@@ -11,14 +11,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_autoscaling::client::Waiters;
-use aws_sdk_autoscaling::types::{AutoScalingGroup as LiveGroup, LaunchTemplateSpecification, Tag, TagDescription};
-use stackup_model::{Input, Properties, ResourceArgs, Urn, Value, RESERVED_TAG_PREFIX, URN_TAG};
+use aws_sdk_autoscaling::types::builders::TagBuilder;
+use aws_sdk_autoscaling::types::{AutoScalingGroup as LiveGroup, Filter, LaunchTemplateSpecification, Tag};
+use stackup_model::{Input, Properties, ResourceArgs, Urn, Value, RESERVED_TAG_PREFIX, STACK_TAG};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
+    ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
+    UpdateResponse,
 };
 
-use super::{classify_asg, default_tags, describe_groups, DELETE_IN_PROGRESS};
+use super::{classify_asg, describe_groups, live_groups, DELETE_IN_PROGRESS};
 use crate::props::{int_of, is_known, props, str_of, strings_of};
 use crate::tags;
 
@@ -185,32 +187,30 @@ impl AutoScalingGroup {
         inputs: &Properties,
     ) -> Result<(), ProviderError> {
         let desired = tags::with_stackup(stack, urn, inputs);
-        let removed: Vec<Tag> = old
-            .keys()
-            .filter(|k| !desired.contains_key(*k))
-            .map(|k| {
-                Tag::builder()
-                    .resource_id(name)
-                    .resource_type(RESOURCE_TYPE)
-                    .key(k)
-                    .build()
-            })
-            .collect();
-        if !removed.is_empty() {
-            self.client
-                .delete_tags()
-                .set_tags(Some(removed))
-                .send()
-                .await
-                .map_err(|e| classify_asg("DeleteTags", e))?;
-        }
-        self.client
-            .create_or_update_tags()
-            .set_tags(Some(asg_tags(name, &desired)))
-            .send()
-            .await
-            .map_err(|e| classify_asg("CreateOrUpdateTags", e))?;
-        Ok(())
+        tags::sync(
+            old,
+            &desired,
+            |removed| async move {
+                let removed: Vec<Tag> = removed.iter().map(|k| group_tag(name, k).build()).collect();
+                self.client
+                    .delete_tags()
+                    .set_tags(Some(removed))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify_asg("DeleteTags", e))
+            },
+            || async {
+                self.client
+                    .create_or_update_tags()
+                    .set_tags(Some(asg_tags(name, &desired)))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify_asg("CreateOrUpdateTags", e))
+            },
+        )
+        .await
     }
 
     /// The live group called `name`, if it exists and is not being deleted.
@@ -243,7 +243,7 @@ impl AutoScalingGroup {
             &strings_of(&req.inputs, "target_group_arns"),
         )
         .await?;
-        self.sync_tags(name, &req.stack, &req.urn, &user_tags(live.tags()), &req.inputs)
+        self.sync_tags(name, &req.stack, &req.urn, &user_tags(live), &req.inputs)
             .await
     }
 }
@@ -280,39 +280,48 @@ fn int32(inputs: &Properties, key: &str) -> Result<i32, ProviderError> {
         .ok_or_else(|| ProviderError::invalid(format!("input '{key}' must be a 32-bit integer")))
 }
 
+/// The tag `key` of the group `name`, as the Auto Scaling tag calls name it.
+fn group_tag(name: &str, key: &str) -> TagBuilder {
+    Tag::builder().resource_id(name).resource_type(RESOURCE_TYPE).key(key)
+}
+
 /// Tags for the Auto Scaling tag calls, all propagating to launched instances.
 fn asg_tags(name: &str, tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .resource_id(name)
-                .resource_type(RESOURCE_TYPE)
-                .key(k)
-                .value(v)
-                .propagate_at_launch(true)
-                .build()
-        })
+        .map(|(k, v)| group_tag(name, k).value(v).propagate_at_launch(true).build())
         .collect()
+}
+
+/// The live tags of a group, stackup's own included.
+fn tag_map(group: &LiveGroup) -> BTreeMap<String, String> {
+    tags::map(
+        group
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?, t.value().unwrap_or("")))),
+    )
 }
 
 /// The live user tags of a group, stackup's own removed.
-fn user_tags(tags: &[TagDescription]) -> BTreeMap<String, String> {
-    tags.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-        .filter(|(k, _)| !k.starts_with(RESERVED_TAG_PREFIX))
-        .collect()
-}
-
-/// Whether a live group carries `urn` in its `stackup:urn` tag.
-fn owned_by(group: &LiveGroup, urn: &Urn) -> bool {
-    group
-        .tags()
-        .iter()
-        .any(|t| t.key() == Some(URN_TAG) && t.value() == Some(urn.as_str()))
+fn user_tags(group: &LiveGroup) -> BTreeMap<String, String> {
+    let mut user = tag_map(group);
+    user.retain(|k, _| !k.starts_with(RESERVED_TAG_PREFIX));
+    user
 }
 
 fn outputs(name: &str, arn: &str) -> Properties {
     props([("id", name.into()), ("name", name.into()), ("arn", arn.into())])
+}
+
+/// A live group as `read` and `list` report it.
+fn live(g: &LiveGroup, urn: Urn) -> LiveResource {
+    let name = g.auto_scaling_group_name().unwrap_or_default();
+    LiveResource {
+        urn,
+        id: name.to_string(),
+        inputs: live_inputs(g),
+        outputs: outputs(name, g.auto_scaling_group_arn().unwrap_or_default()),
+    }
 }
 
 /// The inputs of a live group, normalised like `check` output.
@@ -353,7 +362,7 @@ fn live_inputs(g: &LiveGroup) -> Properties {
             "health_check_grace_period",
             i64::from(g.health_check_grace_period().unwrap_or_default()).into(),
         ),
-        ("tags", Value::from_string_map(&user_tags(g.tags()))),
+        ("tags", Value::from_string_map(&user_tags(g))),
     ])
 }
 
@@ -482,7 +491,7 @@ impl Provider for AutoScalingGroup {
         }
         check_string_list(&mut inputs, "subnet_ids", true, &mut failures);
         check_string_list(&mut inputs, "target_group_arns", false, &mut failures);
-        default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -491,7 +500,7 @@ impl Provider for AutoScalingGroup {
         // A second CreateAutoScalingGroup with the same name may silently replace the
         // group (moto does): look first, and only take over a group that is ours.
         if let Some(live) = self.describe(&name).await? {
-            if !owned_by(&live, &req.urn) {
+            if !tags::owned_by(&tag_map(&live), &req.urn) {
                 return Err(ProviderError::new(
                     ErrorKind::Conflict,
                     format!(
@@ -553,17 +562,30 @@ impl Provider for AutoScalingGroup {
         let groups = describe_groups(&self.client, urns.keys().cloned()).await?;
         let found = groups
             .iter()
-            .filter_map(|(name, g)| {
-                let urn = urns.get(name)?;
-                Some(LiveResource {
-                    urn: urn.clone(),
-                    id: name.clone(),
-                    inputs: live_inputs(g),
-                    outputs: outputs(name, g.auto_scaling_group_arn().unwrap_or_default()),
-                })
-            })
+            .filter_map(|(name, g)| Some(live(g, urns.get(name)?.clone())))
             .collect();
         Ok(ReadResponse { found })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        // AWS (and moto, checked) matches tag-key and tag-value independently, so a
+        // group of another stack with some other tag valued like this stack's name
+        // passes the filter: listed_urn checks the pair itself.
+        let filter = |name: &str, value: &str| Filter::builder().name(name).values(value).build();
+        let request = self
+            .client
+            .describe_auto_scaling_groups()
+            .filters(filter("tag-key", STACK_TAG))
+            .filters(filter("tag-value", &req.stack));
+        let found = live_groups(request)
+            .await?
+            .iter()
+            .filter_map(|g| {
+                let name = g.auto_scaling_group_name()?;
+                Some(live(g, tags::listed_urn(&req.stack, TYPE, name, &tag_map(g))?))
+            })
+            .collect();
+        Ok(Some(ListResponse { found }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

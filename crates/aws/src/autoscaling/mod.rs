@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::builders::DescribeAutoScalingGroupsFluentBuilder;
 use aws_sdk_autoscaling::types::AutoScalingGroup as LiveGroup;
-use stackup_model::{Properties, Value};
 use stackup_provider::{ErrorKind, Provider, ProviderError};
 
 pub use group::{AutoScalingGroup, AutoScalingGroupArgs};
@@ -62,19 +62,10 @@ async fn describe_groups(
     names.dedup();
     let mut found = BTreeMap::new();
     for chunk in names.chunks(NAMES_PER_CALL) {
-        let groups = client
+        let request = client
             .describe_auto_scaling_groups()
-            .set_auto_scaling_group_names(Some(chunk.to_vec()))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify_asg("DescribeAutoScalingGroups", e))?;
-        for g in groups {
-            if g.status() == Some(DELETE_IN_PROGRESS) {
-                continue;
-            }
+            .set_auto_scaling_group_names(Some(chunk.to_vec()));
+        for g in live_groups(request).await? {
             if let Some(name) = g.auto_scaling_group_name() {
                 found.insert(name.to_string(), g);
             }
@@ -83,10 +74,18 @@ async fn describe_groups(
     Ok(found)
 }
 
-/// Inserts the user tags into `inputs` if the program set none, so that a resource
-/// declared without tags compares equal to its live empty tag set.
-fn default_tags(inputs: &mut Properties) {
-    inputs
-        .entry("tags".to_string())
-        .or_insert_with(|| Value::Map(BTreeMap::new()));
+/// The groups a DescribeAutoScalingGroups request answers, all pages, except those
+/// being deleted: they are gone as far as stackup is concerned.
+async fn live_groups(request: DescribeAutoScalingGroupsFluentBuilder) -> Result<Vec<LiveGroup>, ProviderError> {
+    let groups: Vec<LiveGroup> = request
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| classify_asg("DescribeAutoScalingGroups", e))?;
+    Ok(groups
+        .into_iter()
+        .filter(|g| g.status() != Some(DELETE_IN_PROGRESS))
+        .collect())
 }

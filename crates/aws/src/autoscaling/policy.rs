@@ -305,11 +305,7 @@ impl Provider for ScalingPolicy {
         };
         // Delete only the policy this resource created: a policy of the same name may
         // belong to another group (moto deletes by name alone) or be a newer object.
-        let live = match self.describe(&group, &name).await {
-            Ok(p) => p,
-            Err(e) if e.kind == ErrorKind::NotFound => None,
-            Err(e) => return Err(e),
-        };
+        let live = crate::common::found(self.describe(&group, &name).await)?.flatten();
         if live.as_ref().and_then(LivePolicy::policy_arn) != Some(req.id.as_str()) {
             return Ok(());
         }

@@ -10,13 +10,14 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm as LiveAlarm, Statistic, Tag};
-use stackup_model::{Input, Properties, ResourceArgs, Urn, Value, RESERVED_TAG_PREFIX, URN_TAG};
+use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
+    ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
+    UpdateResponse,
 };
 
-use crate::common::{changed, ok_if_gone, urns_by_id};
+use crate::common::{changed, failure, found, name_arn_outputs, ok_if_gone, urns_by_id};
 use crate::props::{int_of, is_known, props, str_of, strings_of};
 use crate::{classify, tags};
 
@@ -169,40 +170,57 @@ impl MetricAlarm {
             .send()
             .await
             .map_err(|e| classify("ListTagsForResource", e))?;
-        Ok(out
-            .tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
-            .collect())
+        Ok(tags::map(
+            out.tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
+        ))
     }
 
-    /// Brings the tags from `old` (user tags) to `new` (user plus stackup tags): removes
-    /// what went away, then sets the rest, which also restores stackup tags an
-    /// out-of-band edit removed.
+    /// The alarm's ARN and live tags; None when it was deleted since it was described.
+    /// Tags have no batch form: one call per alarm.
+    async fn tagged(&self, alarm: &LiveAlarm) -> Result<Option<(String, BTreeMap<String, String>)>, ProviderError> {
+        let arn = alarm.alarm_arn().ok_or_else(|| {
+            ProviderError::invalid(format!(
+                "DescribeAlarms returned {} without an ARN",
+                alarm.alarm_name().unwrap_or_default()
+            ))
+        })?;
+        Ok(found(self.live_tags(arn).await)?.map(|live| (arn.to_string(), live)))
+    }
+
+    /// Brings the tags from `old` to `new` (user plus stackup tags).
     async fn sync_tags(
         &self,
         arn: &str,
         old: &BTreeMap<String, String>,
         new: &BTreeMap<String, String>,
     ) -> Result<(), ProviderError> {
-        let removed: Vec<String> = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
-        if !removed.is_empty() {
-            self.cloudwatch
-                .untag_resource()
-                .resource_arn(arn)
-                .set_tag_keys(Some(removed))
-                .send()
-                .await
-                .map_err(|e| classify("UntagResource", e))?;
-        }
-        self.cloudwatch
-            .tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(cloudwatch_tags(new)))
-            .send()
-            .await
-            .map_err(|e| classify("TagResource", e))?;
-        Ok(())
+        tags::sync(
+            old,
+            new,
+            |removed| async move {
+                self.cloudwatch
+                    .untag_resource()
+                    .resource_arn(arn)
+                    .set_tag_keys(Some(removed))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify("UntagResource", e))
+            },
+            || async {
+                self.cloudwatch
+                    .tag_resource()
+                    .resource_arn(arn)
+                    .set_tags(Some(cloudwatch_tags(new)))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify("TagResource", e))
+            },
+        )
+        .await
     }
 
     /// An alarm found under the name being created is adopted only when an interrupted
@@ -218,7 +236,7 @@ impl MetricAlarm {
             .alarm_arn()
             .ok_or_else(|| ProviderError::invalid(format!("DescribeAlarms returned {name} without an ARN")))?;
         let live = self.live_tags(arn).await?;
-        if live.get(URN_TAG).map(String::as_str) != Some(urn.as_str()) {
+        if !tags::owned_by(&live, urn) {
             return Err(ProviderError::new(
                 ErrorKind::Conflict,
                 format!("CloudWatch alarm {name} already exists and is not managed by {urn}"),
@@ -278,16 +296,6 @@ fn cloudwatch_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
-/// The user tags of a live tag set, as a property value.
-fn user_tags(live: &BTreeMap<String, String>) -> Value {
-    let map: BTreeMap<String, String> = live
-        .iter()
-        .filter(|(k, _)| !k.starts_with(RESERVED_TAG_PREFIX))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    Value::from_string_map(&map)
-}
-
 fn float_of(v: Option<&Value>) -> Option<f64> {
     match v? {
         Value::Float(f) => Some(*f),
@@ -297,15 +305,23 @@ fn float_of(v: Option<&Value>) -> Option<f64> {
     }
 }
 
-fn outputs(name: &str, arn: &str) -> Properties {
-    props([("id", name.into()), ("name", name.into()), ("arn", arn.into())])
-}
-
 /// Sorted, deduplicated action ARNs, as check and read both report them.
 fn action_list(mut actions: Vec<String>) -> Value {
     actions.sort();
     actions.dedup();
     Value::List(actions.into_iter().map(Value::String).collect())
+}
+
+/// The live resource an alarm is, as read and list report it: its inputs normalised as
+/// check normalises them.
+fn live(urn: Urn, alarm: &LiveAlarm, arn: &str, tags: &BTreeMap<String, String>) -> LiveResource {
+    let name = alarm.alarm_name().unwrap_or_default();
+    LiveResource {
+        urn,
+        id: name.to_string(),
+        inputs: live_inputs(alarm, tags),
+        outputs: name_arn_outputs(name, arn),
+    }
 }
 
 /// The inputs of a live alarm, normalised as check normalises them.
@@ -335,7 +351,7 @@ fn live_inputs(alarm: &LiveAlarm, tags: &BTreeMap<String, String>) -> Properties
         ),
         ("alarm_actions", action_list(alarm.alarm_actions().to_vec())),
         ("ok_actions", action_list(alarm.ok_actions().to_vec())),
-        ("tags", user_tags(tags)),
+        ("tags", tags::user_tags(tags)),
     ])
 }
 
@@ -362,21 +378,13 @@ fn check_string(
         },
         _ => "must be a string".into(),
     };
-    failures.push(CheckFailure {
-        property: key.to_string(),
-        reason,
-    });
+    failures.push(failure(key, reason));
 }
 
 /// Check of an action list: at most five, known ones ARNs; sorted and deduplicated once
 /// every element is known (until then the order is the program's).
 fn check_actions(inputs: &mut Properties, key: &str, failures: &mut Vec<CheckFailure>) {
-    let mut fail = |reason: String| {
-        failures.push(CheckFailure {
-            property: key.to_string(),
-            reason,
-        })
-    };
+    let mut fail = |reason: String| failures.push(failure(key, reason));
     let list = match inputs.get(key) {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::List(l)) => l.clone(),
@@ -405,12 +413,7 @@ fn check_actions(inputs: &mut Properties, key: &str, failures: &mut Vec<CheckFai
 }
 
 fn check_dimensions(inputs: &mut Properties, failures: &mut Vec<CheckFailure>) {
-    let mut fail = |reason: String| {
-        failures.push(CheckFailure {
-            property: "dimensions".into(),
-            reason,
-        })
-    };
+    let mut fail = |reason: String| failures.push(failure("dimensions", reason));
     let map = match inputs.get("dimensions") {
         None | Some(Value::Null) => {
             inputs.insert("dimensions".into(), Value::Map(Properties::new()));
@@ -442,12 +445,7 @@ fn check_dimensions(inputs: &mut Properties, failures: &mut Vec<CheckFailure>) {
 /// Checks the integer and float inputs, normalising an integer threshold to a float so
 /// that it compares equal to the float CloudWatch reports.
 fn check_numbers(inputs: &mut Properties, failures: &mut Vec<CheckFailure>) {
-    let mut fail = |property: &str, reason: String| {
-        failures.push(CheckFailure {
-            property: property.to_string(),
-            reason,
-        })
-    };
+    let mut fail = |property: &str, reason: String| failures.push(failure(property, reason));
     let period = int_of(inputs, "period_seconds");
     match period {
         Some(p) if matches!(p, 10 | 20 | 30) || (p > 0 && p % 60 == 0 && i32::try_from(p).is_ok()) => {}
@@ -502,7 +500,7 @@ impl Provider for MetricAlarm {
         check_numbers(&mut inputs, &mut failures);
         check_actions(&mut inputs, "alarm_actions", &mut failures);
         check_actions(&mut inputs, "ok_actions", &mut failures);
-        super::default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -529,7 +527,7 @@ impl Provider for MetricAlarm {
             None => self.arn_of(name).await?,
         };
         Ok(CreateResponse {
-            outputs: outputs(name, &arn),
+            outputs: name_arn_outputs(name, &arn),
             id: name.to_string(),
         })
     }
@@ -539,25 +537,12 @@ impl Provider for MetricAlarm {
         let names: Vec<String> = urns.keys().cloned().collect();
         let mut found = Vec::new();
         for alarm in self.describe(&names).await? {
-            let Some((name, urn)) = alarm.alarm_name().and_then(|n| urns.get_key_value(n)) else {
+            let Some(urn) = alarm.alarm_name().and_then(|n| urns.get(n)) else {
                 continue;
             };
-            let arn = alarm
-                .alarm_arn()
-                .ok_or_else(|| ProviderError::invalid(format!("DescribeAlarms returned {name} without an ARN")))?;
-            // Tags have no batch form: one call per alarm.
-            let live = match self.live_tags(arn).await {
-                Ok(t) => t,
-                // Deleted between the two calls.
-                Err(e) if e.kind == ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            found.push(LiveResource {
-                urn: urn.clone(),
-                id: name.clone(),
-                inputs: live_inputs(&alarm, &live),
-                outputs: outputs(name, arn),
-            });
+            if let Some((arn, live_tags)) = self.tagged(&alarm).await? {
+                found.push(live(urn.clone(), &alarm, &arn, &live_tags));
+            }
         }
         Ok(ReadResponse { found })
     }
@@ -582,7 +567,7 @@ impl Provider for MetricAlarm {
             .await?;
         }
         Ok(UpdateResponse {
-            outputs: outputs(&req.id, &arn),
+            outputs: name_arn_outputs(&req.id, &arn),
         })
     }
 
@@ -597,5 +582,29 @@ impl Provider for MetricAlarm {
                 .map(|_| ())
                 .map_err(|e| classify("DeleteAlarms", e)),
         )
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        // Without names DescribeAlarms lists every metric alarm of the account (composite
+        // alarms only when asked for).
+        let pages: Vec<_> = self
+            .cloudwatch
+            .describe_alarms()
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeAlarms", e))?;
+        let mut found = Vec::new();
+        for alarm in pages.iter().flat_map(|p| p.metric_alarms()) {
+            let Some(name) = alarm.alarm_name() else { continue };
+            let Some((arn, live_tags)) = self.tagged(alarm).await? else {
+                continue;
+            };
+            if let Some(urn) = tags::listed_urn(&req.stack, TYPE, name, &live_tags) {
+                found.push(live(urn, alarm, &arn, &live_tags));
+            }
+        }
+        Ok(Some(ListResponse { found }))
     }
 }

@@ -13,12 +13,13 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveStatus,
 };
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
-use stackup_model::{Properties, ResourceArgs, Urn, Value, RESERVED_TAG_PREFIX, URN_TAG};
+use stackup_model::{Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest, ListResponse,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
+use crate::common::{failure, found, name_arn_outputs};
 use crate::props::{bool_of, opt_str, props, str_of};
 use crate::{classify, tags};
 
@@ -97,32 +98,80 @@ impl Table {
         }
     }
 
+    /// The table's description, or None when it does not exist (or is being deleted).
+    async fn describe_table(&self, name: &str) -> Result<Option<TableDescription>, ProviderError> {
+        let out = found(
+            self.dynamodb
+                .describe_table()
+                .table_name(name)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeTable", e)),
+        )?;
+        Ok(out
+            .and_then(|o| o.table)
+            .filter(|t| t.table_status() != Some(&TableStatus::Deleting)))
+    }
+
     /// The table and its settings, or None when it does not exist (or is being deleted).
     async fn describe(&self, name: &str) -> Result<Option<LiveTable>, ProviderError> {
-        let description = match self.dynamodb.describe_table().table_name(name).send().await {
-            Ok(out) => match out.table {
-                Some(t) => t,
-                None => return Ok(None),
-            },
-            Err(e) => return gone_or(classify("DescribeTable", e)),
-        };
-        if description.table_status() == Some(&TableStatus::Deleting) {
+        let Some(description) = self.describe_table(name).await? else {
             return Ok(None);
-        }
+        };
         let arn = description.table_arn().unwrap_or_default().to_string();
         // The three have no batch form; a table deleted meanwhile answers not-found
         // (moto says `ResourceNotFound` for TTL), which counts as gone.
-        let settings = tokio::try_join!(self.ttl(name), self.point_in_time_recovery(name), self.tags(&arn));
-        let (ttl_attribute, point_in_time_recovery, tags) = match settings {
-            Ok(s) => s,
-            Err(e) => return gone_or(e),
-        };
-        Ok(Some(LiveTable {
+        let settings = found(tokio::try_join!(
+            self.ttl(name),
+            self.point_in_time_recovery(name),
+            self.tags(&arn)
+        ))?;
+        Ok(settings.map(|(ttl_attribute, point_in_time_recovery, tags)| LiveTable {
             description,
             ttl_attribute,
             point_in_time_recovery,
             tags,
         }))
+    }
+
+    /// The tables of `stack`, read as `describe` reads them. The tags come first, so that
+    /// the settings are read only for the stack's own tables.
+    async fn list_stack(&self, stack: &str) -> Result<Vec<LiveResource>, ProviderError> {
+        let names: Vec<String> = self
+            .dynamodb
+            .list_tables()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("ListTables", e))?;
+        let mut listed = Vec::new();
+        // DynamoDB has no batch describe, and ListTagsOfResource takes the ARN only
+        // DescribeTable gives. A table deleted meanwhile is skipped.
+        for name in names {
+            let Some(description) = self.describe_table(&name).await? else {
+                continue;
+            };
+            let Some(tags) = found(self.tags(description.table_arn().unwrap_or_default()).await)? else {
+                continue;
+            };
+            let Some(urn) = tags::listed_urn(stack, TYPE, &name, &tag_map(&tags)) else {
+                continue;
+            };
+            let settings = found(tokio::try_join!(self.ttl(&name), self.point_in_time_recovery(&name)))?;
+            let Some((ttl_attribute, point_in_time_recovery)) = settings else {
+                continue;
+            };
+            let table = LiveTable {
+                description,
+                ttl_attribute,
+                point_in_time_recovery,
+                tags,
+            };
+            listed.push(live(urn, &name, &table));
+        }
+        Ok(listed)
     }
 
     async fn ttl(&self, name: &str) -> Result<Option<String>, ProviderError> {
@@ -245,43 +294,19 @@ impl Table {
     }
 }
 
-/// Not found means gone; anything else is an error.
-fn gone_or<T>(e: ProviderError) -> Result<Option<T>, ProviderError> {
-    if e.kind == ErrorKind::NotFound {
-        Ok(None)
-    } else {
-        Err(e)
-    }
+/// DynamoDB tags from a tag map.
+fn dynamodb_tags(all: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
+    tags::build_all(all, |k, v| Tag::builder().key(k).value(v).build())
 }
 
-fn outputs(name: &str, arn: &str) -> Properties {
-    props([("id", name.into()), ("name", name.into()), ("arn", arn.into())])
+/// Live tags as a map, stackup's own included.
+fn tag_map(live: &[Tag]) -> BTreeMap<String, String> {
+    tags::map(live.iter().map(|t| (t.key(), t.value())))
 }
 
-fn dynamodb_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| ProviderError::invalid(format!("tag {k}: {e}")))
-        })
-        .collect()
-}
-
-fn live_tags(tags: &[Tag]) -> Value {
-    let map: BTreeMap<String, String> = tags
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .filter(|(k, _)| !k.starts_with(RESERVED_TAG_PREFIX))
-        .collect();
-    Value::from_string_map(&map)
-}
-
-fn tagged_for(tags: &[Tag], urn: &Urn) -> bool {
-    let urn = urn.to_string();
-    tags.iter().any(|t| t.key() == URN_TAG && t.value() == urn)
+/// The live user tags (stackup's own removed) as a property value.
+fn live_tags(live: &[Tag]) -> Value {
+    tags::user_tags(live.iter().map(|t| (t.key(), t.value())))
 }
 
 fn live_inputs(t: &LiveTable) -> Properties {
@@ -311,6 +336,16 @@ fn live_inputs(t: &LiveTable) -> Properties {
     ])
 }
 
+/// A live table as a live resource: what read and list report.
+fn live(urn: Urn, id: &str, t: &LiveTable) -> LiveResource {
+    LiveResource {
+        urn,
+        id: id.to_string(),
+        outputs: name_arn_outputs(id, t.description.table_arn().unwrap_or_default()),
+        inputs: live_inputs(t),
+    }
+}
+
 fn waiter_error<O, E>(what: &str, name: &str, err: WaiterError<O, E>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -328,13 +363,6 @@ where
             ProviderError::new(ErrorKind::Other, format!("table {name} cannot become {what}"))
         }
         other => ProviderError::invalid(format!("waiting for table {name}: {other}")),
-    }
-}
-
-fn failure(property: &str, reason: impl Into<String>) -> CheckFailure {
-    CheckFailure {
-        property: property.into(),
-        reason: reason.into(),
     }
 }
 
@@ -389,9 +417,7 @@ impl Provider for Table {
         inputs
             .entry("point_in_time_recovery".into())
             .or_insert(Value::Bool(false));
-        inputs
-            .entry("tags".to_string())
-            .or_insert_with(|| Value::Map(BTreeMap::new()));
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -427,7 +453,7 @@ impl Provider for Table {
             // The name is taken: by a table an interrupted run created for this
             // resource (adopt it), or by someone else's.
             let ours = match self.describe(&name).await? {
-                Some(t) => tagged_for(&t.tags, &req.urn),
+                Some(t) => tags::owned_by(&tag_map(&t.tags), &req.urn),
                 None => false,
             };
             if !ours {
@@ -460,7 +486,7 @@ impl Provider for Table {
         };
         self.apply_settings(&name, &req.inputs).await?;
         Ok(CreateResponse {
-            outputs: outputs(&name, &arn),
+            outputs: name_arn_outputs(&name, &arn),
             id: name,
         })
     }
@@ -469,18 +495,17 @@ impl Provider for Table {
         let mut found = Vec::new();
         // DynamoDB has no batch describe: one DescribeTable (and settings) per table.
         for target in &req.targets {
-            let Some(t) = self.describe(&target.id).await? else {
-                continue;
-            };
-            let arn = t.description.table_arn().unwrap_or_default();
-            found.push(LiveResource {
-                urn: target.urn.clone(),
-                id: target.id.clone(),
-                outputs: outputs(&target.id, arn),
-                inputs: live_inputs(&t),
-            });
+            if let Some(t) = self.describe(&target.id).await? {
+                found.push(live(target.urn.clone(), &target.id, &t));
+            }
         }
         Ok(ReadResponse { found })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        Ok(Some(ListResponse {
+            found: self.list_stack(&req.stack).await?,
+        }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -508,27 +533,32 @@ impl Provider for Table {
                 .filter(|a| !a.is_empty())
                 .ok_or_else(|| ProviderError::invalid(format!("table {name} has no recorded ARN; refresh it first")))?;
             let new_tags = tags::with_stackup(&req.stack, &req.urn, &req.new_inputs);
-            let removed: Vec<String> = tags::desired(&req.old_inputs)
-                .into_keys()
-                .filter(|k| !new_tags.contains_key(k))
-                .collect();
-            if !removed.is_empty() {
-                self.dynamodb
-                    .untag_resource()
-                    .resource_arn(arn)
-                    .set_tag_keys(Some(removed))
-                    .send()
-                    .await
-                    .map_err(|e| classify("UntagResource", e))?;
-            }
             // The stackup tags are sent too: an out-of-band edit may have removed them.
-            self.dynamodb
-                .tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(dynamodb_tags(&new_tags)?))
-                .send()
-                .await
-                .map_err(|e| classify("TagResource", e))?;
+            tags::sync(
+                &tags::desired(&req.old_inputs),
+                &new_tags,
+                |removed| async move {
+                    self.dynamodb
+                        .untag_resource()
+                        .resource_arn(arn)
+                        .set_tag_keys(Some(removed))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| classify("UntagResource", e))
+                },
+                || async {
+                    self.dynamodb
+                        .tag_resource()
+                        .resource_arn(arn)
+                        .set_tags(Some(dynamodb_tags(&new_tags)?))
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| classify("TagResource", e))
+                },
+            )
+            .await?;
         }
         Ok(UpdateResponse {
             outputs: req.old_outputs,

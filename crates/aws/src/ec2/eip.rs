@@ -3,14 +3,15 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{DomainType, ResourceType};
+use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
 use stackup_model::{Properties, ResourceArgs, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
+    ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
+    UpdateResponse,
 };
 
-use super::{default_tags, id_filters, retry_dependency, DELETE_DEPENDENCY_DEADLINE};
+use super::{checked, describe_each, retry_dependency, update_tags, Picked, Wanted, DELETE_DEPENDENCY_DEADLINE};
 use crate::props::{is_known, opt_str, props};
 use crate::{classify, tags};
 
@@ -56,10 +57,41 @@ impl Eip {
             schema: Schema::new(TYPE, &["domain"]),
         }
     }
+
+    /// The addresses a read or list wants, as live resources.
+    async fn found(&self, wanted: &Wanted<'_>) -> Result<Vec<LiveResource>, ProviderError> {
+        // DescribeAddresses is not paginated: it answers every matching address at once.
+        let addresses = describe_each(wanted.filters("allocation-id"), |filter| async move {
+            self.ec2
+                .describe_addresses()
+                .filters(filter)
+                .send()
+                .await
+                .map(|out| out.addresses.unwrap_or_default())
+                .map_err(|e| classify("DescribeAddresses", e))
+        })
+        .await?;
+        Ok(wanted
+            .pick_all(&addresses, Address::allocation_id, Address::tags)
+            .into_iter()
+            .map(|(picked, address)| resource(picked, address))
+            .collect())
+    }
 }
 
 fn outputs(id: &str, public_ip: &str) -> Properties {
     props([("id", id.into()), ("public_ip", public_ip.into())])
+}
+
+/// A live address as stackup reports it.
+fn resource(picked: Picked<'_>, address: &Address) -> LiveResource {
+    let domain = address.domain().map_or(DOMAIN_VPC, |d| d.as_str());
+    LiveResource {
+        urn: picked.urn,
+        inputs: props([("domain", domain.into()), ("tags", tags::live_ec2(address.tags()))]),
+        outputs: outputs(&picked.id, address.public_ip().unwrap_or_default()),
+        id: picked.id,
+    }
 }
 
 #[async_trait]
@@ -81,8 +113,7 @@ impl Provider for Eip {
                 reason: format!("must be \"{DOMAIN_VPC}\""),
             }),
         }
-        default_tags(&mut inputs);
-        CheckResponse { inputs, failures }
+        checked(inputs, failures)
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
@@ -108,45 +139,19 @@ impl Provider for Eip {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns = crate::common::urns_by_id(&req.targets);
-        let mut found = Vec::new();
-        // DescribeAddresses is not paginated: it answers every matching address at once.
-        for filter in id_filters("allocation-id", urns.keys().cloned()) {
-            let out = self
-                .ec2
-                .describe_addresses()
-                .filters(filter)
-                .send()
-                .await
-                .map_err(|e| classify("DescribeAddresses", e))?;
-            for address in out.addresses() {
-                let Some((id, urn)) = address.allocation_id().and_then(|id| urns.get_key_value(id)) else {
-                    continue;
-                };
-                let domain = address.domain().map_or(DOMAIN_VPC, |d| d.as_str());
-                found.push(LiveResource {
-                    urn: urn.clone(),
-                    id: id.clone(),
-                    inputs: props([("domain", domain.into()), ("tags", tags::live_ec2(address.tags()))]),
-                    outputs: outputs(id, address.public_ip().unwrap_or_default()),
-                });
-            }
-        }
-        Ok(ReadResponse { found })
+        Ok(ReadResponse {
+            found: self.found(&Wanted::read(&req.targets)).await?,
+        })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        Ok(Some(ListResponse {
+            found: self.found(&Wanted::list(&req.stack, TYPE)).await?,
+        }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
-        if crate::common::changed(&req.changed, "tags") {
-            tags::sync_ec2(
-                &self.ec2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.ec2, &req).await?;
         // The address never changes in place.
         Ok(UpdateResponse {
             outputs: outputs(&req.id, opt_str(&req.old_outputs, "public_ip").unwrap_or_default()),

@@ -12,19 +12,20 @@ use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
-    AttributeValue, Filter, InstanceAttributeName, InstanceStateName, InstanceType, MonitoringState, ResourceType,
-    RunInstancesMonitoringEnabled,
+    AttributeValue, Filter, InstanceAttributeName, InstanceStateName, InstanceType, MonitoringState, Reservation,
+    ResourceType, RunInstancesMonitoringEnabled, Volume,
 };
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use aws_smithy_types::base64;
 use stackup_model::{Input, Properties, ResourceArgs, Value, URN_TAG};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, ReadTarget, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
+    ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
+    UpdateResponse,
 };
 
 use super::launch_template::{check_image, check_instance_type, check_key_name, sort_known_ids, USER_DATA_MAX};
-use super::{default_tags, id_filters};
+use super::{checked, describe_each, id_filters, update_tags, Picked, Wanted, CLIENT_TOKEN_MAX};
 use crate::common::{changed, client_token};
 use crate::props::{bool_of, is_known, opt_str, props, str_of, strings_of};
 use crate::{classify, tags};
@@ -34,9 +35,6 @@ pub const TYPE: &str = "aws:ec2:Instance";
 
 /// How long an instance may take to start, stop or terminate.
 const INSTANCE_DEADLINE: Duration = Duration::from_secs(600);
-
-/// The longest ClientToken RunInstances accepts.
-const CLIENT_TOKEN_MAX: usize = 64;
 
 /// An image input AWS resolves from an SSM parameter at launch.
 const SSM_PREFIX: &str = "resolve:ssm:";
@@ -113,21 +111,14 @@ fn waiter_error<O, E>(what: &str, id: &str, err: WaiterError<O, E>) -> ProviderE
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match err {
-        WaiterError::OperationFailed(failed) => classify("DescribeInstances", failed.into_error()),
-        WaiterError::ExceededMaxWait(_) => ProviderError::new(
-            ErrorKind::Transient,
-            format!(
-                "instance {id} did not become {what} within {}s",
-                INSTANCE_DEADLINE.as_secs()
-            ),
-        ),
-        WaiterError::FailureState(_) => ProviderError::new(
-            ErrorKind::Other,
-            format!("instance {id} did not become {what}: it entered a state it cannot leave for {what}"),
-        ),
-        other => ProviderError::invalid(format!("waiting for instance {id}: {other}")),
-    }
+    super::waiter_error(
+        "DescribeInstances",
+        &format!("instance {id}"),
+        what,
+        INSTANCE_DEADLINE,
+        err,
+        |_| format!("it entered a state it cannot leave for {what}"),
+    )
 }
 
 fn outputs(instance: &Ec2Instance) -> Properties {
@@ -150,17 +141,36 @@ impl Instance {
 
     /// Instances matching `filters` (all of them), gone ones included.
     async fn describe(&self, filters: Vec<Filter>) -> Result<Vec<Ec2Instance>, ProviderError> {
-        let reservations = self
-            .ec2
-            .describe_instances()
-            .set_filters(Some(filters))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("DescribeInstances", e))?;
-        Ok(reservations.into_iter().flat_map(|r| r.instances().to_vec()).collect())
+        let reservations: Vec<Reservation> = paginated!(
+            self.ec2.describe_instances().set_filters(Some(filters)),
+            "DescribeInstances"
+        )?;
+        Ok(reservations
+            .into_iter()
+            .flat_map(|r| r.instances.unwrap_or_default())
+            .collect())
+    }
+
+    /// The instances a read or list wants, as live resources; gone ones are left out.
+    async fn found(&self, wanted: &Wanted<'_>) -> Result<Vec<LiveResource>, ProviderError> {
+        let instances = describe_each(wanted.filters("instance-id"), |filter| self.describe(vec![filter])).await?;
+        let mut found = Vec::new();
+        for (picked, instance) in wanted.pick_all(&instances, Ec2Instance::instance_id, Ec2Instance::tags) {
+            if !is_gone(instance) {
+                found.push(self.resource(picked, instance).await?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// A live instance as stackup reports it.
+    async fn resource(&self, picked: Picked<'_>, instance: &Ec2Instance) -> Result<LiveResource, ProviderError> {
+        Ok(LiveResource {
+            urn: picked.urn,
+            inputs: self.live_inputs(instance, picked.recorded).await?,
+            outputs: outputs(instance),
+            id: picked.id,
+        })
     }
 
     /// The instance `id`, unless it is gone.
@@ -235,16 +245,12 @@ impl Instance {
 
     /// The user tags of the instance's volumes follow the instance's, as at launch.
     async fn sync_volume_tags(&self, req: &UpdateRequest) -> Result<(), ProviderError> {
-        let volumes = self
-            .ec2
-            .describe_volumes()
-            .filters(Filter::builder().name("attachment.instance-id").values(&req.id).build())
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("DescribeVolumes", e))?;
+        let volumes: Vec<Volume> = paginated!(
+            self.ec2
+                .describe_volumes()
+                .filters(Filter::builder().name("attachment.instance-id").values(&req.id).build()),
+            "DescribeVolumes"
+        )?;
         for volume in volumes {
             if let Some(volume_id) = volume.volume_id() {
                 tags::sync_ec2(
@@ -262,12 +268,17 @@ impl Instance {
     }
 
     /// The managed inputs of a live instance, normalised like `check` output.
-    async fn live_inputs(&self, instance: &Ec2Instance, recorded: &ReadTarget) -> Result<Properties, ProviderError> {
+    /// `recorded` is what state holds, for a read (none for a list).
+    async fn live_inputs(
+        &self,
+        instance: &Ec2Instance,
+        recorded: Option<&Properties>,
+    ) -> Result<Properties, ProviderError> {
         let id = instance.instance_id().unwrap_or_default();
         let live_image = instance.image_id().unwrap_or_default();
         // AWS launched the AMI the parameter named then: that is its resolution, not
         // a change, so the declared parameter is what compares.
-        let image = match recorded.inputs.get("image_id").and_then(Value::as_str) {
+        let image = match recorded.and_then(|r| r.get("image_id")).and_then(Value::as_str) {
             Some(declared) if declared.starts_with(SSM_PREFIX) => declared,
             _ => live_image,
         };
@@ -354,8 +365,7 @@ impl Provider for Instance {
                 reason: "must be a string".into(),
             }),
         }
-        default_tags(&mut inputs);
-        CheckResponse { inputs, failures }
+        checked(inputs, failures)
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
@@ -426,25 +436,17 @@ impl Provider for Instance {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let targets: BTreeMap<&str, &ReadTarget> = req.targets.iter().map(|t| (t.id.as_str(), t)).collect();
-        let mut found = Vec::new();
-        for filter in id_filters("instance-id", targets.keys().map(|id| id.to_string())) {
-            for instance in self.describe(vec![filter]).await? {
-                if is_gone(&instance) {
-                    continue;
-                }
-                let Some((id, target)) = instance.instance_id().and_then(|id| targets.get_key_value(id)) else {
-                    continue;
-                };
-                found.push(LiveResource {
-                    urn: target.urn.clone(),
-                    id: id.to_string(),
-                    inputs: self.live_inputs(&instance, target).await?,
-                    outputs: outputs(&instance),
-                });
-            }
-        }
-        Ok(ReadResponse { found })
+        Ok(ReadResponse {
+            found: self.found(&Wanted::read(&req.targets)).await?,
+        })
+    }
+
+    /// The instances an Auto Scaling group launched carry the stack's tags too, but
+    /// the group's URN: `Wanted::pick` leaves them to the group.
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        Ok(Some(ListResponse {
+            found: self.found(&Wanted::list(&req.stack, TYPE)).await?,
+        }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -478,16 +480,7 @@ impl Provider for Instance {
                     .map_err(|e| classify("UnmonitorInstances", e))?;
             }
         }
-        if changed(&req.changed, "tags") {
-            tags::sync_ec2(
-                &self.ec2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
+        if update_tags(&self.ec2, &req).await? {
             self.sync_volume_tags(&req).await?;
         }
         // A stop and start gives the instance a new public address.

@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::ResourceType;
+use aws_sdk_ec2::types::{InternetGateway as AwsGateway, ResourceType};
 use stackup_model::{Properties, ResourceArgs, Value};
 use stackup_provider::{
-    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, LiveResource, Provider, ProviderError,
-    ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse, LiveResource,
+    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::{default_tags, id_filters, retry_dependency, DELETE_DEPENDENCY_DEADLINE};
+use super::{checked, describe_each, done, retry_dependency, update_tags, Picked, Wanted, DELETE_DEPENDENCY_DEADLINE};
 use crate::props::props;
 use crate::{classify, tags};
 
@@ -54,10 +54,36 @@ impl InternetGateway {
             schema: Schema::new(TYPE, &[]),
         }
     }
+
+    /// The gateways a read or list wants, as live resources.
+    async fn found(&self, wanted: &Wanted<'_>) -> Result<Vec<LiveResource>, ProviderError> {
+        let gateways = describe_each(wanted.filters("internet-gateway-id"), |filter| async move {
+            paginated!(
+                self.ec2.describe_internet_gateways().filters(filter),
+                "DescribeInternetGateways"
+            )
+        })
+        .await?;
+        Ok(wanted
+            .pick_all(&gateways, AwsGateway::internet_gateway_id, AwsGateway::tags)
+            .into_iter()
+            .map(|(picked, gateway)| resource(picked, gateway))
+            .collect())
+    }
 }
 
 fn outputs(id: &str) -> Properties {
     props([("id", id.into())])
+}
+
+/// A live internet gateway as stackup reports it.
+fn resource(picked: Picked<'_>, gateway: &AwsGateway) -> LiveResource {
+    LiveResource {
+        urn: picked.urn,
+        inputs: props([("tags", tags::live_ec2(gateway.tags()))]),
+        outputs: outputs(&picked.id),
+        id: picked.id,
+    }
 }
 
 #[async_trait]
@@ -67,12 +93,7 @@ impl Provider for InternetGateway {
     }
 
     fn check(&self, req: CheckRequest<'_>) -> CheckResponse {
-        let mut inputs = req.inputs;
-        default_tags(&mut inputs);
-        CheckResponse {
-            inputs,
-            failures: Vec::new(),
-        }
+        checked(req.inputs, Vec::new())
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
@@ -98,46 +119,19 @@ impl Provider for InternetGateway {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns = crate::common::urns_by_id(&req.targets);
-        let mut found = Vec::new();
-        for filter in id_filters("internet-gateway-id", urns.keys().cloned()) {
-            let gateways = self
-                .ec2
-                .describe_internet_gateways()
-                .filters(filter)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| classify("DescribeInternetGateways", e))?;
-            for gateway in gateways {
-                let Some((id, urn)) = gateway.internet_gateway_id().and_then(|id| urns.get_key_value(id)) else {
-                    continue;
-                };
-                found.push(LiveResource {
-                    urn: urn.clone(),
-                    id: id.clone(),
-                    inputs: props([("tags", tags::live_ec2(gateway.tags()))]),
-                    outputs: outputs(id),
-                });
-            }
-        }
-        Ok(ReadResponse { found })
+        Ok(ReadResponse {
+            found: self.found(&Wanted::read(&req.targets)).await?,
+        })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        Ok(Some(ListResponse {
+            found: self.found(&Wanted::list(&req.stack, TYPE)).await?,
+        }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
-        if crate::common::changed(&req.changed, "tags") {
-            tags::sync_ec2(
-                &self.ec2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id),
         })
@@ -149,14 +143,11 @@ impl Provider for InternetGateway {
         retry_dependency(
             &format!("internet gateway {}", req.id),
             DELETE_DEPENDENCY_DEADLINE,
-            || async {
-                self.ec2
-                    .delete_internet_gateway()
-                    .internet_gateway_id(&req.id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| classify("DeleteInternetGateway", e))
+            || {
+                done(
+                    "DeleteInternetGateway",
+                    self.ec2.delete_internet_gateway().internet_gateway_id(&req.id).send(),
+                )
             },
         )
         .await

@@ -3,13 +3,14 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use aws_sdk_ec2::types::InternetGateway;
 use stackup_model::{Input, Properties, ResourceArgs, Urn};
 use stackup_provider::{
     CreateRequest, CreateResponse, DeleteRequest, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse,
     Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::{id_filters, retry_dependency, DELETE_DEPENDENCY_DEADLINE};
+use super::{describe_each, id_filters, retry_dependency, DELETE_DEPENDENCY_DEADLINE};
 use crate::classify;
 use crate::props::{props, str_of};
 
@@ -62,33 +63,32 @@ impl InternetGatewayAttachment {
         }
     }
 
+    /// The internet gateways `ids`, those that still exist.
+    async fn describe(&self, ids: impl IntoIterator<Item = String>) -> Result<Vec<InternetGateway>, ProviderError> {
+        describe_each(id_filters("internet-gateway-id", ids), |filter| async move {
+            paginated!(
+                self.ec2.describe_internet_gateways().filters(filter),
+                "DescribeInternetGateways"
+            )
+        })
+        .await
+    }
+
     /// Whether `igw` is attached (or attaching) to `vpc`, per a fresh Describe.
     async fn is_attached(&self, igw: &str, vpc: &str) -> Result<bool, ProviderError> {
-        let mut attached = false;
-        for filter in id_filters("internet-gateway-id", [igw.to_string()]) {
-            let gateways = self
-                .ec2
-                .describe_internet_gateways()
-                .filters(filter)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| classify("DescribeInternetGateways", e))?;
-            attached |= gateways
-                .iter()
-                .filter(|g| g.internet_gateway_id() == Some(igw))
-                .any(|g| attached_to(g, vpc));
-        }
-        Ok(attached)
+        Ok(self
+            .describe([igw.to_string()])
+            .await?
+            .iter()
+            .filter(|g| g.internet_gateway_id() == Some(igw))
+            .any(|g| attached_to(g, vpc)))
     }
 }
 
 /// Whether `gateway` has a live attachment to `vpc`. AWS reports an attached internet
 /// gateway's state as `available` (not `attached`), so both count; `detaching` and
 /// `detached` count as gone.
-fn attached_to(gateway: &aws_sdk_ec2::types::InternetGateway, vpc: &str) -> bool {
+fn attached_to(gateway: &InternetGateway, vpc: &str) -> bool {
     gateway
         .attachments()
         .iter()
@@ -159,38 +159,26 @@ impl Provider for InternetGatewayAttachment {
                 .push((t.urn.clone(), t.id.clone(), vpc));
         }
         let mut found = Vec::new();
-        for filter in id_filters("internet-gateway-id", by_gateway.keys().cloned()) {
-            let gateways = self
-                .ec2
-                .describe_internet_gateways()
-                .filters(filter)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| classify("DescribeInternetGateways", e))?;
-            for gateway in gateways {
-                let Some((igw, targets)) = gateway
-                    .internet_gateway_id()
-                    .and_then(|id| by_gateway.get_key_value(id))
-                else {
+        for gateway in self.describe(by_gateway.keys().cloned()).await? {
+            let Some((igw, targets)) = gateway
+                .internet_gateway_id()
+                .and_then(|id| by_gateway.get_key_value(id))
+            else {
+                continue;
+            };
+            for (urn, id, vpc) in targets {
+                if !attached_to(&gateway, vpc) {
                     continue;
-                };
-                for (urn, id, vpc) in targets {
-                    if !attached_to(&gateway, vpc) {
-                        continue;
-                    }
-                    found.push(LiveResource {
-                        urn: urn.clone(),
-                        id: id.clone(),
-                        inputs: props([
-                            ("internet_gateway_id", igw.as_str().into()),
-                            ("vpc_id", vpc.as_str().into()),
-                        ]),
-                        outputs: outputs(igw, vpc),
-                    });
                 }
+                found.push(LiveResource {
+                    urn: urn.clone(),
+                    id: id.clone(),
+                    inputs: props([
+                        ("internet_gateway_id", igw.as_str().into()),
+                        ("vpc_id", vpc.as_str().into()),
+                    ]),
+                    outputs: outputs(igw, vpc),
+                });
             }
         }
         Ok(ReadResponse { found })

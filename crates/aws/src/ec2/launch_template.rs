@@ -15,26 +15,28 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
-    InstanceType, LaunchTemplateIamInstanceProfileSpecificationRequest, LaunchTemplateTagSpecificationRequest,
-    LaunchTemplatesMonitoringRequest, RequestLaunchTemplateData, ResourceType, ResponseLaunchTemplateData, Tag,
+    InstanceType, LaunchTemplate as AwsTemplate, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplateTagSpecificationRequest, LaunchTemplatesMonitoringRequest, RequestLaunchTemplateData, ResourceType,
+    ResponseLaunchTemplateData, Tag,
 };
 use aws_smithy_types::base64;
 use stackup_model::{Input, Properties, ResourceArgs, Value, RESERVED_TAG_PREFIX, URN_TAG};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, ReadTarget, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
+    ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
+    UpdateResponse,
 };
 
-use super::{default_tags, id_filters};
-use crate::common::{changed, client_token, ok_if_gone};
+use super::{
+    checked, declared_name, describe_each, done, id_filters, stack_filter, suffixed_name, update_tags, Picked, Wanted,
+    NAME_SUFFIX_LEN,
+};
+use crate::common::{client_token, ok_if_gone};
 use crate::props::{bool_of, is_known, opt_str, props, str_of, strings_of};
 use crate::{classify, tags};
 
 /// The type token of a launch template.
 pub const TYPE: &str = "aws:ec2:LaunchTemplate";
-
-/// Length of the suffix appended to a template's declared name, plus its dash.
-const SUFFIX_LEN: usize = 9;
 
 /// The longest launch template name AWS accepts.
 const NAME_MAX: usize = 128;
@@ -124,7 +126,7 @@ impl LaunchTemplate {
 
     /// Templates by id. AWS fails a whole call for one missing id (moto skips it):
     /// such a batch is asked again one id at a time.
-    async fn describe(&self, ids: &[String]) -> Result<Vec<aws_sdk_ec2::types::LaunchTemplate>, ProviderError> {
+    async fn describe(&self, ids: &[String]) -> Result<Vec<AwsTemplate>, ProviderError> {
         let mut out = Vec::new();
         for chunk in ids.chunks(IDS_PER_CALL) {
             match self.describe_batch(chunk).await {
@@ -144,39 +146,83 @@ impl LaunchTemplate {
         Ok(out)
     }
 
-    async fn describe_batch(&self, ids: &[String]) -> Result<Vec<aws_sdk_ec2::types::LaunchTemplate>, ProviderError> {
-        self.ec2
-            .describe_launch_templates()
-            .set_launch_template_ids(Some(ids.to_vec()))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("DescribeLaunchTemplates", e))
+    async fn describe_batch(&self, ids: &[String]) -> Result<Vec<AwsTemplate>, ProviderError> {
+        paginated!(
+            self.ec2
+                .describe_launch_templates()
+                .set_launch_template_ids(Some(ids.to_vec())),
+            "DescribeLaunchTemplates"
+        )
+    }
+
+    /// The templates a read or list wants, as live resources.
+    async fn found(&self, wanted: &Wanted<'_>) -> Result<Vec<LiveResource>, ProviderError> {
+        let templates = match wanted {
+            Wanted::Targets(targets) => {
+                let ids: Vec<String> = targets.keys().map(|id| id.to_string()).collect();
+                self.describe(&ids).await?
+            }
+            // DescribeLaunchTemplates has no id filter, hence ids above, but a tag one.
+            Wanted::Stack { stack, .. } => paginated!(
+                self.ec2.describe_launch_templates().filters(stack_filter(stack)),
+                "DescribeLaunchTemplates"
+            )?,
+        };
+        let ids: Vec<String> = templates
+            .iter()
+            .filter_map(|t| t.launch_template_id().map(str::to_string))
+            .collect();
+        let tags = self.live_tags(&ids).await?;
+        let mut found = Vec::new();
+        for template in &templates {
+            let id = template.launch_template_id();
+            let tags = id.and_then(|id| tags.get(id)).map(Vec::as_slice).unwrap_or_default();
+            let Some(picked) = wanted.pick(id, tags) else {
+                continue;
+            };
+            found.extend(self.resource(picked, template, tags).await?);
+        }
+        Ok(found)
+    }
+
+    /// A live template as stackup reports it; None when it went away meanwhile.
+    async fn resource(
+        &self,
+        picked: Picked<'_>,
+        template: &AwsTemplate,
+        tags: &[Tag],
+    ) -> Result<Option<LiveResource>, ProviderError> {
+        // DescribeLaunchTemplateVersions has no form across templates short of listing
+        // every template of the account: one call per template.
+        let Some(version) = self.default_version(&picked.id).await? else {
+            return Ok(None);
+        };
+        let name = template.launch_template_name().unwrap_or_default();
+        let number = version
+            .version_number()
+            .or(template.default_version_number())
+            .unwrap_or(1);
+        Ok(Some(LiveResource {
+            urn: picked.urn,
+            inputs: live_inputs(name, version.launch_template_data(), tags, picked.recorded),
+            outputs: outputs(&picked.id, name, number),
+            id: picked.id,
+        }))
     }
 
     /// The live tags of each template. DescribeTags rather than the templates' own
     /// `Tags`: moto answers those as they were at creation.
     async fn live_tags(&self, ids: &[String]) -> Result<BTreeMap<String, Vec<Tag>>, ProviderError> {
         let mut out: BTreeMap<String, Vec<Tag>> = ids.iter().map(|id| (id.clone(), Vec::new())).collect();
-        for filter in id_filters("resource-id", ids.iter().cloned()) {
-            let descriptions = self
-                .ec2
-                .describe_tags()
-                .filters(filter)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| classify("DescribeTags", e))?;
-            for d in descriptions {
-                if let (Some(id), Some(key)) = (d.resource_id(), d.key()) {
-                    out.entry(id.to_string())
-                        .or_default()
-                        .push(Tag::builder().key(key).value(d.value().unwrap_or("")).build());
-                }
+        let descriptions = describe_each(id_filters("resource-id", ids.iter().cloned()), |filter| async move {
+            paginated!(self.ec2.describe_tags().filters(filter), "DescribeTags")
+        })
+        .await?;
+        for d in descriptions {
+            if let (Some(id), Some(key)) = (d.resource_id(), d.key()) {
+                out.entry(id.to_string())
+                    .or_default()
+                    .push(Tag::builder().key(key).value(d.value().unwrap_or("")).build());
             }
         }
         Ok(out)
@@ -247,19 +293,6 @@ fn outputs(id: &str, name: &str, version: i64) -> Properties {
         ("name", name.into()),
         ("latest_version", version.to_string().into()),
     ])
-}
-
-/// The declared name of a template created as `<name>-<8 hex>`.
-fn declared_name(real: &str) -> &str {
-    let n = real.len();
-    let has_suffix = n > SUFFIX_LEN
-        && real.as_bytes()[n - SUFFIX_LEN] == b'-'
-        && real[n - SUFFIX_LEN + 1..].bytes().all(|b| b.is_ascii_hexdigit());
-    if has_suffix {
-        &real[..n - SUFFIX_LEN]
-    } else {
-        real
-    }
 }
 
 /// Renders a user data template: each `${key}` whose key is in `vars` becomes its
@@ -352,14 +385,15 @@ fn launch_data(inputs: &Properties) -> Result<RequestLaunchTemplateData, Provide
 }
 
 /// The managed inputs of a live template version, normalised like `check` output.
-/// `recorded` supplies the user data template and vars: when they render to the live
-/// user data, they are reported as recorded; otherwise the live text is reported as the
-/// template, which differs and so shows the drift.
+/// `recorded` (for a read) supplies the user data template and vars: when they render
+/// to the live user data, they are reported as recorded; otherwise the live text is
+/// reported as the template, which differs and so shows the drift. Without a record (a
+/// list), the live text is the template and there are no vars.
 fn live_inputs(
     name: &str,
     data: Option<&ResponseLaunchTemplateData>,
     tags: &[Tag],
-    recorded: &ReadTarget,
+    recorded: Option<&Properties>,
 ) -> Properties {
     let live_user_data = data
         .and_then(|d| d.user_data())
@@ -369,14 +403,19 @@ fn live_inputs(
             Err(_) => b64.to_string(),
         })
         .unwrap_or_default();
-    let recorded_vars = recorded
-        .inputs
-        .get("user_data_vars")
-        .cloned()
-        .unwrap_or_else(|| Value::Map(BTreeMap::new()));
-    let user_data = match rendered_user_data(&recorded.inputs) {
-        Ok(r) if r == live_user_data => recorded.inputs.get("user_data").cloned().unwrap_or(Value::Null),
-        _ => Value::String(live_user_data),
+    let (user_data, recorded_vars) = match recorded {
+        Some(recorded) => {
+            let vars = recorded
+                .get("user_data_vars")
+                .cloned()
+                .unwrap_or_else(|| Value::Map(BTreeMap::new()));
+            let user_data = match rendered_user_data(recorded) {
+                Ok(r) if r == live_user_data => recorded.get("user_data").cloned().unwrap_or(Value::Null),
+                _ => Value::String(live_user_data),
+            };
+            (user_data, vars)
+        }
+        None => (Value::String(live_user_data), Value::Map(BTreeMap::new())),
     };
     let mut groups: Vec<String> = data.map(|d| d.security_group_ids().to_vec()).unwrap_or_default();
     groups.sort();
@@ -528,14 +567,17 @@ impl Provider for LaunchTemplate {
         let mut failures = Vec::new();
         let name_ok = inputs.get("name").and_then(Value::as_str).is_some_and(|n| {
             !n.is_empty()
-                && n.len() <= NAME_MAX - SUFFIX_LEN
+                && n.len() <= NAME_MAX - NAME_SUFFIX_LEN
                 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"().-/_".contains(&b))
         });
         if !name_ok {
             fail(
                 &mut failures,
                 "name",
-                format!("must be 1 to {} letters, digits and ( ) . - / _", NAME_MAX - SUFFIX_LEN),
+                format!(
+                    "must be 1 to {} letters, digits and ( ) . - / _",
+                    NAME_MAX - NAME_SUFFIX_LEN
+                ),
             );
         }
         check_image(&inputs, &mut failures);
@@ -595,18 +637,11 @@ impl Provider for LaunchTemplate {
             let reason = format!("tag key '{k}': AWS reserves the aws: prefix");
             fail(&mut failures, "instance_tags", reason);
         }
-        default_tags(&mut inputs);
-        CheckResponse { inputs, failures }
+        checked(inputs, failures)
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
-        let suffix: String = req
-            .token
-            .chars()
-            .filter(char::is_ascii_hexdigit)
-            .take(SUFFIX_LEN - 1)
-            .collect();
-        let name = format!("{}-{suffix}", str_of(&req.inputs, "name")?);
+        let name = suffixed_name(str_of(&req.inputs, "name")?, &req.token);
         let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
         let out = self
             .ec2
@@ -645,42 +680,15 @@ impl Provider for LaunchTemplate {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let targets: BTreeMap<&str, &ReadTarget> = req.targets.iter().map(|t| (t.id.as_str(), t)).collect();
-        let ids: Vec<String> = targets.keys().map(|id| id.to_string()).collect();
-        let templates = self.describe(&ids).await?;
-        let found_ids: Vec<String> = templates
-            .iter()
-            .filter_map(|t| t.launch_template_id().map(str::to_string))
-            .collect();
-        let tags = self.live_tags(&found_ids).await?;
-        let mut found = Vec::new();
-        for template in &templates {
-            let Some((id, target)) = template.launch_template_id().and_then(|id| targets.get_key_value(id)) else {
-                continue;
-            };
-            // DescribeLaunchTemplateVersions has no form across templates short of
-            // listing every template of the account: one call per template.
-            let Some(version) = self.default_version(id).await? else {
-                continue;
-            };
-            let name = template.launch_template_name().unwrap_or_default();
-            let number = version
-                .version_number()
-                .or(template.default_version_number())
-                .unwrap_or(1);
-            found.push(LiveResource {
-                urn: target.urn.clone(),
-                id: id.to_string(),
-                inputs: live_inputs(
-                    name,
-                    version.launch_template_data(),
-                    tags.get(*id).map(Vec::as_slice).unwrap_or_default(),
-                    target,
-                ),
-                outputs: outputs(id, name, number),
-            });
-        }
-        Ok(ReadResponse { found })
+        Ok(ReadResponse {
+            found: self.found(&Wanted::read(&req.targets)).await?,
+        })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        Ok(Some(ListResponse {
+            found: self.found(&Wanted::list(&req.stack, TYPE)).await?,
+        }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -719,17 +727,7 @@ impl Provider for LaunchTemplate {
                 .await
                 .map_err(|e| classify("ModifyLaunchTemplate", e))?;
         }
-        if changed(&req.changed, "tags") {
-            tags::sync_ec2(
-                &self.ec2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id, &name, version),
         })
@@ -737,13 +735,11 @@ impl Provider for LaunchTemplate {
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
         ok_if_gone(
-            self.ec2
-                .delete_launch_template()
-                .launch_template_id(&req.id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify("DeleteLaunchTemplate", e)),
+            done(
+                "DeleteLaunchTemplate",
+                self.ec2.delete_launch_template().launch_template_id(&req.id).send(),
+            )
+            .await,
         )
     }
 }

@@ -1,4 +1,21 @@
-//! EC2 and VPC networking providers.
+//! EC2 and VPC networking providers, and what they share: reads and lists through one
+//! conversion per type (`Wanted`), tag updates, deletes that wait out dependencies,
+//! waiter errors and suffixed names.
+
+/// Runs a paginated EC2 request to its last page and collects every item, classifying a
+/// failure as `$op`. A macro because the SDK's request builders share no trait; defined
+/// before the modules below so that they all see it.
+macro_rules! paginated {
+    ($request:expr, $op:literal) => {
+        $request
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| $crate::classify($op, e))
+    };
+}
 
 mod eip;
 mod instance;
@@ -19,9 +36,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_ec2::types::Filter;
-use stackup_model::{Properties, Value};
-use stackup_provider::{ErrorKind, Provider, ProviderError};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types::{Filter, Tag};
+use aws_smithy_runtime_api::client::waiters::error::WaiterError;
+use aws_smithy_runtime_api::client::waiters::FinalPoll;
+use stackup_model::{Properties, Urn, Value, STACK_TAG, URN_TAG};
+use stackup_provider::{CheckFailure, CheckResponse, ErrorKind, Provider, ProviderError, ReadTarget, UpdateRequest};
 
 pub use eip::{Eip, EipArgs};
 pub use instance::{Instance, InstanceArgs};
@@ -78,9 +98,28 @@ pub(crate) fn id_filters(name: &str, ids: impl IntoIterator<Item = String>) -> V
 /// passes. AWS releases network interfaces and addresses asynchronously after the
 /// object that held them is deleted, so a delete in the right order can still be refused
 /// for a while.
-pub(crate) async fn retry_dependency<F, Fut>(
-    what: &str,
+pub(crate) async fn retry_dependency<F, Fut>(what: &str, deadline: Duration, attempt: F) -> Result<(), ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), ProviderError>>,
+{
+    let in_use = |e: &ProviderError| e.kind == ErrorKind::DependencyViolation;
+    match retry_while(deadline, Duration::from_secs(2), in_use, attempt).await {
+        Err(e) if in_use(&e) => Err(ProviderError {
+            message: format!("{what} is still in use after {}s: {}", deadline.as_secs(), e.message),
+            ..e
+        }),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Runs `attempt` again, `pause` apart, while it fails with an error `retry` accepts
+/// and `deadline` (from the first attempt) has not passed; answers the last outcome.
+pub(crate) async fn retry_while<F, Fut>(
     deadline: Duration,
+    pause: Duration,
+    retry: impl Fn(&ProviderError) -> bool,
     mut attempt: F,
 ) -> Result<(), ProviderError>
 where
@@ -90,16 +129,7 @@ where
     let started = tokio::time::Instant::now();
     loop {
         match attempt().await {
-            Err(e) if e.kind == ErrorKind::DependencyViolation && started.elapsed() < deadline => {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            Err(e) if e.kind == ErrorKind::DependencyViolation => {
-                return Err(ProviderError {
-                    message: format!("{what} is still in use after {}s: {}", deadline.as_secs(), e.message),
-                    ..e
-                })
-            }
-            Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
+            Err(e) if retry(&e) && started.elapsed() < deadline => tokio::time::sleep(pause).await,
             other => return other,
         }
     }
@@ -114,4 +144,226 @@ pub(crate) fn default_tags(inputs: &mut Properties) {
     inputs
         .entry("tags".to_string())
         .or_insert_with(|| Value::Map(BTreeMap::new()));
+}
+
+/// Finishes a check: fills in the empty user tags (see `default_tags`).
+pub(crate) fn checked(mut inputs: Properties, failures: Vec<CheckFailure>) -> CheckResponse {
+    default_tags(&mut inputs);
+    CheckResponse { inputs, failures }
+}
+
+/// The longest ClientToken most EC2 create calls accept.
+pub(crate) const CLIENT_TOKEN_MAX: usize = 64;
+
+/// Awaits an SDK call whose answer stackup does not need, classifying its failure as
+/// `op`.
+pub(crate) async fn done<T, E, R>(
+    op: &str,
+    call: impl Future<Output = Result<T, SdkError<E, R>>>,
+) -> Result<(), ProviderError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    call.await.map(|_| ()).map_err(|e| crate::classify(op, e))
+}
+
+/// Brings the object's tags to the new inputs' when the diff found them changed, and
+/// says whether it did (some types have tags to carry further).
+pub(crate) async fn update_tags(ec2: &aws_sdk_ec2::Client, req: &UpdateRequest) -> Result<bool, ProviderError> {
+    if !crate::common::changed(&req.changed, "tags") {
+        return Ok(false);
+    }
+    crate::tags::sync_ec2(ec2, &req.id, &req.stack, &req.urn, &req.old_inputs, &req.new_inputs).await?;
+    Ok(true)
+}
+
+/// Maps a waiter's failure into the contract's kinds. A poll that failed is classified
+/// like any call (`op`); running out of time is worth retrying; a state the object
+/// cannot leave is explained by `reason`, from the waiter's last poll.
+pub(crate) fn waiter_error<O, E>(
+    op: &str,
+    object: &str,
+    state: &str,
+    deadline: Duration,
+    err: WaiterError<O, E>,
+    reason: impl FnOnce(&FinalPoll<O, E>) -> String,
+) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match err {
+        WaiterError::OperationFailed(failed) => crate::classify(op, failed.into_error()),
+        WaiterError::ExceededMaxWait(_) => ProviderError::new(
+            ErrorKind::Transient,
+            format!("{object} did not become {state} within {}s", deadline.as_secs()),
+        ),
+        WaiterError::FailureState(failed) => ProviderError::new(
+            ErrorKind::Other,
+            format!("{object} did not become {state}: {}", reason(failed.final_poll())),
+        ),
+        // The waiter could not even be built (a malformed request).
+        other => ProviderError::invalid(format!("waiting for {object}: {other}")),
+    }
+}
+
+/// How long a VPC or subnet may take to become available (usually moments).
+pub(crate) const AVAILABLE_DEADLINE: Duration = Duration::from_secs(120);
+
+/// The error of a failed wait for an object that is normally ready at once: whatever
+/// went wrong, waiting again later may succeed.
+pub(crate) fn wait_failed<E: std::fmt::Display>(object: String) -> impl FnOnce(E) -> ProviderError {
+    move |e| ProviderError::new(ErrorKind::Transient, format!("waiting for {object}: {e}"))
+}
+
+/// Length of the suffix appended to a declared name (security groups, launch
+/// templates), plus its dash.
+pub(crate) const NAME_SUFFIX_LEN: usize = 9;
+
+/// The AWS name of an object declared as `name`: `<name>-<8 hex>` from the creation
+/// token, like Terraform's `name_prefix`. The names are unique, so a replacement can be
+/// created beside the old object, and stable, so a retried create asks for the same name.
+pub(crate) fn suffixed_name(name: &str, token: &str) -> String {
+    let suffix: String = token
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(NAME_SUFFIX_LEN - 1)
+        .collect();
+    format!("{name}-{suffix}")
+}
+
+/// The declared name of an object created as `<name>-<8 hex>`.
+pub(crate) fn declared_name(real: &str) -> &str {
+    let n = real.len();
+    let has_suffix = n > NAME_SUFFIX_LEN
+        && real.as_bytes()[n - NAME_SUFFIX_LEN] == b'-'
+        && real[n - NAME_SUFFIX_LEN + 1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if has_suffix {
+        &real[..n - NAME_SUFFIX_LEN]
+    } else {
+        real
+    }
+}
+
+/// The value of tag `key`.
+pub(crate) fn tag_value<'t>(tags: &'t [Tag], key: &str) -> Option<&'t str> {
+    tags.iter().find(|t| t.key() == Some(key)).and_then(Tag::value)
+}
+
+/// The filter matching the objects tagged with `stack`.
+pub(crate) fn stack_filter(stack: &str) -> Filter {
+    Filter::builder().name(format!("tag:{STACK_TAG}")).values(stack).build()
+}
+
+/// One paginated Describe per filter (`describe`), the answers concatenated.
+pub(crate) async fn describe_each<T, F, Fut>(filters: Vec<Filter>, describe: F) -> Result<Vec<T>, ProviderError>
+where
+    F: Fn(Filter) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, ProviderError>>,
+{
+    let mut all = Vec::new();
+    for filter in filters {
+        all.extend(describe(filter).await?);
+    }
+    Ok(all)
+}
+
+/// What a read or a list wants from Describe answers, so that both go through one
+/// conversion per type. A read wants its targets, found by id and reported under their
+/// recorded URNs; a list wants every object tagged with the stack, reported under the
+/// URN its `stackup:urn` tag claims.
+pub(crate) enum Wanted<'a> {
+    Targets(BTreeMap<&'a str, &'a ReadTarget>),
+    Stack { stack: &'a str, ty: &'static str },
+}
+
+/// One object a read or a list wants.
+pub(crate) struct Picked<'a> {
+    pub(crate) urn: Urn,
+    pub(crate) id: String,
+    /// The recorded inputs, for a read: some live values are reported as recorded when
+    /// they mean the same (an SSM image parameter and the AMI it resolved to).
+    pub(crate) recorded: Option<&'a Properties>,
+}
+
+impl<'a> Wanted<'a> {
+    /// What a read of `targets` wants.
+    pub(crate) fn read(targets: &'a [ReadTarget]) -> Wanted<'a> {
+        Wanted::Targets(targets.iter().map(|t| (t.id.as_str(), t)).collect())
+    }
+
+    /// What a list of type `ty` in `stack` wants.
+    pub(crate) fn list(stack: &'a str, ty: &'static str) -> Wanted<'a> {
+        Wanted::Stack { stack, ty }
+    }
+
+    /// The filters of the Describe calls: the targets' ids under `id_filter`, or the
+    /// stack's tag.
+    pub(crate) fn filters(&self, id_filter: &str) -> Vec<Filter> {
+        match self {
+            Wanted::Targets(targets) => id_filters(id_filter, targets.keys().map(|id| id.to_string())),
+            Wanted::Stack { stack, .. } => vec![stack_filter(stack)],
+        }
+    }
+
+    /// The filters for a type that a read finds through its parent: the targets'
+    /// recorded `input` (a VPC or group id) under `parent_filter`. A list still filters
+    /// by the stack's tag, which the objects carry themselves.
+    pub(crate) fn parent_filters(&self, parent_filter: &str, input: &str) -> Vec<Filter> {
+        match self {
+            Wanted::Targets(targets) => id_filters(
+                parent_filter,
+                targets
+                    .values()
+                    .filter_map(|t| crate::props::opt_str(&t.inputs, input).map(str::to_string)),
+            ),
+            Wanted::Stack { stack, .. } => vec![stack_filter(stack)],
+        }
+    }
+
+    /// Whether and how to report the object `id` carrying `tags`.
+    pub(crate) fn pick(&self, id: Option<&str>, tags: &[Tag]) -> Option<Picked<'a>> {
+        let id = id?;
+        match self {
+            Wanted::Targets(targets) => targets.get(id).map(|t| Picked {
+                urn: t.urn.clone(),
+                id: id.to_string(),
+                recorded: Some(&t.inputs),
+            }),
+            Wanted::Stack { stack, ty } => {
+                // Checked here as well as filtered by: moto ignores tag filters on NAT
+                // gateways.
+                if tag_value(tags, STACK_TAG) != Some(*stack) {
+                    return None;
+                }
+                let claimed = tag_value(tags, URN_TAG);
+                // An object tagged as another type's resource belongs to that resource:
+                // the instances an Auto Scaling group launches carry the group's tags.
+                if claimed
+                    .and_then(|u| Urn::parse(u).ok())
+                    .is_some_and(|u| u.type_token().as_str() != *ty)
+                {
+                    return None;
+                }
+                Some(Picked {
+                    urn: crate::common::listed_urn(stack, ty, claimed, id),
+                    id: id.to_string(),
+                    recorded: None,
+                })
+            }
+        }
+    }
+
+    /// The `objects` this read or list wants, each with how to report it.
+    pub(crate) fn pick_all<'t, T>(
+        &self,
+        objects: &'t [T],
+        id: impl Fn(&T) -> Option<&str>,
+        tags: impl Fn(&T) -> &[Tag],
+    ) -> Vec<(Picked<'a>, &'t T)> {
+        objects
+            .iter()
+            .filter_map(|o| Some((self.pick(id(o), tags(o))?, o)))
+            .collect()
+    }
 }

@@ -7,15 +7,19 @@ use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::operation::describe_nat_gateways::{DescribeNatGatewaysError, DescribeNatGatewaysOutput};
-use aws_sdk_ec2::types::{ConnectivityType, NatGatewayState, ResourceType};
+use aws_sdk_ec2::types::{
+    ConnectivityType, NatGateway as AwsGateway, NatGatewayAddress, NatGatewayState, ResourceType,
+};
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
+use aws_smithy_runtime_api::client::waiters::FinalPoll;
 use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::{
-    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource, Provider,
-    ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest, ListResponse,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::{default_tags, id_filters};
+use super::{checked, describe_each, update_tags, Picked, Wanted, CLIENT_TOKEN_MAX};
+use crate::common::client_token;
 use crate::props::{opt_str, props, str_of};
 use crate::{classify, tags};
 
@@ -25,9 +29,6 @@ pub const TYPE: &str = "aws:ec2:NatGateway";
 /// How long AWS may take to make a NAT gateway available or to delete it; both
 /// usually take one to five minutes.
 const NAT_DEADLINE: Duration = Duration::from_secs(600);
-
-/// The longest ClientToken AWS accepts.
-const CLIENT_TOKEN_MAX: usize = 64;
 
 /// Arguments of a public NAT gateway.
 #[derive(Clone, Debug)]
@@ -72,6 +73,20 @@ impl NatGateway {
             schema: Schema::new(TYPE, &["subnet_id", "allocation_id"]),
         }
     }
+
+    /// The gateways a read or list wants, as live resources; gone ones are left out.
+    async fn found(&self, wanted: &Wanted<'_>) -> Result<Vec<LiveResource>, ProviderError> {
+        let gateways = describe_each(wanted.filters("nat-gateway-id"), |filter| async move {
+            paginated!(self.ec2.describe_nat_gateways().filter(filter), "DescribeNatGateways")
+        })
+        .await?;
+        Ok(wanted
+            .pick_all(&gateways, AwsGateway::nat_gateway_id, AwsGateway::tags)
+            .into_iter()
+            .filter(|(_, gateway)| !is_gone(gateway.state()))
+            .map(|(picked, gateway)| resource(picked, gateway))
+            .collect())
+    }
 }
 
 /// A gateway in one of these states no longer routes and will not again; AWS (and
@@ -84,7 +99,7 @@ fn is_gone(state: Option<&NatGatewayState>) -> bool {
 }
 
 /// The gateway's primary address: the one created with it, from `allocation_id`.
-fn primary_address(gateway: &aws_sdk_ec2::types::NatGateway) -> Option<&aws_sdk_ec2::types::NatGatewayAddress> {
+fn primary_address(gateway: &AwsGateway) -> Option<&NatGatewayAddress> {
     let addresses = gateway.nat_gateway_addresses();
     addresses
         .iter()
@@ -92,44 +107,38 @@ fn primary_address(gateway: &aws_sdk_ec2::types::NatGateway) -> Option<&aws_sdk_
         .or_else(|| addresses.first())
 }
 
-/// Maps a NAT gateway waiter's failure into the contract's kinds: a poll that failed is
-/// classified like any call; a gateway that ended `failed` carries AWS's reason.
+/// Maps a NAT gateway waiter's failure into the contract's kinds; a gateway that ended
+/// `failed` carries AWS's reason.
 fn waiter_error(
     what: &str,
     id: &str,
     err: WaiterError<DescribeNatGatewaysOutput, DescribeNatGatewaysError>,
 ) -> ProviderError {
-    match err {
-        WaiterError::OperationFailed(failed) => classify("DescribeNatGateways", failed.into_error()),
-        WaiterError::ExceededMaxWait(_) => ProviderError::new(
-            ErrorKind::Transient,
-            format!(
-                "NAT gateway {id} did not become {what} within {}s",
-                NAT_DEADLINE.as_secs()
-            ),
-        ),
-        WaiterError::FailureState(state) => {
-            let reason = match state.final_poll().as_result() {
-                Ok(out) => out
-                    .nat_gateways()
-                    .first()
-                    .map(|g| {
-                        format!(
-                            "state {}: {}",
-                            g.state().map_or("unknown", |s| s.as_str()),
-                            g.failure_message().unwrap_or("no reason given")
-                        )
-                    })
-                    .unwrap_or_else(|| "no gateway reported".to_string()),
-                Err(e) => e.message().unwrap_or("no message").to_string(),
-            };
-            ProviderError::new(
-                ErrorKind::Other,
-                format!("NAT gateway {id} did not become {what}: {reason}"),
-            )
-        }
-        // The waiter could not even be built (a malformed request).
-        other => ProviderError::invalid(format!("waiting for NAT gateway {id}: {other}")),
+    super::waiter_error(
+        "DescribeNatGateways",
+        &format!("NAT gateway {id}"),
+        what,
+        NAT_DEADLINE,
+        err,
+        failure_reason,
+    )
+}
+
+/// Why a waited-for gateway ended in a state it cannot leave, from the last poll.
+fn failure_reason(poll: &FinalPoll<DescribeNatGatewaysOutput, DescribeNatGatewaysError>) -> String {
+    match poll.as_result() {
+        Ok(out) => out
+            .nat_gateways()
+            .first()
+            .map(|g| {
+                format!(
+                    "state {}: {}",
+                    g.state().map_or("unknown", |s| s.as_str()),
+                    g.failure_message().unwrap_or("no reason given")
+                )
+            })
+            .unwrap_or_else(|| "no gateway reported".to_string()),
+        Err(e) => e.message().unwrap_or("no message").to_string(),
     }
 }
 
@@ -141,6 +150,24 @@ fn outputs(id: &str, public_ip: &str, subnet_id: &str) -> Properties {
     ])
 }
 
+/// A live gateway as stackup reports it.
+fn resource(picked: Picked<'_>, gateway: &AwsGateway) -> LiveResource {
+    let subnet_id = gateway.subnet_id().unwrap_or_default();
+    let address = primary_address(gateway);
+    let allocation_id = address.and_then(|a| a.allocation_id()).unwrap_or_default();
+    let public_ip = address.and_then(|a| a.public_ip()).unwrap_or_default();
+    LiveResource {
+        urn: picked.urn,
+        inputs: props([
+            ("subnet_id", subnet_id.into()),
+            ("allocation_id", allocation_id.into()),
+            ("tags", tags::live_ec2(gateway.tags())),
+        ]),
+        outputs: outputs(&picked.id, public_ip, subnet_id),
+        id: picked.id,
+    }
+}
+
 #[async_trait]
 impl Provider for NatGateway {
     fn schema(&self) -> &Schema {
@@ -148,19 +175,14 @@ impl Provider for NatGateway {
     }
 
     fn check(&self, req: CheckRequest<'_>) -> CheckResponse {
-        let mut inputs = req.inputs;
-        default_tags(&mut inputs);
-        CheckResponse {
-            inputs,
-            failures: Vec::new(),
-        }
+        checked(req.inputs, Vec::new())
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let subnet_id = str_of(&req.inputs, "subnet_id")?;
         let allocation_id = str_of(&req.inputs, "allocation_id")?;
         let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
-        let token: String = req.token.chars().take(CLIENT_TOKEN_MAX).collect();
+        let token = client_token(&req.token, CLIENT_TOKEN_MAX);
         let out = self
             .ec2
             .create_nat_gateway()
@@ -204,57 +226,21 @@ impl Provider for NatGateway {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns = crate::common::urns_by_id(&req.targets);
-        let mut found = Vec::new();
-        for filter in id_filters("nat-gateway-id", urns.keys().cloned()) {
-            let gateways = self
-                .ec2
-                .describe_nat_gateways()
-                .filter(filter)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| classify("DescribeNatGateways", e))?;
-            for gateway in gateways {
-                if is_gone(gateway.state()) {
-                    continue;
-                }
-                let Some((id, urn)) = gateway.nat_gateway_id().and_then(|id| urns.get_key_value(id)) else {
-                    continue;
-                };
-                let subnet_id = gateway.subnet_id().unwrap_or_default();
-                let address = primary_address(&gateway);
-                let allocation_id = address.and_then(|a| a.allocation_id()).unwrap_or_default();
-                let public_ip = address.and_then(|a| a.public_ip()).unwrap_or_default();
-                found.push(LiveResource {
-                    urn: urn.clone(),
-                    id: id.clone(),
-                    inputs: props([
-                        ("subnet_id", subnet_id.into()),
-                        ("allocation_id", allocation_id.into()),
-                        ("tags", tags::live_ec2(gateway.tags())),
-                    ]),
-                    outputs: outputs(id, public_ip, subnet_id),
-                });
-            }
-        }
-        Ok(ReadResponse { found })
+        Ok(ReadResponse {
+            found: self.found(&Wanted::read(&req.targets)).await?,
+        })
+    }
+
+    /// moto ignores the tag filter on NAT gateways and answers every gateway of the
+    /// account: `Wanted::pick` checks the stack's tag on each.
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        Ok(Some(ListResponse {
+            found: self.found(&Wanted::list(&req.stack, TYPE)).await?,
+        }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
-        if crate::common::changed(&req.changed, "tags") {
-            tags::sync_ec2(
-                &self.ec2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.ec2, &req).await?;
         // Subnet and address force replacement, so the outputs are unchanged.
         Ok(UpdateResponse {
             outputs: outputs(
@@ -266,15 +252,15 @@ impl Provider for NatGateway {
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
-        match self.ec2.delete_nat_gateway().nat_gateway_id(&req.id).send().await {
-            Ok(_) => {}
-            Err(e) => {
-                let e = classify("DeleteNatGateway", e);
-                if e.kind == ErrorKind::NotFound {
-                    return Ok(());
-                }
-                return Err(e);
-            }
+        match super::done(
+            "DeleteNatGateway",
+            self.ec2.delete_nat_gateway().nat_gateway_id(&req.id).send(),
+        )
+        .await
+        {
+            // Already gone: nothing to wait for.
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
+            other => other?,
         }
         // Deleting takes minutes; the Elastic IP and the subnet stay in use until then.
         self.ec2

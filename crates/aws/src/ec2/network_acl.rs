@@ -9,15 +9,22 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{Filter, NetworkAclEntry as AwsEntry, PortRange, ResourceType, RuleAction};
+use aws_sdk_ec2::types::{
+    Filter, NetworkAcl as AwsAcl, NetworkAclEntry as AwsEntry, PortRange, ResourceType, RuleAction,
+};
 use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
+    ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
+    UpdateResponse,
 };
 
-use super::{default_tags, id_filters, retry_dependency, DELETE_DEPENDENCY_DEADLINE};
-use crate::props::{int_of, is_known, list_of, normalise_cidr, opt_str, props, str_of, strings_of};
+use super::{
+    checked, describe_each, done, retry_dependency, update_tags, Picked, Wanted, CLIENT_TOKEN_MAX,
+    DELETE_DEPENDENCY_DEADLINE,
+};
+use crate::common::{client_token, ok_if_gone};
+use crate::props::{int_of, is_known, list_of, normalise_cidr, props, str_of, strings_of};
 use crate::{classify, tags};
 
 pub const TYPE: &str = "aws:ec2:NetworkAcl";
@@ -188,6 +195,39 @@ fn live_entry(e: &AwsEntry) -> Option<(bool, Value)> {
     Some((e.egress().unwrap_or(false), Value::Map(m)))
 }
 
+/// A live ACL as stackup reports it.
+fn resource(picked: Picked<'_>, acl: &AwsAcl) -> LiveResource {
+    let (mut ingress, mut egress) = (Vec::new(), Vec::new());
+    for (is_egress, e) in acl.entries().iter().filter_map(live_entry) {
+        if is_egress {
+            egress.push(e);
+        } else {
+            ingress.push(e);
+        }
+    }
+    let rule_of = |v: &Value| v.as_map().and_then(|m| int_of(m, "rule_number")).unwrap_or(0);
+    ingress.sort_by_key(rule_of);
+    egress.sort_by_key(rule_of);
+    let mut subnets: Vec<String> = acl
+        .associations()
+        .iter()
+        .filter_map(|a| a.subnet_id().map(str::to_string))
+        .collect();
+    subnets.sort();
+    LiveResource {
+        urn: picked.urn,
+        inputs: props([
+            ("vpc_id", acl.vpc_id().unwrap_or_default().into()),
+            ("subnet_ids", subnets.into()),
+            ("ingress", Value::List(ingress)),
+            ("egress", Value::List(egress)),
+            ("tags", tags::live_ec2(acl.tags())),
+        ]),
+        outputs: props([("id", picked.id.as_str().into())]),
+        id: picked.id,
+    }
+}
+
 impl NetworkAcl {
     pub fn new(ec2: aws_sdk_ec2::Client) -> NetworkAcl {
         NetworkAcl {
@@ -251,26 +291,15 @@ impl NetworkAcl {
     ) -> Result<(), ProviderError> {
         let egress = key == "egress";
         let (old, new) = (entries_by_rule(old, key), entries_by_rule(new, key));
-        for rule in old.keys() {
-            if !new.contains_key(rule) {
-                match self
-                    .ec2
-                    .delete_network_acl_entry()
-                    .network_acl_id(acl)
-                    .rule_number(i32::try_from(*rule).unwrap_or(0))
-                    .egress(egress)
-                    .send()
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e) => {
-                        let e = classify("DeleteNetworkAclEntry", e);
-                        if e.kind != ErrorKind::NotFound {
-                            return Err(e);
-                        }
-                    }
-                }
-            }
+        for rule in old.keys().filter(|rule| !new.contains_key(*rule)) {
+            let deleted = self
+                .ec2
+                .delete_network_acl_entry()
+                .network_acl_id(acl)
+                .rule_number(i32::try_from(*rule).unwrap_or(0))
+                .egress(egress)
+                .send();
+            ok_if_gone(done("DeleteNetworkAclEntry", deleted).await)?;
         }
         for (rule, entry) in &new {
             match old.get(rule) {
@@ -287,21 +316,15 @@ impl NetworkAcl {
         if subnets.is_empty() {
             return Ok(());
         }
-        let acls = self
-            .ec2
-            .describe_network_acls()
-            .filters(
+        let acls: Vec<AwsAcl> = paginated!(
+            self.ec2.describe_network_acls().filters(
                 Filter::builder()
                     .name("association.subnet-id")
                     .set_values(Some(subnets.to_vec()))
-                    .build(),
-            )
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("DescribeNetworkAcls", e))?;
+                    .build()
+            ),
+            "DescribeNetworkAcls"
+        )?;
         for assoc in acls.iter().flat_map(|a| a.associations()) {
             let (Some(subnet), Some(assoc_id)) = (assoc.subnet_id(), assoc.network_acl_association_id()) else {
                 continue;
@@ -334,6 +357,21 @@ impl NetworkAcl {
             .find_map(|a| a.network_acl_id())
             .map(str::to_string)
             .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("VPC {vpc_id} has no default network ACL")))
+    }
+
+    /// The ACLs a read or list wants, as live resources. A read asks by VPC: moto
+    /// answers 500 to the network-acl-id filter, and the VPC filter is one call for
+    /// every ACL of the stack's VPCs all the same.
+    async fn found(&self, wanted: &Wanted<'_>) -> Result<Vec<LiveResource>, ProviderError> {
+        let acls = describe_each(wanted.parent_filters("vpc-id", "vpc_id"), |filter| async move {
+            paginated!(self.ec2.describe_network_acls().filters(filter), "DescribeNetworkAcls")
+        })
+        .await?;
+        Ok(wanted
+            .pick_all(&acls, AwsAcl::network_acl_id, AwsAcl::tags)
+            .into_iter()
+            .map(|(picked, acl)| resource(picked, acl))
+            .collect())
     }
 }
 
@@ -377,8 +415,7 @@ impl Provider for NetworkAcl {
             sorted.dedup();
             inputs.insert("subnet_ids".into(), Value::List(sorted));
         }
-        default_tags(&mut inputs);
-        CheckResponse { inputs, failures }
+        checked(inputs, failures)
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
@@ -387,7 +424,7 @@ impl Provider for NetworkAcl {
             .ec2
             .create_network_acl()
             .vpc_id(str_of(&req.inputs, "vpc_id")?)
-            .client_token(crate::common::client_token(&req.token, 64))
+            .client_token(client_token(&req.token, CLIENT_TOKEN_MAX))
             .tag_specifications(tags::ec2_spec(ResourceType::NetworkAcl, &tags))
             .send()
             .await
@@ -408,62 +445,15 @@ impl Provider for NetworkAcl {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns = crate::common::urns_by_id(&req.targets);
-        // moto answers 500 to the network-acl-id filter; the VPC filter is one call for
-        // every ACL of the stack's VPCs all the same.
-        let vpcs: BTreeSet<String> = req
-            .targets
-            .iter()
-            .filter_map(|t| opt_str(&t.inputs, "vpc_id").map(str::to_string))
-            .collect();
-        let mut found = Vec::new();
-        for filter in id_filters("vpc-id", vpcs) {
-            let acls = self
-                .ec2
-                .describe_network_acls()
-                .filters(filter)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| classify("DescribeNetworkAcls", e))?;
-            for acl in acls {
-                let Some((id, urn)) = acl.network_acl_id().and_then(|id| urns.get_key_value(id)) else {
-                    continue;
-                };
-                let (mut ingress, mut egress) = (Vec::new(), Vec::new());
-                for (is_egress, e) in acl.entries().iter().filter_map(live_entry) {
-                    if is_egress {
-                        egress.push(e);
-                    } else {
-                        ingress.push(e);
-                    }
-                }
-                let rule_of = |v: &Value| v.as_map().and_then(|m| int_of(m, "rule_number")).unwrap_or(0);
-                ingress.sort_by_key(rule_of);
-                egress.sort_by_key(rule_of);
-                let mut subnets: Vec<String> = acl
-                    .associations()
-                    .iter()
-                    .filter_map(|a| a.subnet_id().map(str::to_string))
-                    .collect();
-                subnets.sort();
-                found.push(LiveResource {
-                    urn: urn.clone(),
-                    id: id.clone(),
-                    inputs: props([
-                        ("vpc_id", acl.vpc_id().unwrap_or_default().into()),
-                        ("subnet_ids", subnets.into()),
-                        ("ingress", Value::List(ingress)),
-                        ("egress", Value::List(egress)),
-                        ("tags", tags::live_ec2(acl.tags())),
-                    ]),
-                    outputs: props([("id", id.as_str().into())]),
-                });
-            }
-        }
-        Ok(ReadResponse { found })
+        Ok(ReadResponse {
+            found: self.found(&Wanted::read(&req.targets)).await?,
+        })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        Ok(Some(ListResponse {
+            found: self.found(&Wanted::list(&req.stack, TYPE)).await?,
+        }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -485,17 +475,7 @@ impl Provider for NetworkAcl {
                 self.move_subnets(&removed, &default).await?;
             }
         }
-        if changed("tags") {
-            tags::sync_ec2(
-                &self.ec2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
         })
@@ -528,19 +508,12 @@ impl Provider for NetworkAcl {
             let default = self.default_acl(vpc).await?;
             self.move_subnets(&subnets, &default).await?;
         }
-        retry_dependency(
-            &format!("network ACL {}", req.id),
-            DELETE_DEPENDENCY_DEADLINE,
-            || async {
-                self.ec2
-                    .delete_network_acl()
-                    .network_acl_id(&req.id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| classify("DeleteNetworkAcl", e))
-            },
-        )
+        retry_dependency(&format!("network ACL {}", req.id), DELETE_DEPENDENCY_DEADLINE, || {
+            done(
+                "DeleteNetworkAcl",
+                self.ec2.delete_network_acl().network_acl_id(&req.id).send(),
+            )
+        })
         .await
     }
 }

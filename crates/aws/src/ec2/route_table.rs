@@ -5,22 +5,24 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{ResourceType, RouteOrigin};
+use aws_sdk_ec2::types::{Filter, ResourceType, RouteOrigin, RouteTable as AwsTable};
 use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
+    ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
+    UpdateResponse,
 };
 
-use super::{default_tags, id_filters, retry_dependency, DELETE_DEPENDENCY_DEADLINE};
+use super::{
+    checked, describe_each, done, id_filters, retry_dependency, retry_while, update_tags, Picked, Wanted,
+    CLIENT_TOKEN_MAX, DELETE_DEPENDENCY_DEADLINE,
+};
+use crate::common::client_token;
 use crate::props::{is_known, list_of, normalise_cidr, opt_str, props, str_of};
 use crate::{classify, tags};
 
 /// The type token of a route table.
 pub const TYPE: &str = "aws:ec2:RouteTable";
-
-/// The longest ClientToken AWS accepts.
-const CLIENT_TOKEN_MAX: usize = 64;
 
 /// The key of a route's destination in a route map.
 const DESTINATION: &str = "destination_cidr_block";
@@ -100,24 +102,31 @@ impl RouteTable {
         }
     }
 
+    /// The route tables matching any of `filters`.
+    async fn describe(&self, filters: Vec<Filter>) -> Result<Vec<AwsTable>, ProviderError> {
+        describe_each(filters, |filter| async move {
+            paginated!(self.ec2.describe_route_tables().filters(filter), "DescribeRouteTables")
+        })
+        .await
+    }
+
     /// The live route table `id`, or None when it no longer exists.
-    async fn describe(&self, id: &str) -> Result<Option<aws_sdk_ec2::types::RouteTable>, ProviderError> {
-        for filter in id_filters("route-table-id", [id.to_string()]) {
-            let tables = self
-                .ec2
-                .describe_route_tables()
-                .filters(filter)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| classify("DescribeRouteTables", e))?;
-            if let Some(table) = tables.into_iter().find(|t| t.route_table_id() == Some(id)) {
-                return Ok(Some(table));
-            }
-        }
-        Ok(None)
+    async fn describe_one(&self, id: &str) -> Result<Option<AwsTable>, ProviderError> {
+        Ok(self
+            .describe(id_filters("route-table-id", [id.to_string()]))
+            .await?
+            .into_iter()
+            .find(|t| t.route_table_id() == Some(id)))
+    }
+
+    /// The tables a read or list wants, as live resources.
+    async fn found(&self, wanted: &Wanted<'_>) -> Result<Vec<LiveResource>, ProviderError> {
+        let tables = self.describe(wanted.filters("route-table-id")).await?;
+        Ok(wanted
+            .pick_all(&tables, AwsTable::route_table_id, AwsTable::tags)
+            .into_iter()
+            .map(|(picked, table)| resource(picked, table))
+            .collect())
     }
 
     /// Brings the routes of table `id` from `live` to `desired`, both lists of route
@@ -185,37 +194,24 @@ impl RouteTable {
     async fn delete_table(&self, id: &str) -> Result<(), ProviderError> {
         // AWS refuses while a subnet is still associated; the association is deleted
         // first (by the graph) but may take a moment to settle.
-        retry_dependency(&format!("route table {id}"), DELETE_DEPENDENCY_DEADLINE, || async {
-            self.ec2
-                .delete_route_table()
-                .route_table_id(id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify("DeleteRouteTable", e))
+        retry_dependency(&format!("route table {id}"), DELETE_DEPENDENCY_DEADLINE, || {
+            done(
+                "DeleteRouteTable",
+                self.ec2.delete_route_table().route_table_id(id).send(),
+            )
         })
         .await
     }
 }
 
 /// Runs a route call, retrying while the route table itself is not yet visible.
-async fn on_new_table<F, Fut>(mut attempt: F) -> Result<(), ProviderError>
+async fn on_new_table<F, Fut>(attempt: F) -> Result<(), ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), ProviderError>>,
 {
-    let started = tokio::time::Instant::now();
-    loop {
-        match attempt().await {
-            Err(e)
-                if e.code.as_deref() == Some("InvalidRouteTableID.NotFound")
-                    && started.elapsed() < NEW_TABLE_DEADLINE =>
-            {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            other => return other,
-        }
-    }
+    let not_visible = |e: &ProviderError| e.code.as_deref() == Some("InvalidRouteTableID.NotFound");
+    retry_while(NEW_TABLE_DEADLINE, Duration::from_secs(1), not_visible, attempt).await
 }
 
 /// Route maps keyed by destination; maps without a string destination are skipped
@@ -313,7 +309,7 @@ fn destination_of(route: &Value) -> &str {
 /// The routes stackup manages in a live table, as check would normalise them. The
 /// `local` route and routes propagated from a virtual private gateway belong to AWS;
 /// IPv6 and prefix-list routes cannot be declared, so they are not reported either.
-fn live_routes(table: &aws_sdk_ec2::types::RouteTable) -> Vec<Value> {
+fn live_routes(table: &AwsTable) -> Vec<Value> {
     let mut routes: Vec<(String, Value)> = table
         .routes()
         .iter()
@@ -344,6 +340,20 @@ fn outputs(id: &str) -> Properties {
     props([("id", id.into())])
 }
 
+/// A live route table as stackup reports it.
+fn resource(picked: Picked<'_>, table: &AwsTable) -> LiveResource {
+    LiveResource {
+        urn: picked.urn,
+        inputs: props([
+            ("vpc_id", table.vpc_id().unwrap_or_default().into()),
+            ("routes", Value::List(live_routes(table))),
+            ("tags", tags::live_ec2(table.tags())),
+        ]),
+        outputs: outputs(&picked.id),
+        id: picked.id,
+    }
+}
+
 #[async_trait]
 impl Provider for RouteTable {
     fn schema(&self) -> &Schema {
@@ -354,14 +364,13 @@ impl Provider for RouteTable {
         let mut inputs = req.inputs;
         let mut failures = Vec::new();
         check_routes(&mut inputs, &mut failures);
-        default_tags(&mut inputs);
-        CheckResponse { inputs, failures }
+        checked(inputs, failures)
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let vpc_id = str_of(&req.inputs, "vpc_id")?;
         let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
-        let token: String = req.token.chars().take(CLIENT_TOKEN_MAX).collect();
+        let token = client_token(&req.token, CLIENT_TOKEN_MAX);
         let out = self
             .ec2
             .create_route_table()
@@ -399,36 +408,15 @@ impl Provider for RouteTable {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns = crate::common::urns_by_id(&req.targets);
-        let mut found = Vec::new();
-        for filter in id_filters("route-table-id", urns.keys().cloned()) {
-            let tables = self
-                .ec2
-                .describe_route_tables()
-                .filters(filter)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| classify("DescribeRouteTables", e))?;
-            for table in tables {
-                let Some((id, urn)) = table.route_table_id().and_then(|id| urns.get_key_value(id)) else {
-                    continue;
-                };
-                found.push(LiveResource {
-                    urn: urn.clone(),
-                    id: id.clone(),
-                    inputs: props([
-                        ("vpc_id", table.vpc_id().unwrap_or_default().into()),
-                        ("routes", Value::List(live_routes(&table))),
-                        ("tags", tags::live_ec2(table.tags())),
-                    ]),
-                    outputs: outputs(id),
-                });
-            }
-        }
-        Ok(ReadResponse { found })
+        Ok(ReadResponse {
+            found: self.found(&Wanted::read(&req.targets)).await?,
+        })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        Ok(Some(ListResponse {
+            found: self.found(&Wanted::list(&req.stack, TYPE)).await?,
+        }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -436,23 +424,13 @@ impl Provider for RouteTable {
             // Diff against the live routes rather than the recorded ones: a retried or
             // partly failed update, or a change made outside stackup, then still ends
             // with exactly the declared routes.
-            let table = self.describe(&req.id).await?.ok_or_else(|| {
+            let table = self.describe_one(&req.id).await?.ok_or_else(|| {
                 ProviderError::new(ErrorKind::NotFound, format!("route table {} no longer exists", req.id))
             })?;
             self.sync_routes(&req.id, &live_routes(&table), list_of(&req.new_inputs, "routes"))
                 .await?;
         }
-        if crate::common::changed(&req.changed, "tags") {
-            tags::sync_ec2(
-                &self.ec2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id),
         })

@@ -4,11 +4,11 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::RouteTableAssociationStateCode;
 use stackup_model::{Input, Properties, ResourceArgs};
 use stackup_provider::{
-    CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource, Provider, ProviderError, ReadRequest,
-    ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CreateRequest, CreateResponse, DeleteRequest, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse,
+    Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::id_filters;
+use super::{describe_each, done, id_filters};
 use crate::classify;
 use crate::props::{props, str_of};
 
@@ -103,42 +103,35 @@ impl Provider for RouteTableAssociation {
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
         let urns = crate::common::urns_by_id(&req.targets);
         let mut found = Vec::new();
-        for filter in id_filters("association.route-table-association-id", urns.keys().cloned()) {
-            let tables = self
-                .ec2
-                .describe_route_tables()
-                .filters(filter)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| classify("DescribeRouteTables", e))?;
-            for table in &tables {
-                for association in table.associations() {
-                    let Some((id, urn)) = association
-                        .route_table_association_id()
-                        .and_then(|id| urns.get_key_value(id))
-                    else {
-                        continue;
-                    };
-                    if is_gone(association.association_state().and_then(|s| s.state())) {
-                        continue;
-                    }
-                    let route_table_id = association
-                        .route_table_id()
-                        .or(table.route_table_id())
-                        .unwrap_or_default();
-                    found.push(LiveResource {
-                        urn: urn.clone(),
-                        id: id.clone(),
-                        inputs: props([
-                            ("route_table_id", route_table_id.into()),
-                            ("subnet_id", association.subnet_id().unwrap_or_default().into()),
-                        ]),
-                        outputs: outputs(id),
-                    });
+        let filters = id_filters("association.route-table-association-id", urns.keys().cloned());
+        let tables = describe_each(filters, |filter| async move {
+            paginated!(self.ec2.describe_route_tables().filters(filter), "DescribeRouteTables")
+        })
+        .await?;
+        for table in &tables {
+            for association in table.associations() {
+                let Some((id, urn)) = association
+                    .route_table_association_id()
+                    .and_then(|id| urns.get_key_value(id))
+                else {
+                    continue;
+                };
+                if is_gone(association.association_state().and_then(|s| s.state())) {
+                    continue;
                 }
+                let route_table_id = association
+                    .route_table_id()
+                    .or(table.route_table_id())
+                    .unwrap_or_default();
+                found.push(LiveResource {
+                    urn: urn.clone(),
+                    id: id.clone(),
+                    inputs: props([
+                        ("route_table_id", route_table_id.into()),
+                        ("subnet_id", association.subnet_id().unwrap_or_default().into()),
+                    ]),
+                    outputs: outputs(id),
+                });
             }
         }
         Ok(ReadResponse { found })
@@ -152,17 +145,13 @@ impl Provider for RouteTableAssociation {
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
-        match self
-            .ec2
-            .disassociate_route_table()
-            .association_id(&req.id)
-            .send()
-            .await
-            .map_err(|e| classify("DisassociateRouteTable", e))
-        {
-            // InvalidAssociationID.NotFound: already disassociated.
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-            other => other.map(|_| ()),
-        }
+        // InvalidAssociationID.NotFound: already disassociated.
+        crate::common::ok_if_gone(
+            done(
+                "DisassociateRouteTable",
+                self.ec2.disassociate_route_table().association_id(&req.id).send(),
+            )
+            .await,
+        )
     }
 }

@@ -5,25 +5,36 @@
 //! Terraform's `name_prefix` does: group names are unique per VPC, and a unique name lets
 //! a replacement be created before the old group is deleted. The egress rule AWS adds to
 //! every new group is revoked at creation, so that the declared rules are all the rules.
+//!
+//! Rules added outside stackup are drift of the group: every rule stackup creates carries
+//! a `stackup:urn` tag from its creation, so the input `unmanaged_rules` lists the
+//! group's rules without one (always desired empty), and an update revokes them.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType};
-use stackup_model::{Input, Properties, ResourceArgs, Value};
+use aws_sdk_ec2::types::{
+    IpPermission, IpRange, ResourceType, SecurityGroup as AwsGroup, SecurityGroupRule as AwsRule,
+};
+use stackup_model::{Input, Properties, ResourceArgs, Value, URN_TAG};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, LiveResource, Provider,
-    ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::{default_tags, id_filters, retry_dependency, DELETE_DEPENDENCY_DEADLINE};
+use super::security_group_rule::{describe_rules, normalise_protocol, revoke};
+use super::{
+    checked, declared_name, describe_each, done, id_filters, retry_dependency, suffixed_name, tag_value, update_tags,
+    Picked, Wanted, DELETE_DEPENDENCY_DEADLINE, NAME_SUFFIX_LEN,
+};
+use crate::common::{changed, ok_if_gone};
 use crate::props::{props, str_of};
 use crate::{classify, tags};
 
 pub const TYPE: &str = "aws:ec2:SecurityGroup";
 
-/// Length of the suffix appended to a group's declared name, plus its dash.
-const SUFFIX_LEN: usize = 9;
+/// The input listing the group's rules that stackup did not create.
+const UNMANAGED_RULES: &str = "unmanaged_rules";
 
 /// Arguments of a security group.
 #[derive(Clone, Debug)]
@@ -41,6 +52,8 @@ impl ResourceArgs for SecurityGroupArgs {
     const IAM_ACTIONS: &'static [&'static str] = &[
         "ec2:CreateSecurityGroup",
         "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSecurityGroupRules",
+        "ec2:RevokeSecurityGroupIngress",
         "ec2:RevokeSecurityGroupEgress",
         "ec2:DeleteSecurityGroup",
         "ec2:CreateTags",
@@ -68,22 +81,111 @@ impl SecurityGroup {
             schema: Schema::new(TYPE, &["name", "description", "vpc_id"]),
         }
     }
+
+    /// The groups a read or list wants, as live resources.
+    async fn found(&self, wanted: &Wanted<'_>) -> Result<Vec<LiveResource>, ProviderError> {
+        let groups = describe_each(wanted.filters("group-id"), |filter| async move {
+            paginated!(
+                self.ec2.describe_security_groups().filters(filter),
+                "DescribeSecurityGroups"
+            )
+        })
+        .await?;
+        let picked = wanted.pick_all(&groups, AwsGroup::group_id, AwsGroup::tags);
+        let mut unmanaged: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for rule in self.unmanaged_rules(picked.iter().map(|(p, _)| p.id.clone())).await? {
+            if let Some(group) = rule.group_id() {
+                unmanaged
+                    .entry(group.to_string())
+                    .or_default()
+                    .push(rule_summary(&rule));
+            }
+        }
+        Ok(picked
+            .into_iter()
+            .map(|(p, group)| {
+                let rules = unmanaged.remove(&p.id).unwrap_or_default();
+                resource(p, group, rules)
+            })
+            .collect())
+    }
+
+    /// The rules of `groups` that stackup did not create, in one batched Describe.
+    async fn unmanaged_rules(&self, groups: impl IntoIterator<Item = String>) -> Result<Vec<AwsRule>, ProviderError> {
+        let rules = describe_rules(&self.ec2, id_filters("group-id", groups)).await?;
+        Ok(rules
+            .into_iter()
+            .filter(|r| tag_value(r.tags(), URN_TAG).is_none())
+            .collect())
+    }
+
+    /// Revokes every rule of group `id` that stackup did not create, as found now (not
+    /// as read earlier), so that a rule added since is reverted too.
+    async fn revoke_unmanaged(&self, id: &str) -> Result<(), ProviderError> {
+        let (egress, ingress): (Vec<AwsRule>, Vec<AwsRule>) = self
+            .unmanaged_rules([id.to_string()])
+            .await?
+            .into_iter()
+            .partition(|r| r.is_egress().unwrap_or(false));
+        for (is_egress, rules) in [(false, ingress), (true, egress)] {
+            let ids: Vec<String> = rules
+                .iter()
+                .filter_map(|r| r.security_group_rule_id().map(str::to_string))
+                .collect();
+            if !ids.is_empty() {
+                revoke(&self.ec2, id, is_egress, &ids).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn outputs(id: &str, group_name: &str) -> Properties {
     props([("id", id.into()), ("group_name", group_name.into())])
 }
 
-/// The declared name of a group created as `<name>-<8 hex>`.
-fn declared_name(group_name: &str) -> &str {
-    let n = group_name.len();
-    let has_suffix = n > SUFFIX_LEN
-        && group_name.as_bytes()[n - SUFFIX_LEN] == b'-'
-        && group_name[n - SUFFIX_LEN + 1..].bytes().all(|b| b.is_ascii_hexdigit());
-    if has_suffix {
-        &group_name[..n - SUFFIX_LEN]
+/// A rule stackup did not create, as a short string that stays the same as long as
+/// the rule does ("ingress tcp 22-22 from 0.0.0.0/0", "egress -1 from sg-123"): what it
+/// lets through, without its id or description.
+fn rule_summary(r: &AwsRule) -> String {
+    let direction = if r.is_egress().unwrap_or(false) {
+        "egress"
     } else {
-        group_name
+        "ingress"
+    };
+    let raw = r.ip_protocol().unwrap_or("-1");
+    let protocol = normalise_protocol(raw).unwrap_or(raw);
+    // All traffic has no ports (AWS reports -1 for both).
+    let ports = if protocol == "-1" {
+        String::new()
+    } else {
+        format!(" {}-{}", r.from_port().unwrap_or(-1), r.to_port().unwrap_or(-1))
+    };
+    let peer = r
+        .cidr_ipv4()
+        .or(r.cidr_ipv6())
+        .or(r.referenced_group_info().and_then(|g| g.group_id()))
+        .or(r.prefix_list_id())
+        .unwrap_or("unknown");
+    format!("{direction} {protocol}{ports} from {peer}")
+}
+
+/// A live group as stackup reports it, with the summaries of its rules that stackup did
+/// not create.
+fn resource(picked: Picked<'_>, g: &AwsGroup, mut unmanaged_rules: Vec<String>) -> LiveResource {
+    unmanaged_rules.sort();
+    let group_name = g.group_name().unwrap_or_default();
+    LiveResource {
+        urn: picked.urn,
+        inputs: props([
+            ("name", declared_name(group_name).into()),
+            ("description", g.description().unwrap_or_default().into()),
+            ("vpc_id", g.vpc_id().unwrap_or_default().into()),
+            (UNMANAGED_RULES, unmanaged_rules.into()),
+            ("tags", tags::live_ec2(g.tags())),
+        ]),
+        outputs: outputs(&picked.id, group_name),
+        id: picked.id,
     }
 }
 
@@ -100,11 +202,11 @@ impl Provider for SecurityGroup {
             let ok = inputs
                 .get(key)
                 .and_then(Value::as_str)
-                .is_some_and(|s| !s.is_empty() && s.len() <= 255 - SUFFIX_LEN && s.is_ascii());
+                .is_some_and(|s| !s.is_empty() && s.len() <= 255 - NAME_SUFFIX_LEN && s.is_ascii());
             if !ok {
                 failures.push(CheckFailure {
                     property: key.into(),
-                    reason: format!("must be 1 to {} ASCII characters", 255 - SUFFIX_LEN),
+                    reason: format!("must be 1 to {} ASCII characters", 255 - NAME_SUFFIX_LEN),
                 });
             }
         }
@@ -118,18 +220,13 @@ impl Provider for SecurityGroup {
                 reason: "AWS reserves names starting with 'sg-'".into(),
             });
         }
-        default_tags(&mut inputs);
-        CheckResponse { inputs, failures }
+        // Not an argument: a program cannot declare rules outside stackup.
+        inputs.insert(UNMANAGED_RULES.into(), Value::List(Vec::new()));
+        checked(inputs, failures)
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
-        let suffix: String = req
-            .token
-            .chars()
-            .filter(char::is_ascii_hexdigit)
-            .take(SUFFIX_LEN - 1)
-            .collect();
-        let group_name = format!("{}-{suffix}", str_of(&req.inputs, "name")?);
+        let group_name = suffixed_name(str_of(&req.inputs, "name")?, &req.token);
         let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
         let out = self
             .ec2
@@ -149,22 +246,13 @@ impl Provider for SecurityGroup {
             .ip_protocol("-1")
             .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
             .build();
-        match self
+        let revoked = self
             .ec2
             .revoke_security_group_egress()
             .group_id(&id)
             .ip_permissions(allow_all)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) => {
-                let e = classify("RevokeSecurityGroupEgress", e);
-                if e.kind != stackup_provider::ErrorKind::NotFound {
-                    return Err(e);
-                }
-            }
-        }
+            .send();
+        ok_if_gone(done("RevokeSecurityGroupEgress", revoked).await)?;
         Ok(CreateResponse {
             outputs: outputs(&id, &group_name),
             id,
@@ -172,52 +260,22 @@ impl Provider for SecurityGroup {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns = crate::common::urns_by_id(&req.targets);
-        let mut found = Vec::new();
-        for filter in id_filters("group-id", urns.keys().cloned()) {
-            let groups = self
-                .ec2
-                .describe_security_groups()
-                .filters(filter)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| classify("DescribeSecurityGroups", e))?;
-            for g in groups {
-                let Some((id, urn)) = g.group_id().and_then(|id| urns.get_key_value(id)) else {
-                    continue;
-                };
-                let group_name = g.group_name().unwrap_or_default();
-                found.push(LiveResource {
-                    urn: urn.clone(),
-                    id: id.clone(),
-                    inputs: props([
-                        ("name", declared_name(group_name).into()),
-                        ("description", g.description().unwrap_or_default().into()),
-                        ("vpc_id", g.vpc_id().unwrap_or_default().into()),
-                        ("tags", tags::live_ec2(g.tags())),
-                    ]),
-                    outputs: outputs(id, group_name),
-                });
-            }
-        }
-        Ok(ReadResponse { found })
+        Ok(ReadResponse {
+            found: self.found(&Wanted::read(&req.targets)).await?,
+        })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        Ok(Some(ListResponse {
+            found: self.found(&Wanted::list(&req.stack, TYPE)).await?,
+        }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
-        if crate::common::changed(&req.changed, "tags") {
-            tags::sync_ec2(
-                &self.ec2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
+        if changed(&req.changed, UNMANAGED_RULES) {
+            self.revoke_unmanaged(&req.id).await?;
         }
+        update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
         })
@@ -227,14 +285,11 @@ impl Provider for SecurityGroup {
         retry_dependency(
             &format!("security group {}", req.id),
             DELETE_DEPENDENCY_DEADLINE,
-            || async {
-                self.ec2
-                    .delete_security_group()
-                    .group_id(&req.id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| classify("DeleteSecurityGroup", e))
+            || {
+                done(
+                    "DeleteSecurityGroup",
+                    self.ec2.delete_security_group().group_id(&req.id).send(),
+                )
             },
         )
         .await

@@ -9,11 +9,12 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, SecurityGroupRule as AwsRule, UserIdGroupPair};
 use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, LiveResource, Provider,
-    ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::id_filters;
+use super::{checked, describe_each, done, id_filters, update_tags, Picked, Wanted};
+use crate::common::ok_if_gone;
 use crate::props::{check_cidr, int_of, opt_str, props, str_of};
 use crate::{classify, tags};
 
@@ -125,22 +126,18 @@ impl SecurityGroupRule {
     /// Finds a rule created by an earlier attempt from its `stackup:urn` tag, for when
     /// the authorize response does not carry the rule id.
     async fn rule_id_by_urn(&self, group_id: &str, urn: &str) -> Result<Option<String>, ProviderError> {
-        let rules = self
-            .ec2
-            .describe_security_group_rules()
-            .filters(Filter::builder().name("group-id").values(group_id).build())
-            .filters(
-                Filter::builder()
-                    .name(format!("tag:{}", stackup_model::URN_TAG))
-                    .values(urn)
-                    .build(),
-            )
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("DescribeSecurityGroupRules", e))?;
+        let rules: Vec<AwsRule> = paginated!(
+            self.ec2
+                .describe_security_group_rules()
+                .filters(Filter::builder().name("group-id").values(group_id).build())
+                .filters(
+                    Filter::builder()
+                        .name(format!("tag:{}", stackup_model::URN_TAG))
+                        .values(urn)
+                        .build()
+                ),
+            "DescribeSecurityGroupRules"
+        )?;
         Ok(rules
             .first()
             .and_then(|r| r.security_group_rule_id())
@@ -162,32 +159,27 @@ impl SecurityGroupRule {
             return Ok(());
         }
         let mut descriptions = BTreeMap::new();
-        for filter in id_filters("group-id", missing) {
-            let groups = self
-                .ec2
-                .describe_security_groups()
-                .filters(filter)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| classify("DescribeSecurityGroups", e))?;
-            for g in &groups {
-                let group = g.group_id().unwrap_or_default();
-                for (egress, perms) in [(false, g.ip_permissions()), (true, g.ip_permissions_egress())] {
-                    for p in perms {
-                        for pair in p.user_id_group_pairs() {
-                            let key = (
-                                group.to_string(),
-                                egress,
-                                p.ip_protocol().unwrap_or_default().to_string(),
-                                p.from_port(),
-                                p.to_port(),
-                                pair.group_id().unwrap_or_default().to_string(),
-                            );
-                            descriptions.insert(key, pair.description().unwrap_or_default().to_string());
-                        }
+        let groups = describe_each(id_filters("group-id", missing), |filter| async move {
+            paginated!(
+                self.ec2.describe_security_groups().filters(filter),
+                "DescribeSecurityGroups"
+            )
+        })
+        .await?;
+        for g in &groups {
+            let group = g.group_id().unwrap_or_default();
+            for (egress, perms) in [(false, g.ip_permissions()), (true, g.ip_permissions_egress())] {
+                for p in perms {
+                    for pair in p.user_id_group_pairs() {
+                        let key = (
+                            group.to_string(),
+                            egress,
+                            p.ip_protocol().unwrap_or_default().to_string(),
+                            p.from_port(),
+                            p.to_port(),
+                            pair.group_id().unwrap_or_default().to_string(),
+                        );
+                        descriptions.insert(key, pair.description().unwrap_or_default().to_string());
                     }
                 }
             }
@@ -213,6 +205,67 @@ impl SecurityGroupRule {
         }
         Ok(())
     }
+
+    /// The rules a read or list wants, as live resources. A read asks by group: rules
+    /// are listed per group, so one filtered call covers every group's rules.
+    async fn found(&self, wanted: &Wanted<'_>) -> Result<Vec<LiveResource>, ProviderError> {
+        let mut rules = describe_rules(&self.ec2, wanted.parent_filters("group-id", "security_group_id")).await?;
+        self.fill_group_pair_descriptions(&mut rules).await?;
+        Ok(wanted
+            .pick_all(&rules, AwsRule::security_group_rule_id, AwsRule::tags)
+            .into_iter()
+            .map(|(picked, rule)| resource(picked, rule))
+            .collect())
+    }
+}
+
+/// The rules matching any of `filters`, one paginated DescribeSecurityGroupRules per
+/// filter.
+pub(super) async fn describe_rules(
+    ec2: &aws_sdk_ec2::Client,
+    filters: Vec<Filter>,
+) -> Result<Vec<AwsRule>, ProviderError> {
+    describe_each(filters, |filter| async move {
+        paginated!(
+            ec2.describe_security_group_rules().filters(filter),
+            "DescribeSecurityGroupRules"
+        )
+    })
+    .await
+}
+
+/// A live rule as stackup reports it.
+fn resource(picked: Picked<'_>, r: &AwsRule) -> LiveResource {
+    let protocol = normalise_protocol(r.ip_protocol().unwrap_or("-1")).unwrap_or("-1");
+    let mut inputs = props([
+        ("security_group_id", r.group_id().unwrap_or_default().into()),
+        (
+            "type",
+            if r.is_egress().unwrap_or(false) {
+                "egress"
+            } else {
+                "ingress"
+            }
+            .into(),
+        ),
+        ("protocol", protocol.into()),
+        ("from_port", i64::from(r.from_port().unwrap_or(-1)).into()),
+        ("to_port", i64::from(r.to_port().unwrap_or(-1)).into()),
+        ("description", r.description().unwrap_or_default().into()),
+        ("tags", tags::live_ec2(r.tags())),
+    ]);
+    if let Some(cidr) = r.cidr_ipv4() {
+        inputs.insert("cidr_ipv4".into(), cidr.into());
+    }
+    if let Some(g) = r.referenced_group_info().and_then(|g| g.group_id()) {
+        inputs.insert("source_security_group_id".into(), g.into());
+    }
+    LiveResource {
+        urn: picked.urn,
+        outputs: props([("id", picked.id.as_str().into())]),
+        id: picked.id,
+        inputs,
+    }
 }
 
 fn port(inputs: &Properties, key: &str) -> Result<i32, ProviderError> {
@@ -222,7 +275,7 @@ fn port(inputs: &Properties, key: &str) -> Result<i32, ProviderError> {
 }
 
 /// The protocol as the API reports it.
-fn normalise_protocol(p: &str) -> Option<&'static str> {
+pub(super) fn normalise_protocol(p: &str) -> Option<&'static str> {
     match p.to_ascii_lowercase().as_str() {
         "tcp" | "6" => Some("tcp"),
         "udp" | "17" => Some("udp"),
@@ -290,8 +343,7 @@ impl Provider for SecurityGroupRule {
         inputs
             .entry("description".into())
             .or_insert(Value::String(String::new()));
-        super::default_tags(&mut inputs);
-        CheckResponse { inputs, failures }
+        checked(inputs, failures)
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
@@ -338,63 +390,15 @@ impl Provider for SecurityGroupRule {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns = crate::common::urns_by_id(&req.targets);
-        // Rules are listed per group: one filtered call covers every group's rules.
-        let groups: BTreeSet<String> = req
-            .targets
-            .iter()
-            .filter_map(|t| opt_str(&t.inputs, "security_group_id").map(str::to_string))
-            .collect();
-        let mut found = Vec::new();
-        for filter in id_filters("group-id", groups) {
-            let mut rules = self
-                .ec2
-                .describe_security_group_rules()
-                .filters(filter)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| classify("DescribeSecurityGroupRules", e))?;
-            self.fill_group_pair_descriptions(&mut rules).await?;
-            for r in rules {
-                let Some((id, urn)) = r.security_group_rule_id().and_then(|id| urns.get_key_value(id)) else {
-                    continue;
-                };
-                let protocol = normalise_protocol(r.ip_protocol().unwrap_or("-1")).unwrap_or("-1");
-                let mut inputs = props([
-                    ("security_group_id", r.group_id().unwrap_or_default().into()),
-                    (
-                        "type",
-                        if r.is_egress().unwrap_or(false) {
-                            "egress"
-                        } else {
-                            "ingress"
-                        }
-                        .into(),
-                    ),
-                    ("protocol", protocol.into()),
-                    ("from_port", i64::from(r.from_port().unwrap_or(-1)).into()),
-                    ("to_port", i64::from(r.to_port().unwrap_or(-1)).into()),
-                    ("description", r.description().unwrap_or_default().into()),
-                    ("tags", tags::live_ec2(r.tags())),
-                ]);
-                if let Some(cidr) = r.cidr_ipv4() {
-                    inputs.insert("cidr_ipv4".into(), cidr.into());
-                }
-                if let Some(g) = r.referenced_group_info().and_then(|g| g.group_id()) {
-                    inputs.insert("source_security_group_id".into(), g.into());
-                }
-                found.push(LiveResource {
-                    urn: urn.clone(),
-                    id: id.clone(),
-                    inputs,
-                    outputs: props([("id", id.as_str().into())]),
-                });
-            }
-        }
-        Ok(ReadResponse { found })
+        Ok(ReadResponse {
+            found: self.found(&Wanted::read(&req.targets)).await?,
+        })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        Ok(Some(ListResponse {
+            found: self.found(&Wanted::list(&req.stack, TYPE)).await?,
+        }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -405,34 +409,24 @@ impl Provider for SecurityGroupRule {
             let group_id = str_of(n, "security_group_id")?;
             let permission = Self::permission(n)?;
             if is_egress(n) {
-                self.ec2
+                let call = self
+                    .ec2
                     .update_security_group_rule_descriptions_egress()
                     .group_id(group_id)
                     .ip_permissions(permission)
-                    .send()
-                    .await
-                    .map_err(|e| classify("UpdateSecurityGroupRuleDescriptionsEgress", e))?;
+                    .send();
+                done("UpdateSecurityGroupRuleDescriptionsEgress", call).await?;
             } else {
-                self.ec2
+                let call = self
+                    .ec2
                     .update_security_group_rule_descriptions_ingress()
                     .group_id(group_id)
                     .ip_permissions(permission)
-                    .send()
-                    .await
-                    .map_err(|e| classify("UpdateSecurityGroupRuleDescriptionsIngress", e))?;
+                    .send();
+                done("UpdateSecurityGroupRuleDescriptionsIngress", call).await?;
             }
         }
-        if crate::common::changed(&req.changed, "tags") {
-            tags::sync_ec2(
-                &self.ec2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
         })
@@ -440,26 +434,33 @@ impl Provider for SecurityGroupRule {
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
         let group_id = str_of(&req.inputs, "security_group_id")?;
-        let result = if is_egress(&req.inputs) {
-            self.ec2
-                .revoke_security_group_egress()
-                .group_id(group_id)
-                .security_group_rule_ids(&req.id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify("RevokeSecurityGroupEgress", e))
-        } else {
-            self.ec2
-                .revoke_security_group_ingress()
-                .group_id(group_id)
-                .security_group_rule_ids(&req.id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify("RevokeSecurityGroupIngress", e))
-        };
+        let ids = [req.id.clone()];
         // The rule or its whole group may already be gone.
-        crate::common::ok_if_gone(result)
+        ok_if_gone(revoke(&self.ec2, group_id, is_egress(&req.inputs), &ids).await)
+    }
+}
+
+/// Revokes the rules `ids` of `group_id`, all ingress or all egress (AWS has one call
+/// for each direction).
+pub(super) async fn revoke(
+    ec2: &aws_sdk_ec2::Client,
+    group_id: &str,
+    egress: bool,
+    ids: &[String],
+) -> Result<(), ProviderError> {
+    if egress {
+        let call = ec2
+            .revoke_security_group_egress()
+            .group_id(group_id)
+            .set_security_group_rule_ids(Some(ids.to_vec()))
+            .send();
+        done("RevokeSecurityGroupEgress", call).await
+    } else {
+        let call = ec2
+            .revoke_security_group_ingress()
+            .group_id(group_id)
+            .set_security_group_rule_ids(Some(ids.to_vec()))
+            .send();
+        done("RevokeSecurityGroupIngress", call).await
     }
 }

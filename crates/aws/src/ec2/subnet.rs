@@ -4,14 +4,17 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
-use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet as AwsSubnet};
 use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::{
-    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource, Provider,
-    ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse, LiveResource,
+    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::{default_tags, id_filters, retry_dependency, DELETE_DEPENDENCY_DEADLINE};
+use super::{
+    checked, describe_each, done, retry_dependency, update_tags, wait_failed, Picked, Wanted, AVAILABLE_DEADLINE,
+    DELETE_DEPENDENCY_DEADLINE,
+};
 use crate::props::{bool_of, check_cidr, props, str_of};
 use crate::{classify, tags};
 
@@ -73,6 +76,39 @@ impl Subnet {
             .map_err(|e| classify("ModifySubnetAttribute", e))?;
         Ok(())
     }
+
+    /// The subnets a read or list wants, as live resources.
+    async fn found(&self, wanted: &Wanted<'_>) -> Result<Vec<LiveResource>, ProviderError> {
+        let subnets = describe_each(wanted.filters("subnet-id"), |filter| async move {
+            paginated!(self.ec2.describe_subnets().filters(filter), "DescribeSubnets")
+        })
+        .await?;
+        Ok(wanted
+            .pick_all(&subnets, AwsSubnet::subnet_id, AwsSubnet::tags)
+            .into_iter()
+            .map(|(picked, s)| resource(picked, s))
+            .collect())
+    }
+}
+
+/// A live subnet as stackup reports it.
+fn resource(picked: Picked<'_>, s: &AwsSubnet) -> LiveResource {
+    let inputs = props([
+        ("vpc_id", s.vpc_id().unwrap_or_default().into()),
+        ("cidr_block", s.cidr_block().unwrap_or_default().into()),
+        ("availability_zone", s.availability_zone().unwrap_or_default().into()),
+        (
+            "map_public_ip_on_launch",
+            s.map_public_ip_on_launch().unwrap_or(false).into(),
+        ),
+        ("tags", tags::live_ec2(s.tags())),
+    ]);
+    LiveResource {
+        urn: picked.urn,
+        outputs: outputs(&picked.id, &inputs),
+        id: picked.id,
+        inputs,
+    }
 }
 
 fn outputs(id: &str, inputs: &Properties) -> Properties {
@@ -99,8 +135,7 @@ impl Provider for Subnet {
         inputs
             .entry("map_public_ip_on_launch".into())
             .or_insert(Value::Bool(false));
-        default_tags(&mut inputs);
-        CheckResponse { inputs, failures }
+        checked(inputs, failures)
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
@@ -123,9 +158,9 @@ impl Provider for Subnet {
         self.ec2
             .wait_until_subnet_available()
             .subnet_ids(&id)
-            .wait(std::time::Duration::from_secs(120))
+            .wait(AVAILABLE_DEADLINE)
             .await
-            .map_err(|e| ProviderError::new(ErrorKind::Transient, format!("waiting for subnet {id}: {e}")))?;
+            .map_err(wait_failed(format!("subnet {id}")))?;
         if bool_of(&req.inputs, "map_public_ip_on_launch") {
             self.set_map_public_ip(&id, true).await?;
         }
@@ -136,42 +171,15 @@ impl Provider for Subnet {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns = crate::common::urns_by_id(&req.targets);
-        let mut found = Vec::new();
-        for filter in id_filters("subnet-id", urns.keys().cloned()) {
-            let subnets = self
-                .ec2
-                .describe_subnets()
-                .filters(filter)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| classify("DescribeSubnets", e))?;
-            for s in subnets {
-                let Some((id, urn)) = s.subnet_id().and_then(|id| urns.get_key_value(id)) else {
-                    continue;
-                };
-                let inputs = props([
-                    ("vpc_id", s.vpc_id().unwrap_or_default().into()),
-                    ("cidr_block", s.cidr_block().unwrap_or_default().into()),
-                    ("availability_zone", s.availability_zone().unwrap_or_default().into()),
-                    (
-                        "map_public_ip_on_launch",
-                        s.map_public_ip_on_launch().unwrap_or(false).into(),
-                    ),
-                    ("tags", tags::live_ec2(s.tags())),
-                ]);
-                found.push(LiveResource {
-                    urn: urn.clone(),
-                    id: id.clone(),
-                    outputs: outputs(id, &inputs),
-                    inputs,
-                });
-            }
-        }
-        Ok(ReadResponse { found })
+        Ok(ReadResponse {
+            found: self.found(&Wanted::read(&req.targets)).await?,
+        })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        Ok(Some(ListResponse {
+            found: self.found(&Wanted::list(&req.stack, TYPE)).await?,
+        }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -179,31 +187,15 @@ impl Provider for Subnet {
             self.set_map_public_ip(&req.id, bool_of(&req.new_inputs, "map_public_ip_on_launch"))
                 .await?;
         }
-        if crate::common::changed(&req.changed, "tags") {
-            tags::sync_ec2(
-                &self.ec2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id, &req.new_inputs),
         })
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
-        retry_dependency(&format!("subnet {}", req.id), DELETE_DEPENDENCY_DEADLINE, || async {
-            self.ec2
-                .delete_subnet()
-                .subnet_id(&req.id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify("DeleteSubnet", e))
+        retry_dependency(&format!("subnet {}", req.id), DELETE_DEPENDENCY_DEADLINE, || {
+            done("DeleteSubnet", self.ec2.delete_subnet().subnet_id(&req.id).send())
         })
         .await
     }

@@ -4,14 +4,17 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
-use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc as AwsVpc, VpcAttributeName};
 use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::{
-    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, LiveResource, Provider, ProviderError,
-    ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse, LiveResource,
+    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::{default_tags, id_filters, retry_dependency, DELETE_DEPENDENCY_DEADLINE};
+use super::{
+    checked, describe_each, done, retry_dependency, update_tags, wait_failed, Picked, Wanted, AVAILABLE_DEADLINE,
+    DELETE_DEPENDENCY_DEADLINE,
+};
 use crate::props::{bool_of, check_cidr, props, str_of};
 use crate::{classify, tags};
 
@@ -87,6 +90,41 @@ impl Vpc {
         };
         Ok(v.and_then(|v| v.value()).unwrap_or(false))
     }
+
+    /// The VPCs a read or list wants, as live resources.
+    async fn found(&self, wanted: &Wanted<'_>) -> Result<Vec<LiveResource>, ProviderError> {
+        let vpcs = describe_each(wanted.filters("vpc-id"), |filter| async move {
+            paginated!(self.ec2.describe_vpcs().filters(filter), "DescribeVpcs")
+        })
+        .await?;
+        let mut found = Vec::new();
+        for (picked, vpc) in wanted.pick_all(&vpcs, AwsVpc::vpc_id, AwsVpc::tags) {
+            found.push(self.resource(picked, vpc).await?);
+        }
+        Ok(found)
+    }
+
+    /// A live VPC as stackup reports it.
+    async fn resource(&self, picked: Picked<'_>, vpc: &AwsVpc) -> Result<LiveResource, ProviderError> {
+        let id = picked.id;
+        // DescribeVpcAttribute has no batch form: one call per attribute per VPC.
+        let (support, hostnames) = tokio::try_join!(
+            self.attribute(&id, VpcAttributeName::EnableDnsSupport),
+            self.attribute(&id, VpcAttributeName::EnableDnsHostnames)
+        )?;
+        let cidr = vpc.cidr_block().unwrap_or_default();
+        Ok(LiveResource {
+            urn: picked.urn,
+            inputs: props([
+                ("cidr_block", cidr.into()),
+                ("enable_dns_support", support.into()),
+                ("enable_dns_hostnames", hostnames.into()),
+                ("tags", tags::live_ec2(vpc.tags())),
+            ]),
+            outputs: outputs(&id, cidr),
+            id,
+        })
+    }
 }
 
 fn outputs(id: &str, cidr: &str) -> Properties {
@@ -107,8 +145,7 @@ impl Provider for Vpc {
         inputs
             .entry("enable_dns_hostnames".into())
             .or_insert(Value::Bool(false));
-        default_tags(&mut inputs);
-        CheckResponse { inputs, failures }
+        checked(inputs, failures)
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
@@ -130,14 +167,9 @@ impl Provider for Vpc {
         self.ec2
             .wait_until_vpc_available()
             .vpc_ids(&id)
-            .wait(std::time::Duration::from_secs(120))
+            .wait(AVAILABLE_DEADLINE)
             .await
-            .map_err(|e| {
-                ProviderError::new(
-                    stackup_provider::ErrorKind::Transient,
-                    format!("waiting for VPC {id}: {e}"),
-                )
-            })?;
+            .map_err(wait_failed(format!("VPC {id}")))?;
         // AWS turns DNS support on by default and hostnames off; set both as declared.
         self.set_attribute(
             &id,
@@ -158,43 +190,15 @@ impl Provider for Vpc {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns = crate::common::urns_by_id(&req.targets);
-        let mut found = Vec::new();
-        for filter in id_filters("vpc-id", urns.keys().cloned()) {
-            let vpcs = self
-                .ec2
-                .describe_vpcs()
-                .filters(filter)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| classify("DescribeVpcs", e))?;
-            for vpc in vpcs {
-                let Some((id, urn)) = vpc.vpc_id().and_then(|id| urns.get_key_value(id)) else {
-                    continue;
-                };
-                // DescribeVpcAttribute has no batch form: one call per attribute per VPC.
-                let (support, hostnames) = tokio::try_join!(
-                    self.attribute(id, VpcAttributeName::EnableDnsSupport),
-                    self.attribute(id, VpcAttributeName::EnableDnsHostnames)
-                )?;
-                let cidr = vpc.cidr_block().unwrap_or_default();
-                found.push(LiveResource {
-                    urn: urn.clone(),
-                    id: id.clone(),
-                    inputs: props([
-                        ("cidr_block", cidr.into()),
-                        ("enable_dns_support", support.into()),
-                        ("enable_dns_hostnames", hostnames.into()),
-                        ("tags", tags::live_ec2(vpc.tags())),
-                    ]),
-                    outputs: outputs(id, cidr),
-                });
-            }
-        }
-        Ok(ReadResponse { found })
+        Ok(ReadResponse {
+            found: self.found(&Wanted::read(&req.targets)).await?,
+        })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        Ok(Some(ListResponse {
+            found: self.found(&Wanted::list(&req.stack, TYPE)).await?,
+        }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -206,31 +210,15 @@ impl Provider for Vpc {
                 self.set_attribute(&req.id, name, bool_of(&req.new_inputs, key)).await?;
             }
         }
-        if crate::common::changed(&req.changed, "tags") {
-            tags::sync_ec2(
-                &self.ec2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id, str_of(&req.new_inputs, "cidr_block")?),
         })
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
-        retry_dependency(&format!("VPC {}", req.id), DELETE_DEPENDENCY_DEADLINE, || async {
-            self.ec2
-                .delete_vpc()
-                .vpc_id(&req.id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| classify("DeleteVpc", e))
+        retry_dependency(&format!("VPC {}", req.id), DELETE_DEPENDENCY_DEADLINE, || {
+            done("DeleteVpc", self.ec2.delete_vpc().vpc_id(&req.id).send())
         })
         .await
     }

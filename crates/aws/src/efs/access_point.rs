@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_efs::types::{AccessPointDescription, CreationInfo, LifeCycleState, PosixUser, RootDirectory};
-use stackup_model::{Input, Properties, ResourceArgs, Value};
+use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse, LiveResource,
     Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::{default_tags, efs_error, efs_tags, live_tags, sync_tags, wait_for, Poll};
-use crate::common::client_token;
+use super::{efs_error, efs_tags, live_tags, read_children, tag_map, update_tags, wait_for, Poll};
+use crate::common::{client_token, failure, found, ok_if_gone};
 use crate::props::{int_of, props, str_of};
 use crate::tags;
 
@@ -81,17 +81,9 @@ impl AccessPoint {
 
     /// The access point `id`, or None when it does not exist.
     async fn describe(&self, id: &str) -> Result<Option<AccessPointDescription>, ProviderError> {
-        match self.efs.describe_access_points().access_point_id(id).send().await {
-            Ok(out) => Ok(out.access_points().first().cloned()),
-            Err(e) => {
-                let e = efs_error("DescribeAccessPoints", e);
-                if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        let out = self.efs.describe_access_points().access_point_id(id).send().await;
+        Ok(found(out.map_err(|e| efs_error("DescribeAccessPoints", e)))?
+            .and_then(|out| out.access_points().first().cloned()))
     }
 
     /// Every access point of `file_system_id`; none when the file system is gone.
@@ -105,17 +97,7 @@ impl AccessPoint {
             .send()
             .try_collect()
             .await;
-        match listed {
-            Ok(all) => Ok(all),
-            Err(e) => {
-                let e = efs_error("DescribeAccessPoints", e);
-                if e.kind == ErrorKind::NotFound {
-                    Ok(Vec::new())
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        Ok(found(listed.map_err(|e| efs_error("DescribeAccessPoints", e)))?.unwrap_or_default())
     }
 
     async fn wait_available(&self, id: &str) -> Result<AccessPointDescription, ProviderError> {
@@ -149,21 +131,27 @@ fn is_gone(ap: &AccessPointDescription) -> bool {
     )
 }
 
-fn live_inputs(ap: &AccessPointDescription) -> Properties {
+/// The live resource an access point is, as read and list report it.
+fn live(urn: Urn, ap: &AccessPointDescription) -> LiveResource {
     let user = ap.posix_user();
     let root = ap.root_directory();
     let info = root.and_then(|r| r.creation_info());
-    props([
-        ("file_system_id", ap.file_system_id().unwrap_or_default().into()),
-        ("uid", user.map_or(Value::Null, |u| u.uid().into())),
-        ("gid", user.map_or(Value::Null, |u| u.gid().into())),
-        (
-            "path",
-            normalise_path(root.and_then(|r| r.path()).unwrap_or("/")).into(),
-        ),
-        ("permissions", info.map_or(Value::Null, |i| i.permissions().into())),
-        ("tags", live_tags(ap.tags())),
-    ])
+    LiveResource {
+        urn,
+        id: ap.access_point_id().unwrap_or_default().to_string(),
+        inputs: props([
+            ("file_system_id", ap.file_system_id().unwrap_or_default().into()),
+            ("uid", user.map_or(Value::Null, |u| u.uid().into())),
+            ("gid", user.map_or(Value::Null, |u| u.gid().into())),
+            (
+                "path",
+                normalise_path(root.and_then(|r| r.path()).unwrap_or("/")).into(),
+            ),
+            ("permissions", info.map_or(Value::Null, |i| i.permissions().into())),
+            ("tags", live_tags(ap.tags())),
+        ]),
+        outputs: outputs(ap),
+    }
 }
 
 /// A path without trailing slashes (the root stays `/`).
@@ -173,13 +161,6 @@ fn normalise_path(path: &str) -> String {
         "/".to_string()
     } else {
         trimmed.to_string()
-    }
-}
-
-fn failure(property: &str, reason: impl Into<String>) -> CheckFailure {
-    CheckFailure {
-        property: property.into(),
-        reason: reason.into(),
     }
 }
 
@@ -214,7 +195,7 @@ impl Provider for AccessPoint {
         if !permissions_ok {
             failures.push(failure("permissions", "must be 3 or 4 octal digits, e.g. 755"));
         }
-        default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -281,71 +262,38 @@ impl Provider for AccessPoint {
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
         // One DescribeAccessPoints per file system; targets with no recorded file system
         // are asked for by id.
-        let mut by_file_system: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        let mut by_id = Vec::new();
-        for (n, t) in req.targets.iter().enumerate() {
-            match t.inputs.get("file_system_id").and_then(Value::as_str) {
-                Some(fs) => by_file_system.entry(fs.to_string()).or_default().push(n),
-                None => by_id.push(n),
-            }
-        }
-        let mut live: Vec<(usize, AccessPointDescription)> = Vec::new();
-        for (fs, targets) in &by_file_system {
-            let all = self.of_file_system(fs).await?;
-            for &n in targets {
-                if let Some(ap) = all
-                    .iter()
-                    .find(|ap| ap.access_point_id() == Some(req.targets[n].id.as_str()))
-                {
-                    live.push((n, ap.clone()));
-                }
-            }
-        }
-        for n in by_id {
-            if let Some(ap) = self.describe(&req.targets[n].id).await? {
-                live.push((n, ap));
-            }
-        }
-        let found = live
+        let described = read_children(
+            &req.targets,
+            AccessPointDescription::access_point_id,
+            |fs| async move { self.of_file_system(&fs).await },
+            |id| async move { self.describe(&id).await },
+        )
+        .await?;
+        let found = described
             .into_iter()
             .filter(|(_, ap)| !is_gone(ap))
-            .map(|(n, ap)| LiveResource {
-                urn: req.targets[n].urn.clone(),
-                id: req.targets[n].id.clone(),
-                inputs: live_inputs(&ap),
-                outputs: outputs(&ap),
-            })
+            .map(|(n, ap)| live(req.targets[n].urn.clone(), &ap))
             .collect();
         Ok(ReadResponse { found })
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
-        if crate::common::changed(&req.changed, "tags") {
-            sync_tags(
-                &self.efs,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.efs, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
         })
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
-        match self.efs.delete_access_point().access_point_id(&req.id).send().await {
-            Ok(_) => {}
-            Err(e) => {
-                let e = efs_error("DeleteAccessPoint", e);
-                if e.kind != ErrorKind::NotFound {
-                    return Err(e);
-                }
-            }
-        }
+        ok_if_gone(
+            self.efs
+                .delete_access_point()
+                .access_point_id(&req.id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| efs_error("DeleteAccessPoint", e)),
+        )?;
         wait_for(&format!("deleting access point {}", req.id), || async {
             Ok(match self.describe(&req.id).await? {
                 None => Poll::Done(()),
@@ -354,5 +302,29 @@ impl Provider for AccessPoint {
             })
         })
         .await
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        // Without a file system or access point id, DescribeAccessPoints lists every
+        // access point of the account, each with its tags.
+        let all: Vec<AccessPointDescription> = self
+            .efs
+            .describe_access_points()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| efs_error("DescribeAccessPoints", e))?;
+        let found = all
+            .iter()
+            .filter(|ap| !is_gone(ap))
+            .filter_map(|ap| {
+                let id = ap.access_point_id()?;
+                let urn = tags::listed_urn(&req.stack, TYPE, id, &tag_map(ap.tags()))?;
+                Some(live(urn, ap))
+            })
+            .collect();
+        Ok(Some(ListResponse { found }))
     }
 }

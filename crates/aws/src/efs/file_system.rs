@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_efs::types::{FileSystemDescription, LifeCycleState, PerformanceMode, ThroughputMode};
-use stackup_model::{Properties, ResourceArgs, Value};
+use stackup_model::{Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse, LiveResource,
     Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::{default_tags, efs_error, efs_tags, live_tags, sync_tags, wait_for, Poll, EFS_DEADLINE};
-use crate::common::client_token;
+use super::{efs_error, efs_tags, live_tags, tag_map, update_tags, wait_for, Poll, EFS_DEADLINE};
+use crate::common::{client_token, failure, found};
 use crate::ec2::retry_dependency;
 use crate::props::{bool_of, props, str_of};
 use crate::tags;
@@ -74,16 +74,41 @@ impl FileSystem {
 
     /// The file system `id`, or None when it does not exist.
     async fn describe(&self, id: &str) -> Result<Option<FileSystemDescription>, ProviderError> {
-        match self.efs.describe_file_systems().file_system_id(id).send().await {
-            Ok(out) => Ok(out.file_systems().first().cloned()),
-            Err(e) => {
-                let e = efs_error("DescribeFileSystems", e);
-                if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
+        let out = self.efs.describe_file_systems().file_system_id(id).send().await;
+        Ok(found(out.map_err(|e| efs_error("DescribeFileSystems", e)))?
+            .and_then(|out| out.file_systems().first().cloned()))
+    }
+
+    /// Every file system of the account in the region still alive, page by page.
+    async fn describe_all(&self) -> Result<Vec<FileSystemDescription>, ProviderError> {
+        // DescribeFileSystems takes one id or none: reads list them all too.
+        let all: Vec<FileSystemDescription> = self
+            .efs
+            .describe_file_systems()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| efs_error("DescribeFileSystems", e))?;
+        Ok(all.into_iter().filter(|fs| !is_gone(fs)).collect())
+    }
+
+    /// The live resource a file system is, as read and list report it.
+    fn live(&self, urn: Urn, fs: &FileSystemDescription) -> LiveResource {
+        LiveResource {
+            urn,
+            id: fs.file_system_id().to_string(),
+            inputs: props([
+                ("encrypted", fs.encrypted().unwrap_or(false).into()),
+                ("performance_mode", fs.performance_mode().as_str().into()),
+                (
+                    "throughput_mode",
+                    fs.throughput_mode().map_or("bursting", |t| t.as_str()).into(),
+                ),
+                ("tags", live_tags(fs.tags())),
+            ]),
+            outputs: self.outputs(fs),
         }
     }
 
@@ -119,13 +144,6 @@ fn is_gone(fs: &FileSystemDescription) -> bool {
         fs.life_cycle_state(),
         LifeCycleState::Deleting | LifeCycleState::Deleted
     )
-}
-
-fn failure(property: &str, reason: impl Into<String>) -> CheckFailure {
-    CheckFailure {
-        property: property.into(),
-        reason: reason.into(),
-    }
 }
 
 #[async_trait]
@@ -180,7 +198,7 @@ impl Provider for FileSystem {
                 "elastic throughput works only with the generalPurpose performance mode",
             ));
         }
-        default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -230,39 +248,12 @@ impl Provider for FileSystem {
         if urns.is_empty() {
             return Ok(ReadResponse { found: Vec::new() });
         }
-        // DescribeFileSystems takes one id or none: list them all, page by page.
-        let all = self
-            .efs
-            .describe_file_systems()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| efs_error("DescribeFileSystems", e))?;
-        let mut found = Vec::new();
-        for fs in all {
-            let Some((id, urn)) = urns.get_key_value(fs.file_system_id()) else {
-                continue;
-            };
-            if is_gone(&fs) {
-                continue;
-            }
-            found.push(LiveResource {
-                urn: urn.clone(),
-                id: id.clone(),
-                inputs: props([
-                    ("encrypted", fs.encrypted().unwrap_or(false).into()),
-                    ("performance_mode", fs.performance_mode().as_str().into()),
-                    (
-                        "throughput_mode",
-                        fs.throughput_mode().map_or("bursting", |t| t.as_str()).into(),
-                    ),
-                    ("tags", live_tags(fs.tags())),
-                ]),
-                outputs: self.outputs(&fs),
-            });
-        }
+        let found = self
+            .describe_all()
+            .await?
+            .iter()
+            .filter_map(|fs| Some(self.live(urns.get(fs.file_system_id())?.clone(), fs)))
+            .collect();
         Ok(ReadResponse { found })
     }
 
@@ -277,17 +268,7 @@ impl Provider for FileSystem {
                 .map_err(|e| efs_error("UpdateFileSystem", e))?;
             self.wait_available(&req.id).await?;
         }
-        if crate::common::changed(&req.changed, "tags") {
-            sync_tags(
-                &self.efs,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.efs, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
         })
@@ -314,5 +295,20 @@ impl Provider for FileSystem {
             })
         })
         .await
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        // DescribeFileSystems answers each file system's tags: no call per object.
+        let found = self
+            .describe_all()
+            .await?
+            .iter()
+            .filter_map(|fs| {
+                let id = fs.file_system_id();
+                let urn = tags::listed_urn(&req.stack, TYPE, id, &tag_map(fs.tags()))?;
+                Some(self.live(urn, fs))
+            })
+            .collect();
+        Ok(Some(ListResponse { found }))
     }
 }

@@ -11,14 +11,13 @@ use std::time::Duration;
 
 use aws_sdk_efs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_efs::types::Tag;
-use stackup_model::{Properties, Urn, Value, RESERVED_TAG_PREFIX};
-use stackup_provider::{ErrorKind, Provider, ProviderError};
+use stackup_model::Value;
+use stackup_provider::{ErrorKind, Provider, ProviderError, ReadTarget, UpdateRequest};
 
 pub use access_point::{AccessPoint, AccessPointArgs};
 pub use file_system::{FileSystem, FileSystemArgs};
 pub use mount_target::{MountTarget, MountTargetArgs};
 
-use crate::props::is_known;
 use crate::{classify, tags, AwsClients};
 
 /// Every EFS provider.
@@ -84,77 +83,92 @@ where
     }
 }
 
-/// Inserts the user tags into `inputs` if the program set none, so that a resource
-/// declared without tags compares equal to its live empty tag set.
-fn default_tags(inputs: &mut Properties) {
-    inputs
-        .entry("tags".to_string())
-        .or_insert_with(|| Value::Map(BTreeMap::new()));
-}
-
-/// Sorts and deduplicates a list of ids once every element is known.
-fn sort_ids(inputs: &mut Properties, key: &str) {
-    let Some(Value::List(ids)) = inputs.get(key) else {
-        return;
-    };
-    if ids.iter().all(is_known) {
-        let mut sorted = ids.clone();
-        sorted.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-        sorted.dedup();
-        inputs.insert(key.to_string(), Value::List(sorted));
+/// The live objects behind read targets that belong to a file system (mount targets,
+/// access points), as (target index, object): one listing per recorded file system, and
+/// one describe by id for a target whose file system is not recorded.
+async fn read_children<T, L, LF, D, DF>(
+    targets: &[ReadTarget],
+    id_of: fn(&T) -> Option<&str>,
+    of_file_system: L,
+    describe: D,
+) -> Result<Vec<(usize, T)>, ProviderError>
+where
+    T: Clone,
+    L: Fn(String) -> LF,
+    LF: Future<Output = Result<Vec<T>, ProviderError>>,
+    D: Fn(String) -> DF,
+    DF: Future<Output = Result<Option<T>, ProviderError>>,
+{
+    let mut by_file_system: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut by_id = Vec::new();
+    for (n, t) in targets.iter().enumerate() {
+        match t.inputs.get("file_system_id").and_then(Value::as_str) {
+            Some(fs) => by_file_system.entry(fs).or_default().push(n),
+            None => by_id.push(n),
+        }
     }
+    let mut described = Vec::new();
+    for (fs, of_fs) in by_file_system {
+        let all = of_file_system(fs.to_string()).await?;
+        for n in of_fs {
+            if let Some(object) = all.iter().find(|o| id_of(o) == Some(targets[n].id.as_str())) {
+                described.push((n, object.clone()));
+            }
+        }
+    }
+    for n in by_id {
+        if let Some(object) = describe(targets[n].id.clone()).await? {
+            described.push((n, object));
+        }
+    }
+    Ok(described)
 }
 
-fn efs_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| ProviderError::invalid(format!("tag {k}: {e}")))
-        })
-        .collect()
+/// EFS tags from a tag map.
+fn efs_tags(all: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
+    tags::build_all(all, |k, v| Tag::builder().key(k).value(v).build())
+}
+
+/// The live tags of an EFS object, stackup's included.
+fn tag_map(live: &[Tag]) -> BTreeMap<String, String> {
+    tags::map(live.iter().map(|t| (t.key(), t.value())))
 }
 
 /// The live user tags (stackup's own removed) as a property value.
-fn live_tags(tags: &[Tag]) -> Value {
-    let map: BTreeMap<String, String> = tags
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .filter(|(k, _)| !k.starts_with(RESERVED_TAG_PREFIX))
-        .collect();
-    Value::from_string_map(&map)
+fn live_tags(live: &[Tag]) -> Value {
+    tags::user_tags(live.iter().map(|t| (t.key(), t.value())))
 }
 
 /// Brings an EFS object's user tags from `old` to `new` and restores the stackup tags,
-/// which an out-of-band edit may have removed.
-async fn sync_tags(
-    efs: &aws_sdk_efs::Client,
-    id: &str,
-    stack: &str,
-    urn: &Urn,
-    old: &Properties,
-    new: &Properties,
-) -> Result<(), ProviderError> {
-    let new_tags = tags::with_stackup(stack, urn, new);
-    let removed: Vec<String> = tags::desired(old)
-        .into_keys()
-        .filter(|k| !new_tags.contains_key(k))
-        .collect();
-    if !removed.is_empty() {
-        efs.untag_resource()
-            .resource_id(id)
-            .set_tag_keys(Some(removed))
-            .send()
-            .await
-            .map_err(|e| efs_error("UntagResource", e))?;
+/// which an out-of-band edit may have removed. Does nothing unless the diff found the
+/// tags changed.
+async fn update_tags(efs: &aws_sdk_efs::Client, req: &UpdateRequest) -> Result<(), ProviderError> {
+    if !crate::common::changed(&req.changed, "tags") {
+        return Ok(());
     }
-    efs.tag_resource()
-        .resource_id(id)
-        .set_tags(Some(efs_tags(&new_tags)?))
-        .send()
-        .await
-        .map_err(|e| efs_error("TagResource", e))?;
-    Ok(())
+    let id = req.id.as_str();
+    let new_tags = tags::with_stackup(&req.stack, &req.urn, &req.new_inputs);
+    tags::sync(
+        &tags::desired(&req.old_inputs),
+        &new_tags,
+        |removed| async move {
+            efs.untag_resource()
+                .resource_id(id)
+                .set_tag_keys(Some(removed))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| efs_error("UntagResource", e))
+        },
+        || async {
+            efs.tag_resource()
+                .resource_id(id)
+                .set_tags(Some(efs_tags(&new_tags)?))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| efs_error("TagResource", e))
+        },
+    )
+    .await
 }

@@ -3,17 +3,16 @@
 //! A file system has at most one mount target per availability zone, so a replacement
 //! (another subnet, maybe in the same zone) deletes the old one first.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use aws_sdk_efs::types::{LifeCycleState, MountTargetDescription};
 use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource, Provider,
+    ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::{efs_error, sort_ids, wait_for, Poll};
+use super::{efs_error, read_children, wait_for, Poll};
+use crate::common::{failure, found, ok_if_gone, sort_ids};
 use crate::props::{list_of, props, str_of, strings_of};
 
 /// The type token of an EFS mount target.
@@ -77,17 +76,9 @@ impl MountTarget {
 
     /// The mount target `id`, or None when it does not exist.
     async fn describe(&self, id: &str) -> Result<Option<MountTargetDescription>, ProviderError> {
-        match self.efs.describe_mount_targets().mount_target_id(id).send().await {
-            Ok(out) => Ok(out.mount_targets().first().cloned()),
-            Err(e) => {
-                let e = efs_error("DescribeMountTargets", e);
-                if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        let out = self.efs.describe_mount_targets().mount_target_id(id).send().await;
+        Ok(found(out.map_err(|e| efs_error("DescribeMountTargets", e)))?
+            .and_then(|out| out.mount_targets().first().cloned()))
     }
 
     /// Every mount target of `file_system_id`; none when the file system is gone.
@@ -101,43 +92,24 @@ impl MountTarget {
             .send()
             .try_collect()
             .await;
-        match listed {
-            Ok(all) => Ok(all),
-            Err(e) => {
-                let e = efs_error("DescribeMountTargets", e);
-                if e.kind == ErrorKind::NotFound {
-                    Ok(Vec::new())
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        Ok(found(listed.map_err(|e| efs_error("DescribeMountTargets", e)))?.unwrap_or_default())
     }
 
     /// The mount target's security groups, sorted; None when it is gone.
     async fn security_groups(&self, id: &str) -> Result<Option<Vec<String>>, ProviderError> {
-        match self
+        let out = self
             .efs
             .describe_mount_target_security_groups()
             .mount_target_id(id)
             .send()
             .await
-        {
-            Ok(out) => {
-                let mut groups = out.security_groups().to_vec();
-                groups.sort();
-                groups.dedup();
-                Ok(Some(groups))
-            }
-            Err(e) => {
-                let e = efs_error("DescribeMountTargetSecurityGroups", e);
-                if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+            .map_err(|e| efs_error("DescribeMountTargetSecurityGroups", e));
+        Ok(found(out)?.map(|out| {
+            let mut groups = out.security_groups().to_vec();
+            groups.sort();
+            groups.dedup();
+            groups
+        }))
     }
 
     async fn set_security_groups(&self, id: &str, groups: Vec<String>) -> Result<(), ProviderError> {
@@ -196,10 +168,10 @@ impl Provider for MountTarget {
         // Without groups EFS applies the VPC's default group, which would then read
         // back as a change.
         if !(1..=SECURITY_GROUPS_MAX).contains(&count) {
-            failures.push(CheckFailure {
-                property: "security_group_ids".into(),
-                reason: format!("must list 1 to {SECURITY_GROUPS_MAX} security groups"),
-            });
+            failures.push(failure(
+                "security_group_ids",
+                format!("must list 1 to {SECURITY_GROUPS_MAX} security groups"),
+            ));
         }
         CheckResponse { inputs, failures }
     }
@@ -250,28 +222,13 @@ impl Provider for MountTarget {
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
         // One DescribeMountTargets per file system; targets with no recorded file
         // system are asked for by id.
-        let mut by_file_system: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        let mut by_id = Vec::new();
-        for (n, t) in req.targets.iter().enumerate() {
-            match t.inputs.get("file_system_id").and_then(Value::as_str) {
-                Some(fs) => by_file_system.entry(fs.to_string()).or_default().push(n),
-                None => by_id.push(n),
-            }
-        }
-        let mut live: Vec<(usize, MountTargetDescription)> = Vec::new();
-        for (fs, targets) in &by_file_system {
-            let all = self.of_file_system(fs).await?;
-            for &n in targets {
-                if let Some(mt) = all.iter().find(|mt| mt.mount_target_id() == req.targets[n].id) {
-                    live.push((n, mt.clone()));
-                }
-            }
-        }
-        for n in by_id {
-            if let Some(mt) = self.describe(&req.targets[n].id).await? {
-                live.push((n, mt));
-            }
-        }
+        let live = read_children(
+            &req.targets,
+            |mt: &MountTargetDescription| Some(mt.mount_target_id()),
+            |fs| async move { self.of_file_system(&fs).await },
+            |id| async move { self.describe(&id).await },
+        )
+        .await?;
         let mut found = Vec::new();
         for (n, mt) in live {
             if is_gone(&mt) {
@@ -307,15 +264,15 @@ impl Provider for MountTarget {
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
-        match self.efs.delete_mount_target().mount_target_id(&req.id).send().await {
-            Ok(_) => {}
-            Err(e) => {
-                let e = efs_error("DeleteMountTarget", e);
-                if e.kind != ErrorKind::NotFound {
-                    return Err(e);
-                }
-            }
-        }
+        ok_if_gone(
+            self.efs
+                .delete_mount_target()
+                .mount_target_id(&req.id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| efs_error("DeleteMountTarget", e)),
+        )?;
         wait_for(&format!("deleting mount target {}", req.id), || async {
             Ok(match self.describe(&req.id).await? {
                 None => Poll::Done(()),

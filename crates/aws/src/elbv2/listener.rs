@@ -4,25 +4,32 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_elasticloadbalancingv2::types::{Certificate, ProtocolEnum};
-use stackup_model::{Input, Properties, ResourceArgs, Value};
+use aws_sdk_elasticloadbalancingv2::types::{Certificate, ProtocolEnum, Tag};
+use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
 use super::{
-    action_from_sdk, action_to_sdk, check_action, check_port, check_protocol, default_tags, describe_tags, i32_of,
-    is_ours, live_tags, sdk_tags, sync_tags, ListenerAction,
+    action_from_sdk, action_to_sdk, all_listeners, by_arn_batches, check_action, check_port, check_protocol,
+    check_required, ensure_ours, i32_of, listeners_of, live_resources, live_tags, sdk_tags, update_tags, Described,
+    ListenerAction, Wanted,
 };
 use crate::common::{changed, ok_if_gone, urns_by_id};
-use crate::props::{is_known, opt_str, props, str_of};
+use crate::props::{opt_str, props, str_of};
 use crate::{classify, tags};
 
 /// The type token of a listener.
 pub const TYPE: &str = "aws:elbv2:Listener";
 
 type Lsn = aws_sdk_elasticloadbalancingv2::types::Listener;
+
+impl Described for Lsn {
+    fn arn(&self) -> Option<&str> {
+        self.listener_arn()
+    }
+}
 
 /// Arguments of a listener.
 #[derive(Clone, Debug)]
@@ -79,32 +86,15 @@ impl Listener {
         }
     }
 
-    /// Listeners by ARN, in batches of 20. AWS fails a whole batch for one missing ARN
-    /// (moto skips it): such a batch is asked again one ARN at a time.
+    /// Listeners by ARN; the ones gone are left out.
     async fn describe(&self, arns: &[String]) -> Result<Vec<Lsn>, ProviderError> {
-        let mut out = Vec::new();
-        for chunk in arns.chunks(super::ARNS_PER_CALL) {
-            match self.describe_batch(chunk).await {
-                Ok(found) => out.extend(found),
-                Err(e) if e.kind == ErrorKind::NotFound => {
-                    for arn in chunk {
-                        match self.describe_batch(std::slice::from_ref(arn)).await {
-                            Ok(found) => out.extend(found),
-                            Err(e) if e.kind == ErrorKind::NotFound => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        by_arn_batches(arns, |chunk| self.describe_batch(chunk)).await
     }
 
-    async fn describe_batch(&self, arns: &[String]) -> Result<Vec<Lsn>, ProviderError> {
+    async fn describe_batch(&self, arns: Vec<String>) -> Result<Vec<Lsn>, ProviderError> {
         self.elbv2
             .describe_listeners()
-            .set_listener_arns(Some(arns.to_vec()))
+            .set_listener_arns(Some(arns))
             .into_paginator()
             .items()
             .send()
@@ -123,6 +113,17 @@ fn certificates(inputs: &Properties) -> Option<Vec<Certificate>> {
 
 fn outputs(arn: &str) -> Properties {
     props([("id", arn.into()), ("arn", arn.into())])
+}
+
+/// A live listener as `read` and `list` report it.
+fn live(l: &Lsn, urn: Urn, tags: &[Tag]) -> LiveResource {
+    let arn = l.listener_arn().unwrap_or_default();
+    LiveResource {
+        urn,
+        id: arn.to_string(),
+        inputs: live_inputs(l, live_tags(tags)),
+        outputs: outputs(arn),
+    }
 }
 
 /// The managed inputs of a live listener, normalised like `check` output.
@@ -178,17 +179,9 @@ impl Provider for Listener {
             }),
             _ => {}
         }
-        if !inputs
-            .get("load_balancer_arn")
-            .is_some_and(|v| !is_known(v) || v.as_str().is_some_and(|s| !s.is_empty()))
-        {
-            failures.push(CheckFailure {
-                property: "load_balancer_arn".into(),
-                reason: "is required".into(),
-            });
-        }
+        check_required(&inputs, "load_balancer_arn", &mut failures);
         check_action(&inputs, "default_action", &mut failures);
-        default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -198,40 +191,25 @@ impl Provider for Listener {
         // A port takes one listener. AWS answers DuplicateListener (moto creates a
         // second one): look first, and adopt the listener an interrupted create of this
         // resource left.
-        let existing: Vec<Lsn> = self
-            .elbv2
-            .describe_listeners()
-            .load_balancer_arn(lb_arn)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("DescribeListeners", e))?;
+        let existing = listeners_of(&self.elbv2, lb_arn).await?;
         if let Some(arn) = existing
             .iter()
             .filter(|l| l.port() == Some(port))
             .find_map(|l| l.listener_arn())
         {
-            if !is_ours(&super::tags_of(&self.elbv2, arn).await?, &req.urn) {
-                return Err(ProviderError::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "load balancer {lb_arn} already has a listener on port {port} ({arn}), not {}",
-                        req.urn
-                    ),
-                ));
-            }
+            ensure_ours(&self.elbv2, arn, &req.urn, || {
+                format!(
+                    "load balancer {lb_arn} already has a listener on port {port} ({arn}), not {}",
+                    req.urn
+                )
+            })
+            .await?;
             return Ok(CreateResponse {
                 outputs: outputs(arn),
                 id: arn.to_string(),
             });
         }
-        let action = action_to_sdk(
-            req.inputs
-                .get("default_action")
-                .ok_or_else(|| ProviderError::invalid("input 'default_action' is required"))?,
-        )?;
+        let action = action_to_sdk(&req.inputs, "default_action")?;
         let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
         let out = self
             .elbv2
@@ -261,26 +239,20 @@ impl Provider for Listener {
         let urns = urns_by_id(&req.targets);
         let arns: Vec<String> = urns.keys().cloned().collect();
         let listeners = self.describe(&arns).await?;
-        let found_arns: Vec<String> = listeners
-            .iter()
-            .filter_map(|l| l.listener_arn().map(str::to_string))
-            .collect();
-        let mut tags = describe_tags(&self.elbv2, &found_arns).await?;
-        let mut found = Vec::new();
-        for l in &listeners {
-            let Some((arn, urn)) = l.listener_arn().and_then(|a| urns.get_key_value(a)) else {
-                continue;
-            };
-            // No tags entry: deleted between the two calls.
-            let Some(live) = tags.remove(arn) else { continue };
-            found.push(LiveResource {
-                urn: urn.clone(),
-                id: arn.clone(),
-                inputs: live_inputs(l, live_tags(&live)),
-                outputs: outputs(arn),
-            });
-        }
+        let found = live_resources(&self.elbv2, &listeners, Wanted::Targets(&urns), live).await?;
         Ok(ReadResponse { found })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        // Every listener of every load balancer, not only the stack's: a listener of the
+        // stack may sit on a load balancer the stack does not own.
+        let listeners = all_listeners(&self.elbv2).await?;
+        let wanted = Wanted::Stack {
+            stack: &req.stack,
+            ty: TYPE,
+        };
+        let found = live_resources(&self.elbv2, &listeners, wanted, live).await?;
+        Ok(Some(ListResponse { found }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -290,11 +262,7 @@ impl Provider for Listener {
         if listener_changed {
             // Send the whole listener: a protocol change needs the certificate (or its
             // absence) and the action together.
-            let action = action_to_sdk(
-                req.new_inputs
-                    .get("default_action")
-                    .ok_or_else(|| ProviderError::invalid("input 'default_action' is required"))?,
-            )?;
+            let action = action_to_sdk(&req.new_inputs, "default_action")?;
             self.elbv2
                 .modify_listener()
                 .listener_arn(&req.id)
@@ -306,17 +274,7 @@ impl Provider for Listener {
                 .await
                 .map_err(|e| classify("ModifyListener", e))?;
         }
-        if changed(&req.changed, "tags") {
-            sync_tags(
-                &self.elbv2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.elbv2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id),
         })

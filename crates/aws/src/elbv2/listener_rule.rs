@@ -1,20 +1,20 @@
 //! `aws:elbv2:ListenerRule`: a path-pattern rule of a listener.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
-use aws_sdk_elasticloadbalancingv2::types::{PathPatternConditionConfig, Rule, RuleCondition, RulePriorityPair};
-use stackup_model::{Input, Properties, ResourceArgs, Value};
+use aws_sdk_elasticloadbalancingv2::types::{PathPatternConditionConfig, Rule, RuleCondition, RulePriorityPair, Tag};
+use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
 use super::{
-    action_from_sdk, action_to_sdk, check_action, default_tags, describe_tags, i32_of, is_ours, live_tags, sdk_tags,
-    sync_tags, ListenerAction,
+    action_from_sdk, action_to_sdk, all_listeners, check_action, check_required, ensure_ours, i32_of, live_resources,
+    live_tags, sdk_tags, update_tags, Described, ListenerAction, Wanted,
 };
-use crate::common::{changed, ok_if_gone};
+use crate::common::{changed, found, ok_if_gone, urns_by_id};
 use crate::props::{is_known, props, str_of, strings_of};
 use crate::{classify, tags};
 
@@ -91,10 +91,41 @@ impl ListenerRule {
             .try_collect()
             .await
             .map_err(|e| classify("DescribeRules", e));
-        match rules {
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(Vec::new()),
-            other => other,
-        }
+        Ok(found(rules)?.unwrap_or_default())
+    }
+}
+
+/// A rule with the listener it was described under: a rule does not name its listener.
+struct ListenerRuleOf {
+    listener: String,
+    rule: Rule,
+}
+
+impl Described for ListenerRuleOf {
+    fn arn(&self) -> Option<&str> {
+        self.rule.rule_arn()
+    }
+}
+
+/// A live rule as `read` and `list` report it.
+fn live(r: &ListenerRuleOf, urn: Urn, tags: &[Tag]) -> LiveResource {
+    let arn = r.rule.rule_arn().unwrap_or_default();
+    let priority: Value = r
+        .rule
+        .priority()
+        .map(|p| p.parse::<i64>().map_or_else(|_| Value::from(p), Value::Int))
+        .unwrap_or(Value::Null);
+    LiveResource {
+        urn,
+        id: arn.to_string(),
+        inputs: props([
+            ("listener_arn", r.listener.as_str().into()),
+            ("priority", priority),
+            ("path_patterns", live_patterns(r.rule.conditions()).into()),
+            ("action", action_from_sdk(r.rule.actions())),
+            ("tags", live_tags(tags)),
+        ]),
+        outputs: outputs(arn),
     }
 }
 
@@ -155,18 +186,13 @@ impl Provider for ListenerRule {
     fn check(&self, req: CheckRequest<'_>) -> CheckResponse {
         let mut inputs = req.inputs;
         let mut failures = Vec::new();
+        check_required(&inputs, "listener_arn", &mut failures);
         let mut fail = |property: &str, reason: String| {
             failures.push(CheckFailure {
                 property: property.into(),
                 reason,
             })
         };
-        if !inputs
-            .get("listener_arn")
-            .is_some_and(|v| !is_known(v) || v.as_str().is_some_and(|s| !s.is_empty()))
-        {
-            fail("listener_arn", "is required".into());
-        }
         match inputs.get("priority") {
             Some(v) if !is_known(v) => {}
             Some(v) if v.as_int().is_some_and(|p| (1..=50000).contains(&p)) => {}
@@ -198,7 +224,7 @@ impl Provider for ListenerRule {
             _ => fail("path_patterns", "must be a list of path patterns".into()),
         }
         check_action(&inputs, "action", &mut failures);
-        default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -213,25 +239,19 @@ impl Provider for ListenerRule {
             .filter(|r| r.priority() == Some(priority.to_string().as_str()))
             .find_map(|r| r.rule_arn());
         if let Some(arn) = taken {
-            if !is_ours(&super::tags_of(&self.elbv2, arn).await?, &req.urn) {
-                return Err(ProviderError::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "listener {listener_arn} already has a rule with priority {priority} ({arn}), not {}",
-                        req.urn
-                    ),
-                ));
-            }
+            ensure_ours(&self.elbv2, arn, &req.urn, || {
+                format!(
+                    "listener {listener_arn} already has a rule with priority {priority} ({arn}), not {}",
+                    req.urn
+                )
+            })
+            .await?;
             return Ok(CreateResponse {
                 outputs: outputs(arn),
                 id: arn.to_string(),
             });
         }
-        let action = action_to_sdk(
-            req.inputs
-                .get("action")
-                .ok_or_else(|| ProviderError::invalid("input 'action' is required"))?,
-        )?;
+        let action = action_to_sdk(&req.inputs, "action")?;
         let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
         let out = self
             .elbv2
@@ -259,7 +279,7 @@ impl Provider for ListenerRule {
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
         // One DescribeRules per listener: rules have no batch form across listeners,
         // and asking by rule ARN fails the whole call for one missing rule.
-        let mut by_listener: BTreeMap<String, BTreeMap<&str, &stackup_model::Urn>> = BTreeMap::new();
+        let mut by_listener: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
         for t in &req.targets {
             let listener = t
                 .inputs
@@ -274,56 +294,52 @@ impl Provider for ListenerRule {
                     t.id
                 )));
             };
-            by_listener.entry(listener).or_default().insert(t.id.as_str(), &t.urn);
+            by_listener.entry(listener).or_default().insert(t.id.as_str());
         }
-        let mut rules: Vec<(String, Rule)> = Vec::new();
-        for (listener, targets) in &by_listener {
+        let mut rules = Vec::new();
+        for (listener, arns) in &by_listener {
             for rule in self.rules_of(listener).await? {
-                if rule.rule_arn().is_some_and(|a| targets.contains_key(a)) {
-                    rules.push((listener.clone(), rule));
+                if rule.rule_arn().is_some_and(|a| arns.contains(a)) {
+                    rules.push(ListenerRuleOf {
+                        listener: listener.clone(),
+                        rule,
+                    });
                 }
             }
         }
-        let found_arns: Vec<String> = rules
-            .iter()
-            .filter_map(|(_, r)| r.rule_arn().map(str::to_string))
-            .collect();
-        let mut tags = describe_tags(&self.elbv2, &found_arns).await?;
-        let mut found = Vec::new();
-        for (listener, rule) in &rules {
-            let Some(arn) = rule.rule_arn() else { continue };
-            let Some(urn) = by_listener.get(listener).and_then(|t| t.get(arn)) else {
-                continue;
-            };
-            // No tags entry: deleted between the two calls.
-            let Some(live) = tags.remove(arn) else { continue };
-            let priority: Value = rule
-                .priority()
-                .map(|p| p.parse::<i64>().map_or_else(|_| Value::from(p), Value::Int))
-                .unwrap_or(Value::Null);
-            found.push(LiveResource {
-                urn: (*urn).clone(),
-                id: arn.to_string(),
-                inputs: props([
-                    ("listener_arn", listener.as_str().into()),
-                    ("priority", priority),
-                    ("path_patterns", live_patterns(rule.conditions()).into()),
-                    ("action", action_from_sdk(rule.actions())),
-                    ("tags", live_tags(&live)),
-                ]),
-                outputs: outputs(arn),
-            });
-        }
+        let urns = urns_by_id(&req.targets);
+        let found = live_resources(&self.elbv2, &rules, Wanted::Targets(&urns), live).await?;
         Ok(ReadResponse { found })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        // Every rule of every listener of every load balancer: elbv2 has no tag filter
+        // and no rule call across listeners.
+        let mut rules = Vec::new();
+        for l in all_listeners(&self.elbv2).await? {
+            let Some(listener) = l.listener_arn() else { continue };
+            for rule in self.rules_of(listener).await? {
+                // The default rule is the listener's default action, never a rule
+                // resource of its own.
+                if rule.is_default() != Some(true) {
+                    rules.push(ListenerRuleOf {
+                        listener: listener.to_string(),
+                        rule,
+                    });
+                }
+            }
+        }
+        let wanted = Wanted::Stack {
+            stack: &req.stack,
+            ty: TYPE,
+        };
+        let found = live_resources(&self.elbv2, &rules, wanted, live).await?;
+        Ok(Some(ListResponse { found }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         if changed(&req.changed, "path_patterns") || changed(&req.changed, "action") {
-            let action = action_to_sdk(
-                req.new_inputs
-                    .get("action")
-                    .ok_or_else(|| ProviderError::invalid("input 'action' is required"))?,
-            )?;
+            let action = action_to_sdk(&req.new_inputs, "action")?;
             self.elbv2
                 .modify_rule()
                 .rule_arn(&req.id)
@@ -346,17 +362,7 @@ impl Provider for ListenerRule {
                 .await
                 .map_err(|e| classify("SetRulePriorities", e))?;
         }
-        if changed(&req.changed, "tags") {
-            sync_tags(
-                &self.elbv2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.elbv2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id),
         })

@@ -10,17 +10,21 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::client::Waiters;
 use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
+use aws_sdk_elasticloadbalancingv2::types::Tag;
 use aws_sdk_elasticloadbalancingv2::types::{IpAddressType, LoadBalancerSchemeEnum, LoadBalancerTypeEnum};
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
-use stackup_model::{Input, Properties, ResourceArgs, Value};
+use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    diff_by_schema, CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest,
-    DiffRequest, DiffResponse, ErrorKind, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, DiffRequest, DiffResponse,
+    ErrorKind, ListRequest, ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema,
     UpdateRequest, UpdateResponse,
 };
 
-use super::{check_name, default_tags, describe_tags, is_ours, live_tags, sdk_tags, sort_known_ids, sync_tags};
-use crate::common::{changed, ok_if_gone, urns_by_id};
+use super::{
+    by_arn_batches, check_name, describe_load_balancers, diff_unique_name, ensure_ours, live_resources, live_tags,
+    sdk_tags, sort_known_ids, update_tags, Described, Wanted,
+};
+use crate::common::{changed, found, ok_if_gone, urns_by_id};
 use crate::props::{bool_of, props, str_of, strings_of};
 use crate::{classify, tags};
 
@@ -31,6 +35,12 @@ pub const TYPE: &str = "aws:elbv2:LoadBalancer";
 const LB_DEADLINE: Duration = Duration::from_secs(600);
 
 type Lb = aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
+
+impl Described for Lb {
+    fn arn(&self) -> Option<&str> {
+        self.load_balancer_arn()
+    }
+}
 
 /// Arguments of an application load balancer.
 #[derive(Clone, Debug)]
@@ -90,53 +100,22 @@ impl LoadBalancer {
         }
     }
 
-    /// Load balancers by ARN, in batches of 20. AWS fails a whole batch for one missing
-    /// ARN (moto skips it): such a batch is asked again one ARN at a time.
+    /// Load balancers by ARN; the ones gone are left out.
     async fn describe(&self, arns: &[String]) -> Result<Vec<Lb>, ProviderError> {
-        let mut out = Vec::new();
-        for chunk in arns.chunks(super::ARNS_PER_CALL) {
-            match self.describe_batch(chunk).await {
-                Ok(found) => out.extend(found),
-                Err(e) if e.kind == ErrorKind::NotFound => {
-                    for arn in chunk {
-                        match self.describe_batch(std::slice::from_ref(arn)).await {
-                            Ok(found) => out.extend(found),
-                            Err(e) if e.kind == ErrorKind::NotFound => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
-    }
-
-    async fn describe_batch(&self, arns: &[String]) -> Result<Vec<Lb>, ProviderError> {
-        self.elbv2
-            .describe_load_balancers()
-            .set_load_balancer_arns(Some(arns.to_vec()))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("DescribeLoadBalancers", e))
+        by_arn_batches(arns, |chunk| describe_load_balancers(&self.elbv2, Some(chunk))).await
     }
 
     /// The load balancer named `name`, if any.
     async fn by_name(&self, name: &str) -> Result<Option<Lb>, ProviderError> {
-        match self.elbv2.describe_load_balancers().names(name).send().await {
-            Ok(out) => Ok(out.load_balancers().first().cloned()),
-            Err(e) => {
-                let e = classify("DescribeLoadBalancers", e);
-                if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        let out = found(
+            self.elbv2
+                .describe_load_balancers()
+                .names(name)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeLoadBalancers", e)),
+        )?;
+        Ok(out.and_then(|o| o.load_balancers().first().cloned()))
     }
 
     async fn wait_available(&self, arn: &str) -> Result<Lb, ProviderError> {
@@ -184,6 +163,16 @@ fn outputs(lb: &Lb) -> Properties {
         ("dns_name", lb.dns_name().unwrap_or_default().into()),
         ("zone_id", lb.canonical_hosted_zone_id().unwrap_or_default().into()),
     ])
+}
+
+/// A live load balancer as `read` and `list` report it.
+fn live(lb: &Lb, urn: Urn, tags: &[Tag]) -> LiveResource {
+    LiveResource {
+        urn,
+        id: lb.load_balancer_arn().unwrap_or_default().to_string(),
+        inputs: live_inputs(lb, live_tags(tags)),
+        outputs: outputs(lb),
+    }
 }
 
 /// The managed inputs of a live load balancer, normalised like `check` output.
@@ -255,15 +244,12 @@ impl Provider for LoadBalancer {
                 reason: "needs at least one security group".into(),
             });
         }
-        default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
     fn diff(&self, req: DiffRequest<'_>) -> DiffResponse {
-        let mut diff = diff_by_schema(&self.schema, req.old_inputs, req.new_inputs);
-        // Two load balancers cannot share a name: keeping it means deleting first.
-        diff.delete_before_replace = !diff.replace.is_empty() && !changed(&diff.changed, "name");
-        diff
+        diff_unique_name(&self.schema, req)
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
@@ -272,15 +258,13 @@ impl Provider for LoadBalancer {
         // first, and adopt the object an interrupted create of this resource left.
         if let Some(existing) = self.by_name(name).await? {
             let arn = existing.load_balancer_arn().unwrap_or_default().to_string();
-            if !is_ours(&super::tags_of(&self.elbv2, &arn).await?, &req.urn) {
-                return Err(ProviderError::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "a load balancer named '{name}' already exists ({arn}) and is not {}",
-                        req.urn
-                    ),
-                ));
-            }
+            ensure_ours(&self.elbv2, &arn, &req.urn, || {
+                format!(
+                    "a load balancer named '{name}' already exists ({arn}) and is not {}",
+                    req.urn
+                )
+            })
+            .await?;
             let lb = self.wait_available(&arn).await?;
             return Ok(CreateResponse {
                 outputs: outputs(&lb),
@@ -323,26 +307,19 @@ impl Provider for LoadBalancer {
         let urns = urns_by_id(&req.targets);
         let arns: Vec<String> = urns.keys().cloned().collect();
         let lbs = self.describe(&arns).await?;
-        let found_arns: Vec<String> = lbs
-            .iter()
-            .filter_map(|lb| lb.load_balancer_arn().map(str::to_string))
-            .collect();
-        let mut tags = describe_tags(&self.elbv2, &found_arns).await?;
-        let mut found = Vec::new();
-        for lb in &lbs {
-            let Some((arn, urn)) = lb.load_balancer_arn().and_then(|a| urns.get_key_value(a)) else {
-                continue;
-            };
-            // No tags entry: deleted between the two calls.
-            let Some(live) = tags.remove(arn) else { continue };
-            found.push(LiveResource {
-                urn: urn.clone(),
-                id: arn.clone(),
-                inputs: live_inputs(lb, live_tags(&live)),
-                outputs: outputs(lb),
-            });
-        }
+        let found = live_resources(&self.elbv2, &lbs, Wanted::Targets(&urns), live).await?;
         Ok(ReadResponse { found })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        // No tag filter on DescribeLoadBalancers: every load balancer, then its tags.
+        let lbs = describe_load_balancers(&self.elbv2, None).await?;
+        let wanted = Wanted::Stack {
+            stack: &req.stack,
+            ty: TYPE,
+        };
+        let found = live_resources(&self.elbv2, &lbs, wanted, live).await?;
+        Ok(Some(ListResponse { found }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -364,17 +341,7 @@ impl Provider for LoadBalancer {
                 .await
                 .map_err(|e| classify("SetSecurityGroups", e))?;
         }
-        if changed(&req.changed, "tags") {
-            sync_tags(
-                &self.elbv2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.elbv2, &req).await?;
         let lb = self
             .describe(std::slice::from_ref(&req.id))
             .await?

@@ -2,8 +2,11 @@
 //! groups, listeners and listener rules.
 //!
 //! Shared here: [`ListenerAction`] (a listener's default action and a rule's action
-//! have the same shape), [`HealthCheck`], and the tag helpers every elbv2 type uses
-//! (elbv2 tags are read with DescribeTags, up to 20 resources per call).
+//! have the same shape), [`HealthCheck`], the input checks, and the read-back every
+//! elbv2 type uses: elbv2 has no tag filter and tags are read apart with DescribeTags,
+//! up to 20 resources per call, so `read` (by ARN) and `list` (everything, kept when
+//! tagged with the stack) both describe objects, fetch their tags and convert each
+//! object with the type's one conversion (`live_resources`).
 
 mod listener;
 mod listener_rule;
@@ -11,21 +14,30 @@ mod load_balancer;
 mod target_group;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, FixedResponseActionConfig, RedirectActionConfig, RedirectActionStatusCodeEnum, Tag,
 };
-use stackup_model::{Input, Properties, Urn, Value, RESERVED_TAG_PREFIX, URN_TAG};
-use stackup_provider::{CheckFailure, ErrorKind, Provider, ProviderError};
+use aws_sdk_elasticloadbalancingv2::Client;
+use stackup_model::{Input, Properties, Urn, Value};
+use stackup_provider::{
+    diff_by_schema, CheckFailure, DiffRequest, DiffResponse, ErrorKind, LiveResource, Provider, ProviderError, Schema,
+    UpdateRequest,
+};
 
 pub use listener::{Listener, ListenerArgs};
 pub use listener_rule::{ListenerRule, ListenerRuleArgs};
 pub use load_balancer::{LoadBalancer, LoadBalancerArgs};
 pub use target_group::{TargetGroup, TargetGroupArgs};
 
+use crate::common::{changed, found};
 use crate::props::{is_known, props};
 use crate::{classify, tags, AwsClients};
+
+type LoadBalancerObject = aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
+type ListenerObject = aws_sdk_elasticloadbalancingv2::types::Listener;
 
 /// Every elbv2 provider.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
@@ -128,8 +140,8 @@ const FIXED_CONTENT_TYPES: &[&str] = &[
 /// The longest fixed-response body AWS accepts.
 const FIXED_BODY_MAX: usize = 1024;
 
-/// DescribeTags and DescribeLoadBalancers accept at most 20 ARNs per call.
-pub(crate) const ARNS_PER_CALL: usize = 20;
+/// DescribeTags and the Describe calls by ARN accept at most 20 ARNs per call.
+const ARNS_PER_CALL: usize = 20;
 
 fn failure(failures: &mut Vec<CheckFailure>, property: &str, reason: impl Into<String>) {
     failures.push(CheckFailure {
@@ -212,9 +224,11 @@ fn valid_fixed_status(code: i64) -> bool {
     (200..300).contains(&code) || (400..600).contains(&code)
 }
 
-/// The SDK action of a resolved action input.
-pub(crate) fn action_to_sdk(v: &Value) -> Result<Action, ProviderError> {
-    let map = v
+/// The SDK action of the resolved action input `key`.
+pub(crate) fn action_to_sdk(inputs: &Properties, key: &str) -> Result<Action, ProviderError> {
+    let map = inputs
+        .get(key)
+        .ok_or_else(|| ProviderError::invalid(format!("input '{key}' is required")))?
         .as_map()
         .ok_or_else(|| ProviderError::invalid("an action must be a map with a 'type'"))?;
     let str_field = |name: &str| map.get(name).and_then(Value::as_str).unwrap_or("");
@@ -339,14 +353,6 @@ pub(crate) fn action_from_sdk(actions: &[Action]) -> Value {
     }
 }
 
-/// Inserts the user tags if the program set none, so that a resource declared without
-/// tags compares equal to its live empty tag set.
-pub(crate) fn default_tags(inputs: &mut Properties) {
-    inputs
-        .entry("tags".to_string())
-        .or_insert_with(|| Value::Map(BTreeMap::new()));
-}
-
 /// Sorts and deduplicates a list of ids once every entry is known: their order means
 /// nothing to AWS, which reports them in an order of its own.
 pub(crate) fn sort_known_ids(inputs: &mut Properties, key: &str, failures: &mut Vec<CheckFailure>) {
@@ -430,6 +436,25 @@ pub(crate) fn i32_of(inputs: &Properties, key: &str) -> Result<i32, ProviderErro
         .ok_or_else(|| ProviderError::invalid(format!("input '{key}' must be a 32-bit integer")))
 }
 
+/// The diff of a type whose name is unique per region (load balancer, target group): a
+/// replacement that keeps the name cannot exist beside the old object, so it deletes
+/// the old one first; a rename creates the new one first.
+pub(crate) fn diff_unique_name(schema: &Schema, req: DiffRequest<'_>) -> DiffResponse {
+    let mut diff = diff_by_schema(schema, req.old_inputs, req.new_inputs);
+    diff.delete_before_replace = !diff.replace.is_empty() && !changed(&diff.changed, "name");
+    diff
+}
+
+/// Validates a required reference input (an id or ARN): a non-empty string once known.
+pub(crate) fn check_required(inputs: &Properties, key: &str, failures: &mut Vec<CheckFailure>) {
+    if !inputs
+        .get(key)
+        .is_some_and(|v| !is_known(v) || v.as_str().is_some_and(|s| !s.is_empty()))
+    {
+        failure(failures, key, "is required");
+    }
+}
+
 /// elbv2 tags from a tag map.
 pub(crate) fn sdk_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
@@ -437,40 +462,31 @@ pub(crate) fn sdk_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
+/// Live elbv2 tags as `(key, value)` pairs, for the service-independent tag helpers.
+fn tag_pairs(tags: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
+    tags.iter().filter_map(|t| Some((t.key()?, t.value().unwrap_or(""))))
+}
+
 /// The live user tags (stackup's own removed) as a property value.
-pub(crate) fn live_tags(tags: &[Tag]) -> Value {
-    let map: BTreeMap<String, String> = tags
-        .iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-        .filter(|(k, _)| !k.starts_with(RESERVED_TAG_PREFIX))
-        .collect();
-    Value::from_string_map(&map)
+pub(crate) fn live_tags(live: &[Tag]) -> Value {
+    tags::user_tags(tag_pairs(live))
 }
 
-/// True when `tags` carry `urn` as their `stackup:urn`: the object is this resource's,
-/// left by an interrupted create.
-pub(crate) fn is_ours(tags: &[Tag], urn: &Urn) -> bool {
-    tags.iter()
-        .any(|t| t.key() == Some(URN_TAG) && t.value() == Some(urn.as_str()))
-}
-
-/// The tags of each of `arns`, in batches of 20. An object deleted meanwhile has no
-/// entry (DescribeTags fails the whole batch for it, so the batch is retried one by one).
-pub(crate) async fn describe_tags(
-    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
-    arns: &[String],
-) -> Result<BTreeMap<String, Vec<Tag>>, ProviderError> {
-    let mut out = BTreeMap::new();
+/// Calls `describe` on `arns`, 20 at a time. AWS fails a whole batch when one ARN in it
+/// no longer exists (moto does for some calls, skips the ARN for others): such a batch
+/// is asked again one ARN at a time, and an ARN still not found is left out as gone.
+pub(crate) async fn by_arn_batches<T, F, Fut>(arns: &[String], mut describe: F) -> Result<Vec<T>, ProviderError>
+where
+    F: FnMut(Vec<String>) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, ProviderError>>,
+{
+    let mut out = Vec::new();
     for chunk in arns.chunks(ARNS_PER_CALL) {
-        match describe_tags_batch(elbv2, chunk).await {
+        match describe(chunk.to_vec()).await {
             Ok(found) => out.extend(found),
             Err(e) if e.kind == ErrorKind::NotFound => {
                 for arn in chunk {
-                    match describe_tags_batch(elbv2, std::slice::from_ref(arn)).await {
-                        Ok(found) => out.extend(found),
-                        Err(e) if e.kind == ErrorKind::NotFound => {}
-                        Err(e) => return Err(e),
-                    }
+                    out.extend(found(describe(vec![arn.clone()]).await)?.unwrap_or_default());
                 }
             }
             Err(e) => return Err(e),
@@ -479,66 +495,171 @@ pub(crate) async fn describe_tags(
     Ok(out)
 }
 
-async fn describe_tags_batch(
-    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
-    arns: &[String],
-) -> Result<Vec<(String, Vec<Tag>)>, ProviderError> {
-    let out = elbv2
-        .describe_tags()
-        .set_resource_arns(Some(arns.to_vec()))
-        .send()
-        .await
-        .map_err(|e| classify("DescribeTags", e))?;
-    Ok(out
-        .tag_descriptions()
-        .iter()
-        .filter_map(|d| Some((d.resource_arn()?.to_string(), d.tags().to_vec())))
-        .collect())
-}
-
-/// The tags of one object.
-pub(crate) async fn tags_of(
-    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
-    arn: &str,
-) -> Result<Vec<Tag>, ProviderError> {
-    Ok(describe_tags(elbv2, &[arn.to_string()])
-        .await?
-        .remove(arn)
-        .unwrap_or_default())
-}
-
-/// Brings an object's user tags from `old` to `new` and restores the stackup tags,
-/// which an out-of-band edit may have removed.
-pub(crate) async fn sync_tags(
-    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
-    arn: &str,
-    stack: &str,
-    urn: &Urn,
-    old: &Properties,
-    new: &Properties,
-) -> Result<(), ProviderError> {
-    let old_tags = tags::desired(old);
-    let new_tags = tags::with_stackup(stack, urn, new);
-    let removed: Vec<String> = old_tags
-        .keys()
-        .filter(|k| !new_tags.contains_key(*k))
-        .cloned()
-        .collect();
-    if !removed.is_empty() {
-        elbv2
-            .remove_tags()
-            .resource_arns(arn)
-            .set_tag_keys(Some(removed))
+/// The tags of each of `arns`; an object deleted meanwhile has no entry.
+async fn describe_tags(elbv2: &Client, arns: &[String]) -> Result<BTreeMap<String, Vec<Tag>>, ProviderError> {
+    let found = by_arn_batches(arns, |chunk| async move {
+        let out = elbv2
+            .describe_tags()
+            .set_resource_arns(Some(chunk))
             .send()
             .await
-            .map_err(|e| classify("RemoveTags", e))?;
+            .map_err(|e| classify("DescribeTags", e))?;
+        Ok(out
+            .tag_descriptions()
+            .iter()
+            .filter_map(|d| Some((d.resource_arn()?.to_string(), d.tags().to_vec())))
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(found.into_iter().collect())
+}
+
+/// Succeeds when the existing object `arn` carries `urn` as its `stackup:urn`: it is
+/// this resource's, left by an interrupted create, and is adopted. Any other object in
+/// the way is someone else's: a Conflict, described by `taken`.
+pub(crate) async fn ensure_ours(
+    elbv2: &Client,
+    arn: &str,
+    urn: &Urn,
+    taken: impl FnOnce() -> String,
+) -> Result<(), ProviderError> {
+    let live = describe_tags(elbv2, &[arn.to_string()])
+        .await?
+        .remove(arn)
+        .unwrap_or_default();
+    if tags::owned_by(&tags::map(tag_pairs(&live)), urn) {
+        Ok(())
+    } else {
+        Err(ProviderError::new(ErrorKind::Conflict, taken()))
     }
+}
+
+/// An elbv2 object that is read back by its ARN and tagged through DescribeTags.
+pub(crate) trait Described {
+    /// The object's ARN, its physical id.
+    fn arn(&self) -> Option<&str>;
+}
+
+/// Which described objects a read-back reports, and under which URN.
+#[derive(Clone, Copy)]
+pub(crate) enum Wanted<'a> {
+    /// `read`: the read targets, by ARN.
+    Targets(&'a BTreeMap<String, Urn>),
+    /// `list`: every object tagged with the stack, named by its `stackup:urn` tag.
+    Stack { stack: &'a str, ty: &'static str },
+}
+
+/// The live resources among `objects` that `wanted` selects, each built by `live` from
+/// the object, its URN and its tags, so that `read` and `list` report the same inputs
+/// and outputs. An object without a tags entry was deleted between the two calls and is
+/// left out.
+pub(crate) async fn live_resources<T: Described>(
+    elbv2: &Client,
+    objects: &[T],
+    wanted: Wanted<'_>,
+    live: impl Fn(&T, Urn, &[Tag]) -> LiveResource,
+) -> Result<Vec<LiveResource>, ProviderError> {
+    let arns: Vec<String> = objects
+        .iter()
+        .filter_map(Described::arn)
+        .filter(|arn| match wanted {
+            Wanted::Targets(urns) => urns.contains_key(*arn),
+            Wanted::Stack { .. } => true,
+        })
+        .map(str::to_string)
+        .collect();
+    let mut tags_by_arn = describe_tags(elbv2, &arns).await?;
+    let mut found = Vec::new();
+    for object in objects {
+        let Some(arn) = object.arn() else { continue };
+        let Some(live_tags) = tags_by_arn.remove(arn) else {
+            continue;
+        };
+        let urn = match wanted {
+            Wanted::Targets(urns) => urns.get(arn).cloned(),
+            Wanted::Stack { stack, ty } => tags::listed_urn(stack, ty, arn, &tags::map(tag_pairs(&live_tags))),
+        };
+        if let Some(urn) = urn {
+            found.push(live(object, urn, &live_tags));
+        }
+    }
+    Ok(found)
+}
+
+/// When the update's diff found the tags changed, brings the object's user tags from
+/// the old inputs to the new and restores the stackup tags, which an out-of-band edit
+/// may have removed.
+pub(crate) async fn update_tags(elbv2: &Client, req: &UpdateRequest) -> Result<(), ProviderError> {
+    if !changed(&req.changed, "tags") {
+        return Ok(());
+    }
+    let arn = req.id.as_str();
+    let new_tags = tags::with_stackup(&req.stack, &req.urn, &req.new_inputs);
+    tags::sync(
+        &tags::desired(&req.old_inputs),
+        &new_tags,
+        |removed| async move {
+            elbv2
+                .remove_tags()
+                .resource_arns(arn)
+                .set_tag_keys(Some(removed))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("RemoveTags", e))
+        },
+        || async {
+            elbv2
+                .add_tags()
+                .resource_arns(arn)
+                .set_tags(Some(sdk_tags(&new_tags)))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("AddTags", e))
+        },
+    )
+    .await
+}
+
+/// Load balancers by ARN, or with `None` every load balancer of the account and
+/// region; all pages.
+pub(crate) async fn describe_load_balancers(
+    elbv2: &Client,
+    arns: Option<Vec<String>>,
+) -> Result<Vec<LoadBalancerObject>, ProviderError> {
     elbv2
-        .add_tags()
-        .resource_arns(arn)
-        .set_tags(Some(sdk_tags(&new_tags)))
+        .describe_load_balancers()
+        .set_load_balancer_arns(arns)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
-        .map_err(|e| classify("AddTags", e))?;
-    Ok(())
+        .map_err(|e| classify("DescribeLoadBalancers", e))
+}
+
+/// The listeners of the load balancer `lb_arn`, all pages.
+pub(crate) async fn listeners_of(elbv2: &Client, lb_arn: &str) -> Result<Vec<ListenerObject>, ProviderError> {
+    elbv2
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| classify("DescribeListeners", e))
+}
+
+/// Every listener of every load balancer, for listing: elbv2 has no tag filter, and no
+/// listener call across load balancers. A load balancer deleted between the two calls
+/// has none.
+pub(crate) async fn all_listeners(elbv2: &Client) -> Result<Vec<ListenerObject>, ProviderError> {
+    let mut out = Vec::new();
+    for lb in describe_load_balancers(elbv2, None).await? {
+        let Some(arn) = lb.load_balancer_arn() else { continue };
+        out.extend(found(listeners_of(elbv2, arn).await)?.unwrap_or_default());
+    }
+    Ok(out)
 }

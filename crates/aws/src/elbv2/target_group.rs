@@ -6,27 +6,33 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, TargetTypeEnum};
-use stackup_model::{Input, Properties, ResourceArgs, Value};
+use aws_sdk_elasticloadbalancingv2::types::{Matcher, ProtocolEnum, Tag, TargetTypeEnum};
+use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    diff_by_schema, CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest,
-    DiffRequest, DiffResponse, ErrorKind, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema,
-    UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, DiffRequest, DiffResponse,
+    ListRequest, ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
+    UpdateResponse,
 };
 
 use super::{
-    check_name, check_port, check_protocol, default_tags, describe_tags, i32_of, is_ours, live_tags, sdk_tags,
-    sync_tags, HealthCheck,
+    by_arn_batches, check_name, check_port, check_protocol, check_required, diff_unique_name, ensure_ours, i32_of,
+    live_resources, live_tags, sdk_tags, update_tags, Described, HealthCheck, Wanted,
 };
-use crate::common::{changed, ok_if_gone, urns_by_id};
+use crate::common::{changed, found, ok_if_gone, urns_by_id};
 use crate::ec2::{retry_dependency, DELETE_DEPENDENCY_DEADLINE};
-use crate::props::{is_known, props, str_of};
+use crate::props::{props, str_of};
 use crate::{classify, tags};
 
 /// The type token of a target group.
 pub const TYPE: &str = "aws:elbv2:TargetGroup";
 
 type Tg = aws_sdk_elasticloadbalancingv2::types::TargetGroup;
+
+impl Described for Tg {
+    fn arn(&self) -> Option<&str> {
+        self.target_group_arn()
+    }
+}
 
 /// Arguments of a target group of EC2 instances.
 #[derive(Clone, Debug)]
@@ -81,32 +87,18 @@ impl TargetGroup {
         }
     }
 
-    /// Target groups by ARN, in batches of 20. DescribeTargetGroups fails a whole batch
-    /// for one missing ARN (moto too): such a batch is asked again one ARN at a time.
+    /// Target groups by ARN (DescribeTargetGroups fails a whole batch for one missing
+    /// ARN, moto too); the ones gone are left out.
     async fn describe(&self, arns: &[String]) -> Result<Vec<Tg>, ProviderError> {
-        let mut out = Vec::new();
-        for chunk in arns.chunks(super::ARNS_PER_CALL) {
-            match self.describe_batch(chunk).await {
-                Ok(found) => out.extend(found),
-                Err(e) if e.kind == ErrorKind::NotFound => {
-                    for arn in chunk {
-                        match self.describe_batch(std::slice::from_ref(arn)).await {
-                            Ok(found) => out.extend(found),
-                            Err(e) if e.kind == ErrorKind::NotFound => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        by_arn_batches(arns, |chunk| self.describe_pages(Some(chunk))).await
     }
 
-    async fn describe_batch(&self, arns: &[String]) -> Result<Vec<Tg>, ProviderError> {
+    /// Target groups by ARN, or with `None` every target group of the account and
+    /// region; all pages.
+    async fn describe_pages(&self, arns: Option<Vec<String>>) -> Result<Vec<Tg>, ProviderError> {
         self.elbv2
             .describe_target_groups()
-            .set_target_group_arns(Some(arns.to_vec()))
+            .set_target_group_arns(arns)
             .into_paginator()
             .items()
             .send()
@@ -117,17 +109,15 @@ impl TargetGroup {
 
     /// The target group named `name`, if any.
     async fn by_name(&self, name: &str) -> Result<Option<Tg>, ProviderError> {
-        match self.elbv2.describe_target_groups().names(name).send().await {
-            Ok(out) => Ok(out.target_groups().first().cloned()),
-            Err(e) => {
-                let e = classify("DescribeTargetGroups", e);
-                if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        let out = found(
+            self.elbv2
+                .describe_target_groups()
+                .names(name)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeTargetGroups", e)),
+        )?;
+        Ok(out.and_then(|o| o.target_groups().first().cloned()))
     }
 }
 
@@ -218,6 +208,17 @@ fn outputs(arn: &str, name: &str) -> Properties {
     props([("id", arn.into()), ("arn", arn.into()), ("name", name.into())])
 }
 
+/// A live target group as `read` and `list` report it.
+fn live(tg: &Tg, urn: Urn, tags: &[Tag]) -> LiveResource {
+    let arn = tg.target_group_arn().unwrap_or_default();
+    LiveResource {
+        urn,
+        id: arn.to_string(),
+        inputs: live_inputs(tg, live_tags(tags)),
+        outputs: outputs(arn, tg.target_group_name().unwrap_or_default()),
+    }
+}
+
 /// The managed inputs of a live target group, normalised like `check` output.
 fn live_inputs(tg: &Tg, tags: Value) -> Properties {
     let health = props([
@@ -265,25 +266,14 @@ impl Provider for TargetGroup {
         check_name(&inputs, &mut failures);
         check_port(&inputs, "port", &mut failures);
         check_protocol(&mut inputs, &mut failures);
-        if !inputs
-            .get("vpc_id")
-            .is_some_and(|v| !is_known(v) || v.as_str().is_some_and(|s| !s.is_empty()))
-        {
-            failures.push(CheckFailure {
-                property: "vpc_id".into(),
-                reason: "is required".into(),
-            });
-        }
+        check_required(&inputs, "vpc_id", &mut failures);
         check_health(&inputs, &mut failures);
-        default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
     fn diff(&self, req: DiffRequest<'_>) -> DiffResponse {
-        let mut diff = diff_by_schema(&self.schema, req.old_inputs, req.new_inputs);
-        // Two target groups cannot share a name: keeping it means deleting first.
-        diff.delete_before_replace = !diff.replace.is_empty() && !changed(&diff.changed, "name");
-        diff
+        diff_unique_name(&self.schema, req)
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
@@ -292,15 +282,13 @@ impl Provider for TargetGroup {
         // name the conflict clearly otherwise.
         if let Some(existing) = self.by_name(name).await? {
             let arn = existing.target_group_arn().unwrap_or_default().to_string();
-            if !is_ours(&super::tags_of(&self.elbv2, &arn).await?, &req.urn) {
-                return Err(ProviderError::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "a target group named '{name}' already exists ({arn}) and is not {}",
-                        req.urn
-                    ),
-                ));
-            }
+            ensure_ours(&self.elbv2, &arn, &req.urn, || {
+                format!(
+                    "a target group named '{name}' already exists ({arn}) and is not {}",
+                    req.urn
+                )
+            })
+            .await?;
             return Ok(CreateResponse {
                 outputs: outputs(&arn, name),
                 id: arn,
@@ -343,26 +331,19 @@ impl Provider for TargetGroup {
         let urns = urns_by_id(&req.targets);
         let arns: Vec<String> = urns.keys().cloned().collect();
         let groups = self.describe(&arns).await?;
-        let found_arns: Vec<String> = groups
-            .iter()
-            .filter_map(|tg| tg.target_group_arn().map(str::to_string))
-            .collect();
-        let mut tags = describe_tags(&self.elbv2, &found_arns).await?;
-        let mut found = Vec::new();
-        for tg in &groups {
-            let Some((arn, urn)) = tg.target_group_arn().and_then(|a| urns.get_key_value(a)) else {
-                continue;
-            };
-            // No tags entry: deleted between the two calls.
-            let Some(live) = tags.remove(arn) else { continue };
-            found.push(LiveResource {
-                urn: urn.clone(),
-                id: arn.clone(),
-                inputs: live_inputs(tg, live_tags(&live)),
-                outputs: outputs(arn, tg.target_group_name().unwrap_or_default()),
-            });
-        }
+        let found = live_resources(&self.elbv2, &groups, Wanted::Targets(&urns), live).await?;
         Ok(ReadResponse { found })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        // No tag filter on DescribeTargetGroups: every target group, then its tags.
+        let groups = self.describe_pages(None).await?;
+        let wanted = Wanted::Stack {
+            stack: &req.stack,
+            ty: TYPE,
+        };
+        let found = live_resources(&self.elbv2, &groups, wanted, live).await?;
+        Ok(Some(ListResponse { found }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -382,17 +363,7 @@ impl Provider for TargetGroup {
                 .await
                 .map_err(|e| classify("ModifyTargetGroup", e))?;
         }
-        if changed(&req.changed, "tags") {
-            sync_tags(
-                &self.elbv2,
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &req.old_inputs,
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_tags(&self.elbv2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id, str_of(&req.new_inputs, "name")?),
         })

@@ -5,19 +5,22 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_iam::client::Waiters;
-use aws_sdk_iam::types::InstanceProfile as LiveProfile;
+use aws_sdk_iam::types::{InstanceProfile as LiveProfile, Tag};
 use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource, Provider,
-    ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest, ListResponse,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
 use super::{
-    check_name, classify_iam, default_tags, iam_tags, live_tags, name_taken, owned_by, tag_changes, EXISTS_DEADLINE,
+    adopt, check_name, classify_iam, iam_tags, list_entities, live_tags, read_entities, sync_entity_tags,
+    update_entity_tags, wait_error, Entity, WithTags, EXISTS_DEADLINE,
 };
+use crate::common::name_arn_outputs;
 use crate::props::{props, str_of};
 use crate::tags;
 
+/// The type token of an instance profile.
 pub const TYPE: &str = "aws:iam:InstanceProfile";
 
 /// Arguments of an instance profile.
@@ -67,17 +70,6 @@ impl InstanceProfile {
         }
     }
 
-    /// The live profile, or None when it does not exist.
-    async fn get(&self, name: &str) -> Result<Option<LiveProfile>, ProviderError> {
-        match self.iam.get_instance_profile().instance_profile_name(name).send().await {
-            Ok(out) => Ok(out.instance_profile),
-            Err(e) => match classify_iam("GetInstanceProfile", e) {
-                e if e.kind == ErrorKind::NotFound => Ok(None),
-                e => Err(e),
-            },
-        }
-    }
-
     /// Makes `role` (or no role) the profile's only role. A profile holds at most one
     /// role, so any other is removed before the declared one is added.
     async fn set_role(&self, name: &str, live: &LiveProfile, role: Option<&str>) -> Result<(), ProviderError> {
@@ -108,34 +100,6 @@ impl InstanceProfile {
         Ok(())
     }
 
-    async fn sync_tags(
-        &self,
-        name: &str,
-        stack: &str,
-        urn: &Urn,
-        old: &BTreeMap<String, String>,
-        new: &Properties,
-    ) -> Result<(), ProviderError> {
-        let (set, removed) = tag_changes(stack, urn, old, new);
-        if !removed.is_empty() {
-            self.iam
-                .untag_instance_profile()
-                .instance_profile_name(name)
-                .set_tag_keys(Some(removed))
-                .send()
-                .await
-                .map_err(|e| classify_iam("UntagInstanceProfile", e))?;
-        }
-        self.iam
-            .tag_instance_profile()
-            .instance_profile_name(name)
-            .set_tags(Some(iam_tags(&set)?))
-            .send()
-            .await
-            .map_err(|e| classify_iam("TagInstanceProfile", e))?;
-        Ok(())
-    }
-
     async fn get_existing(&self, name: &str) -> Result<LiveProfile, ProviderError> {
         self.get(name)
             .await?
@@ -143,8 +107,87 @@ impl InstanceProfile {
     }
 }
 
-fn outputs(name: &str, arn: &str) -> Properties {
-    props([("id", name.into()), ("name", name.into()), ("arn", arn.into())])
+impl Entity for InstanceProfile {
+    const TYPE: &'static str = TYPE;
+    type Live = LiveProfile;
+
+    fn name(live: &LiveProfile) -> &str {
+        live.instance_profile_name()
+    }
+
+    fn tags(live: &LiveProfile) -> &[Tag] {
+        live.tags()
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<LiveProfile>, ProviderError> {
+        let out = crate::common::found(
+            self.iam
+                .get_instance_profile()
+                .instance_profile_name(name)
+                .send()
+                .await
+                .map_err(|e| classify_iam("GetInstanceProfile", e)),
+        )?;
+        Ok(out.and_then(|o| o.instance_profile))
+    }
+
+    async fn list_all(&self) -> Result<Vec<LiveProfile>, ProviderError> {
+        self.iam
+            .list_instance_profiles()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_iam("ListInstanceProfiles", e))
+    }
+
+    /// The profile read again with GetInstanceProfile, as read reads it: moto answers
+    /// ListInstanceProfileTags with a 500.
+    async fn with_tags(&self, listed: LiveProfile) -> Result<WithTags<LiveProfile>, ProviderError> {
+        let full = self.get(listed.instance_profile_name()).await?;
+        Ok(full.map(|p| {
+            let tags = p.tags().to_vec();
+            (p, tags)
+        }))
+    }
+
+    async fn untag(&self, name: &str, keys: Vec<String>) -> Result<(), ProviderError> {
+        self.iam
+            .untag_instance_profile()
+            .instance_profile_name(name)
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .map_err(|e| classify_iam("UntagInstanceProfile", e))?;
+        Ok(())
+    }
+
+    async fn tag(&self, name: &str, tags: Vec<Tag>) -> Result<(), ProviderError> {
+        self.iam
+            .tag_instance_profile()
+            .instance_profile_name(name)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| classify_iam("TagInstanceProfile", e))?;
+        Ok(())
+    }
+
+    fn live(urn: Urn, id: &str, p: &LiveProfile, tags: &[Tag]) -> Result<LiveResource, ProviderError> {
+        // A profile holds at most one role; none reads as null.
+        let role = p.roles().first().map_or(Value::Null, |r| r.role_name().into());
+        Ok(LiveResource {
+            urn,
+            id: id.to_string(),
+            inputs: props([
+                ("name", p.instance_profile_name().into()),
+                ("role_name", role),
+                ("tags", live_tags(tags)),
+            ]),
+            outputs: name_arn_outputs(p.instance_profile_name(), p.arn()),
+        })
+    }
 }
 
 #[async_trait]
@@ -158,7 +201,7 @@ impl Provider for InstanceProfile {
         let mut failures = Vec::new();
         check_name(&inputs, "name", 128, &mut failures);
         check_name(&inputs, "role_name", 64, &mut failures);
-        default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -181,12 +224,9 @@ impl Provider for InstanceProfile {
             // IAM has no idempotency token: a profile an interrupted run created carries
             // our URN tag, and is taken over and brought to the declared state.
             Err(e) if e.kind == ErrorKind::Conflict => {
-                let live = self.get(&name).await?.ok_or(e)?;
-                if !owned_by(live.tags(), &req.urn) {
-                    return Err(name_taken("instance profile", &name, &req.urn));
-                }
+                let live = adopt(self, &name, e, "instance profile", &req.urn).await?;
                 let old = live_tags(live.tags()).string_map();
-                self.sync_tags(&name, &req.stack, &req.urn, &old, &req.inputs).await?;
+                sync_entity_tags(self, &name, &req.stack, &req.urn, &old, &req.inputs).await?;
                 live
             }
             Err(e) => return Err(e),
@@ -197,39 +237,19 @@ impl Provider for InstanceProfile {
             .instance_profile_name(&name)
             .wait(EXISTS_DEADLINE)
             .await
-            .map_err(|e| {
-                ProviderError::new(
-                    ErrorKind::Transient,
-                    format!("waiting for instance profile {name}: {e}"),
-                )
-            })?;
+            .map_err(|e| wait_error("instance profile", &name, e))?;
         Ok(CreateResponse {
-            outputs: outputs(&name, live.arn()),
+            outputs: name_arn_outputs(&name, live.arn()),
             id: name,
         })
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let mut found = Vec::new();
-        // IAM has no batch form of GetInstanceProfile.
-        for t in &req.targets {
-            let Some(p) = self.get(&t.id).await? else {
-                continue;
-            };
-            // A profile holds at most one role; none reads as null.
-            let role = p.roles().first().map_or(Value::Null, |r| r.role_name().into());
-            found.push(LiveResource {
-                urn: t.urn.clone(),
-                id: t.id.clone(),
-                inputs: props([
-                    ("name", p.instance_profile_name().into()),
-                    ("role_name", role),
-                    ("tags", live_tags(p.tags())),
-                ]),
-                outputs: outputs(p.instance_profile_name(), p.arn()),
-            });
-        }
-        Ok(ReadResponse { found })
+        read_entities(self, req).await
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        list_entities(self, req).await
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
@@ -239,16 +259,7 @@ impl Provider for InstanceProfile {
             self.set_role(&req.id, &live, Some(str_of(&req.new_inputs, "role_name")?))
                 .await?;
         }
-        if crate::common::changed(&req.changed, "tags") {
-            self.sync_tags(
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &tags::desired(&req.old_inputs),
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_entity_tags(self, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
         })

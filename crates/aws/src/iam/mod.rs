@@ -4,6 +4,7 @@
 //! IAM has no batch read: reads call Get* once per resource. IAM reports a missing
 //! entity as `NoSuchEntity`, which [`classify_iam`] maps to NotFound.
 
+mod inline_policy;
 mod instance_profile;
 mod role;
 mod role_policy;
@@ -18,8 +19,11 @@ use std::time::Duration;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
-use stackup_model::{Input, Properties, Urn, Value, RESERVED_TAG_PREFIX, URN_TAG};
-use stackup_provider::{CheckFailure, ErrorKind, Provider, ProviderError};
+use stackup_model::{Input, Properties, Urn, Value};
+use stackup_provider::{
+    CheckFailure, ErrorKind, ListRequest, ListResponse, LiveResource, Provider, ProviderError, ReadRequest,
+    ReadResponse, UpdateRequest,
+};
 
 pub use instance_profile::{InstanceProfile, InstanceProfileArgs};
 pub use role::{Role, RoleArgs};
@@ -123,62 +127,142 @@ fn check_name(inputs: &Properties, key: &str, max: usize, failures: &mut Vec<Che
     }
 }
 
-/// Inserts the user tags into `inputs` if the program set none, so that a resource
-/// declared without tags compares equal to its live empty tag set.
-fn default_tags(inputs: &mut Properties) {
-    inputs
-        .entry("tags".to_string())
-        .or_insert_with(|| Value::Map(BTreeMap::new()));
+/// IAM tags from a tag map.
+fn iam_tags(all: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
+    tags::build_all(all, |k, v| Tag::builder().key(k).value(v).build())
 }
 
-/// IAM tags from a tag map.
-fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| ProviderError::invalid(format!("tag '{k}': {e}")))
-        })
-        .collect()
+/// Live IAM tags as a map, stackup's own included.
+fn tag_map(live: &[Tag]) -> BTreeMap<String, String> {
+    tags::map(live.iter().map(|t| (t.key(), t.value())))
 }
 
 /// The live user tags (stackup's own removed) as a property value.
-fn live_tags(tags: &[Tag]) -> Value {
-    let map: BTreeMap<String, String> = tags
-        .iter()
-        .filter(|t| !t.key().starts_with(RESERVED_TAG_PREFIX))
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect();
-    Value::from_string_map(&map)
+fn live_tags(live: &[Tag]) -> Value {
+    tags::user_tags(live.iter().map(|t| (t.key(), t.value())))
 }
 
-/// Whether live tags carry `urn` in the `stackup:urn` tag: the entity is one an
-/// interrupted run of this resource created.
-fn owned_by(tags: &[Tag], urn: &Urn) -> bool {
-    tags.iter().any(|t| t.key() == URN_TAG && t.value() == urn.as_str())
+/// An entity with its tags, or None when it is gone.
+type WithTags<L> = Option<(L, Vec<Tag>)>;
+
+/// A kind of taggable IAM entity (role, user, instance profile), implemented by its
+/// provider: the calls that differ between the kinds, so that reading, listing, tagging
+/// and taking over are written once ([`read_entities`], [`list_entities`],
+/// [`sync_entity_tags`], [`adopt`]).
+trait Entity: Send + Sync {
+    /// The type token of the kind.
+    const TYPE: &'static str;
+    /// What IAM's Get* and List* calls return for one entity.
+    type Live: Send + Sync;
+
+    /// The entity's name, which is its physical id.
+    fn name(live: &Self::Live) -> &str;
+
+    /// The tags of an entity as Get* returns it (List* leaves them out).
+    fn tags(live: &Self::Live) -> &[Tag];
+
+    /// The live entity with its tags, or None when it does not exist.
+    fn get(&self, name: &str) -> impl Future<Output = Result<Option<Self::Live>, ProviderError>> + Send;
+
+    /// Every entity of the kind, as List* reports them: without tags.
+    fn list_all(&self) -> impl Future<Output = Result<Vec<Self::Live>, ProviderError>> + Send;
+
+    /// A listed entity with its tags, or None when it was deleted since the listing.
+    fn with_tags(&self, listed: Self::Live)
+        -> impl Future<Output = Result<WithTags<Self::Live>, ProviderError>> + Send;
+
+    /// Removes the tags `keys` (the kind's Untag* call).
+    fn untag(&self, name: &str, keys: Vec<String>) -> impl Future<Output = Result<(), ProviderError>> + Send;
+
+    /// Sets `tags`, leaving others as they are (the kind's Tag* call).
+    fn tag(&self, name: &str, tags: Vec<Tag>) -> impl Future<Output = Result<(), ProviderError>> + Send;
+
+    /// An entity and its tags as a live resource: what read and list report.
+    fn live(urn: Urn, id: &str, live: &Self::Live, tags: &[Tag]) -> Result<LiveResource, ProviderError>;
 }
 
-/// The tags to set (user tags plus stackup's, restoring any removed out of band) and
-/// the user tag keys to remove, going from `old` to `new` inputs.
-fn tag_changes(
+/// Reads the targets one by one: IAM has no batch form of Get*.
+async fn read_entities<E: Entity>(entity: &E, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
+    let mut found = Vec::new();
+    for t in &req.targets {
+        if let Some(live) = entity.get(&t.id).await? {
+            found.push(E::live(t.urn.clone(), &t.id, &live, E::tags(&live))?);
+        }
+    }
+    Ok(ReadResponse { found })
+}
+
+/// The entities of the kind tagged with the stack, as read reports them. One tag call
+/// per entity: List* leaves tags out, and IAM has no batch form of List*Tags.
+async fn list_entities<E: Entity>(entity: &E, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+    let mut found = Vec::new();
+    for listed in entity.list_all().await? {
+        let Some((live, tags)) = entity.with_tags(listed).await? else {
+            continue;
+        };
+        let name = E::name(&live);
+        if let Some(urn) = tags::listed_urn(&req.stack, E::TYPE, name, &tag_map(&tags)) {
+            found.push(E::live(urn, name, &live, &tags)?);
+        }
+    }
+    Ok(Some(ListResponse { found }))
+}
+
+/// Brings an entity's tags from `old` (its user tags) to the declared ones plus
+/// stackup's, which also restores stackup tags removed out of band.
+async fn sync_entity_tags<E: Entity>(
+    entity: &E,
+    name: &str,
     stack: &str,
     urn: &Urn,
     old: &BTreeMap<String, String>,
     new: &Properties,
-) -> (BTreeMap<String, String>, Vec<String>) {
+) -> Result<(), ProviderError> {
     let set = tags::with_stackup(stack, urn, new);
-    let removed = old.keys().filter(|k| !set.contains_key(*k)).cloned().collect();
-    (set, removed)
+    let iam_set = iam_tags(&set)?;
+    tags::sync(
+        old,
+        &set,
+        |removed| entity.untag(name, removed),
+        || entity.tag(name, iam_set),
+    )
+    .await
 }
 
-/// Conflict for an entity of this name that an interrupted run did not create.
-fn name_taken(what: &str, name: &str, urn: &Urn) -> ProviderError {
-    ProviderError::new(
-        ErrorKind::Conflict,
-        format!("IAM {what} '{name}' already exists and was not created for {urn}; choose another name"),
-    )
+/// Brings the entity's tags to the declared ones when the update's diff found them
+/// changed.
+async fn update_entity_tags<E: Entity>(entity: &E, req: &UpdateRequest) -> Result<(), ProviderError> {
+    if !crate::common::changed(&req.changed, "tags") {
+        return Ok(());
+    }
+    let old = tags::desired(&req.old_inputs);
+    sync_entity_tags(entity, &req.id, &req.stack, &req.urn, &old, &req.new_inputs).await
+}
+
+/// The entity named `name` that a create refused with EntityAlreadyExists (`conflict`)
+/// takes over. IAM has no idempotency token, so an entity an interrupted run created for
+/// `urn` is recognised by its URN tag; someone else's is a Conflict naming it.
+async fn adopt<E: Entity>(
+    entity: &E,
+    name: &str,
+    conflict: ProviderError,
+    what: &str,
+    urn: &Urn,
+) -> Result<E::Live, ProviderError> {
+    let live = entity.get(name).await?.ok_or(conflict)?;
+    if tags::owned_by(&tag_map(E::tags(&live)), urn) {
+        Ok(live)
+    } else {
+        Err(ProviderError::new(
+            ErrorKind::Conflict,
+            format!("IAM {what} '{name}' already exists and was not created for {urn}; choose another name"),
+        ))
+    }
+}
+
+/// The error of a create's wait for IAM to report the new entity.
+fn wait_error(what: &str, name: &str, err: impl std::fmt::Display) -> ProviderError {
+    ProviderError::new(ErrorKind::Transient, format!("waiting for {what} {name}: {err}"))
 }
 
 /// Runs a delete, retrying DeleteConflict for a short while; NotFound is success.

@@ -5,20 +5,23 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_iam::client::Waiters;
-use aws_sdk_iam::types::Role as LiveRole;
-use stackup_model::{Properties, ResourceArgs, Value};
+use aws_sdk_iam::types::{Role as LiveRole, Tag};
+use stackup_model::{Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
+    ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
+    UpdateResponse,
 };
 
 use super::{
-    check_name, classify_iam, default_tags, delete_retrying, iam_tags, live_tags, name_taken, owned_by, tag_changes,
-    trust_document, trust_service, EXISTS_DEADLINE,
+    adopt, check_name, classify_iam, delete_retrying, iam_tags, list_entities, live_tags, read_entities,
+    sync_entity_tags, trust_document, trust_service, update_entity_tags, wait_error, Entity, WithTags, EXISTS_DEADLINE,
 };
+use crate::common::{found, name_arn_outputs};
 use crate::props::{props, str_of};
 use crate::tags;
 
+/// The type token of a role.
 pub const TYPE: &str = "aws:iam:Role";
 
 /// Arguments of a role.
@@ -65,17 +68,6 @@ impl Role {
         }
     }
 
-    /// The live role, or None when it does not exist.
-    async fn get(&self, name: &str) -> Result<Option<LiveRole>, ProviderError> {
-        match self.iam.get_role().role_name(name).send().await {
-            Ok(out) => Ok(out.role),
-            Err(e) => match classify_iam("GetRole", e) {
-                e if e.kind == ErrorKind::NotFound => Ok(None),
-                e => Err(e),
-            },
-        }
-    }
-
     async fn set_trust(&self, name: &str, inputs: &Properties) -> Result<(), ProviderError> {
         self.iam
             .update_assume_role_policy()
@@ -86,38 +78,95 @@ impl Role {
             .map_err(|e| classify_iam("UpdateAssumeRolePolicy", e))?;
         Ok(())
     }
+}
 
-    async fn sync_tags(
-        &self,
-        name: &str,
-        req_stack: &str,
-        urn: &stackup_model::Urn,
-        old: &BTreeMap<String, String>,
-        new: &Properties,
-    ) -> Result<(), ProviderError> {
-        let (set, removed) = tag_changes(req_stack, urn, old, new);
-        if !removed.is_empty() {
+impl Entity for Role {
+    const TYPE: &'static str = TYPE;
+    type Live = LiveRole;
+
+    fn name(live: &LiveRole) -> &str {
+        live.role_name()
+    }
+
+    fn tags(live: &LiveRole) -> &[Tag] {
+        live.tags()
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<LiveRole>, ProviderError> {
+        let out = found(
             self.iam
-                .untag_role()
+                .get_role()
                 .role_name(name)
-                .set_tag_keys(Some(removed))
                 .send()
                 .await
-                .map_err(|e| classify_iam("UntagRole", e))?;
-        }
+                .map_err(|e| classify_iam("GetRole", e)),
+        )?;
+        Ok(out.and_then(|o| o.role))
+    }
+
+    async fn list_all(&self) -> Result<Vec<LiveRole>, ProviderError> {
+        self.iam
+            .list_roles()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_iam("ListRoles", e))
+    }
+
+    async fn with_tags(&self, listed: LiveRole) -> Result<WithTags<LiveRole>, ProviderError> {
+        let tags = self
+            .iam
+            .list_role_tags()
+            .role_name(listed.role_name())
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_iam("ListRoleTags", e));
+        Ok(found(tags)?.map(|tags| (listed, tags)))
+    }
+
+    async fn untag(&self, name: &str, keys: Vec<String>) -> Result<(), ProviderError> {
+        self.iam
+            .untag_role()
+            .role_name(name)
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .map_err(|e| classify_iam("UntagRole", e))?;
+        Ok(())
+    }
+
+    async fn tag(&self, name: &str, tags: Vec<Tag>) -> Result<(), ProviderError> {
         self.iam
             .tag_role()
             .role_name(name)
-            .set_tags(Some(iam_tags(&set)?))
+            .set_tags(Some(tags))
             .send()
             .await
             .map_err(|e| classify_iam("TagRole", e))?;
         Ok(())
     }
-}
 
-fn outputs(name: &str, arn: &str) -> Properties {
-    props([("id", name.into()), ("name", name.into()), ("arn", arn.into())])
+    fn live(urn: Urn, id: &str, role: &LiveRole, tags: &[Tag]) -> Result<LiveResource, ProviderError> {
+        let service = match role.assume_role_policy_document() {
+            Some(doc) => trust_service(doc)?,
+            None => Value::Null,
+        };
+        Ok(LiveResource {
+            urn,
+            id: id.to_string(),
+            inputs: props([
+                ("name", role.role_name().into()),
+                ("assume_role_service", service),
+                ("tags", live_tags(tags)),
+            ]),
+            outputs: name_arn_outputs(role.role_name(), role.arn()),
+        })
+    }
 }
 
 #[async_trait]
@@ -140,7 +189,7 @@ impl Provider for Role {
                 reason: "must be a service principal such as \"ec2.amazonaws.com\"".into(),
             });
         }
-        default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -161,13 +210,10 @@ impl Provider for Role {
             // IAM has no idempotency token: a role an interrupted run created carries
             // our URN tag, and is taken over and brought to the declared state.
             Err(e) if e.kind == ErrorKind::Conflict => {
-                let live = self.get(&name).await?.ok_or(e)?;
-                if !owned_by(live.tags(), &req.urn) {
-                    return Err(name_taken("role", &name, &req.urn));
-                }
+                let live = adopt(self, &name, e, "role", &req.urn).await?;
                 self.set_trust(&name, &req.inputs).await?;
                 let old = live_tags(live.tags()).string_map();
-                self.sync_tags(&name, &req.stack, &req.urn, &old, &req.inputs).await?;
+                sync_entity_tags(self, &name, &req.stack, &req.urn, &old, &req.inputs).await?;
                 live.arn().to_string()
             }
             Err(e) => return Err(e),
@@ -177,52 +223,26 @@ impl Provider for Role {
             .role_name(&name)
             .wait(EXISTS_DEADLINE)
             .await
-            .map_err(|e| ProviderError::new(ErrorKind::Transient, format!("waiting for role {name}: {e}")))?;
+            .map_err(|e| wait_error("role", &name, e))?;
         Ok(CreateResponse {
-            outputs: outputs(&name, &arn),
+            outputs: name_arn_outputs(&name, &arn),
             id: name,
         })
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let mut found = Vec::new();
-        // IAM has no batch form of GetRole.
-        for t in &req.targets {
-            let Some(role) = self.get(&t.id).await? else {
-                continue;
-            };
-            let service = match role.assume_role_policy_document() {
-                Some(doc) => trust_service(doc)?,
-                None => Value::Null,
-            };
-            found.push(LiveResource {
-                urn: t.urn.clone(),
-                id: t.id.clone(),
-                inputs: props([
-                    ("name", role.role_name().into()),
-                    ("assume_role_service", service),
-                    ("tags", live_tags(role.tags())),
-                ]),
-                outputs: outputs(role.role_name(), role.arn()),
-            });
-        }
-        Ok(ReadResponse { found })
+        read_entities(self, req).await
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        list_entities(self, req).await
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         if crate::common::changed(&req.changed, "assume_role_service") {
             self.set_trust(&req.id, &req.new_inputs).await?;
         }
-        if crate::common::changed(&req.changed, "tags") {
-            self.sync_tags(
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &tags::desired(&req.old_inputs),
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_entity_tags(self, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
         })

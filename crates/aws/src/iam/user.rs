@@ -4,20 +4,22 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_iam::client::Waiters;
-use aws_sdk_iam::types::User as LiveUser;
+use aws_sdk_iam::types::{Tag, User as LiveUser};
 use stackup_model::{Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource, Provider,
-    ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest, ListResponse,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
 use super::{
-    check_name, classify_iam, default_tags, delete_retrying, iam_tags, live_tags, name_taken, owned_by, tag_changes,
-    EXISTS_DEADLINE,
+    adopt, check_name, classify_iam, delete_retrying, iam_tags, list_entities, live_tags, read_entities,
+    sync_entity_tags, update_entity_tags, wait_error, Entity, WithTags, EXISTS_DEADLINE,
 };
+use crate::common::{found, name_arn_outputs};
 use crate::props::{props, str_of};
 use crate::tags;
 
+/// The type token of a user.
 pub const TYPE: &str = "aws:iam:User";
 
 /// Arguments of a user.
@@ -56,49 +58,87 @@ impl User {
             schema: Schema::new(TYPE, &["name"]),
         }
     }
+}
 
-    /// The live user, or None when it does not exist.
-    async fn get(&self, name: &str) -> Result<Option<LiveUser>, ProviderError> {
-        match self.iam.get_user().user_name(name).send().await {
-            Ok(out) => Ok(out.user),
-            Err(e) => match classify_iam("GetUser", e) {
-                e if e.kind == ErrorKind::NotFound => Ok(None),
-                e => Err(e),
-            },
-        }
+impl Entity for User {
+    const TYPE: &'static str = TYPE;
+    type Live = LiveUser;
+
+    fn name(live: &LiveUser) -> &str {
+        live.user_name()
     }
 
-    async fn sync_tags(
-        &self,
-        name: &str,
-        stack: &str,
-        urn: &Urn,
-        old: &BTreeMap<String, String>,
-        new: &Properties,
-    ) -> Result<(), ProviderError> {
-        let (set, removed) = tag_changes(stack, urn, old, new);
-        if !removed.is_empty() {
+    fn tags(live: &LiveUser) -> &[Tag] {
+        live.tags()
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<LiveUser>, ProviderError> {
+        let out = found(
             self.iam
-                .untag_user()
+                .get_user()
                 .user_name(name)
-                .set_tag_keys(Some(removed))
                 .send()
                 .await
-                .map_err(|e| classify_iam("UntagUser", e))?;
-        }
+                .map_err(|e| classify_iam("GetUser", e)),
+        )?;
+        Ok(out.and_then(|o| o.user))
+    }
+
+    async fn list_all(&self) -> Result<Vec<LiveUser>, ProviderError> {
+        self.iam
+            .list_users()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_iam("ListUsers", e))
+    }
+
+    async fn with_tags(&self, listed: LiveUser) -> Result<WithTags<LiveUser>, ProviderError> {
+        let tags = self
+            .iam
+            .list_user_tags()
+            .user_name(listed.user_name())
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_iam("ListUserTags", e));
+        Ok(found(tags)?.map(|tags| (listed, tags)))
+    }
+
+    async fn untag(&self, name: &str, keys: Vec<String>) -> Result<(), ProviderError> {
+        self.iam
+            .untag_user()
+            .user_name(name)
+            .set_tag_keys(Some(keys))
+            .send()
+            .await
+            .map_err(|e| classify_iam("UntagUser", e))?;
+        Ok(())
+    }
+
+    async fn tag(&self, name: &str, tags: Vec<Tag>) -> Result<(), ProviderError> {
         self.iam
             .tag_user()
             .user_name(name)
-            .set_tags(Some(iam_tags(&set)?))
+            .set_tags(Some(tags))
             .send()
             .await
             .map_err(|e| classify_iam("TagUser", e))?;
         Ok(())
     }
-}
 
-fn outputs(name: &str, arn: &str) -> Properties {
-    props([("id", name.into()), ("name", name.into()), ("arn", arn.into())])
+    fn live(urn: Urn, id: &str, user: &LiveUser, tags: &[Tag]) -> Result<LiveResource, ProviderError> {
+        Ok(LiveResource {
+            urn,
+            id: id.to_string(),
+            inputs: props([("name", user.user_name().into()), ("tags", live_tags(tags))]),
+            outputs: name_arn_outputs(user.user_name(), user.arn()),
+        })
+    }
 }
 
 #[async_trait]
@@ -111,7 +151,7 @@ impl Provider for User {
         let mut inputs = req.inputs;
         let mut failures = Vec::new();
         check_name(&inputs, "name", 64, &mut failures);
-        default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -131,12 +171,9 @@ impl Provider for User {
             // IAM has no idempotency token: a user an interrupted run created carries
             // our URN tag, and is taken over.
             Err(e) if e.kind == ErrorKind::Conflict => {
-                let live = self.get(&name).await?.ok_or(e)?;
-                if !owned_by(live.tags(), &req.urn) {
-                    return Err(name_taken("user", &name, &req.urn));
-                }
+                let live = adopt(self, &name, e, "user", &req.urn).await?;
                 let old = live_tags(live.tags()).string_map();
-                self.sync_tags(&name, &req.stack, &req.urn, &old, &req.inputs).await?;
+                sync_entity_tags(self, &name, &req.stack, &req.urn, &old, &req.inputs).await?;
                 live.arn().to_string()
             }
             Err(e) => return Err(e),
@@ -146,41 +183,23 @@ impl Provider for User {
             .user_name(&name)
             .wait(EXISTS_DEADLINE)
             .await
-            .map_err(|e| ProviderError::new(ErrorKind::Transient, format!("waiting for user {name}: {e}")))?;
+            .map_err(|e| wait_error("user", &name, e))?;
         Ok(CreateResponse {
-            outputs: outputs(&name, &arn),
+            outputs: name_arn_outputs(&name, &arn),
             id: name,
         })
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let mut found = Vec::new();
-        // IAM has no batch form of GetUser.
-        for t in &req.targets {
-            let Some(user) = self.get(&t.id).await? else {
-                continue;
-            };
-            found.push(LiveResource {
-                urn: t.urn.clone(),
-                id: t.id.clone(),
-                inputs: props([("name", user.user_name().into()), ("tags", live_tags(user.tags()))]),
-                outputs: outputs(user.user_name(), user.arn()),
-            });
-        }
-        Ok(ReadResponse { found })
+        read_entities(self, req).await
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        list_entities(self, req).await
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
-        if crate::common::changed(&req.changed, "tags") {
-            self.sync_tags(
-                &req.id,
-                &req.stack,
-                &req.urn,
-                &tags::desired(&req.old_inputs),
-                &req.new_inputs,
-            )
-            .await?;
-        }
+        update_entity_tags(self, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
         })

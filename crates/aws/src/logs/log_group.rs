@@ -4,17 +4,17 @@
 //! `arn`: the tagging APIs want the bare form (moto answers an empty tag set for the
 //! suffixed one), and a policy granting access to the streams adds `:*` itself.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatchlogs::types::LogGroup as LiveGroup;
-use stackup_model::{Properties, ResourceArgs, Urn, Value, RESERVED_TAG_PREFIX, URN_TAG};
+use stackup_model::{Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest, ListResponse,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use crate::common::{changed, ok_if_gone, urns_by_id};
+use crate::common::{changed, failure, found, name_arn_outputs, ok_if_gone, urns_by_id};
 use crate::props::{int_of, props, str_of};
 use crate::{classify, tags};
 
@@ -135,7 +135,7 @@ impl LogGroup {
     }
 
     /// Every live tag of the group, stackup's included.
-    async fn live_tags(&self, arn: &str) -> Result<HashMap<String, String>, ProviderError> {
+    async fn live_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, ProviderError> {
         let out = self
             .logs
             .list_tags_for_resource()
@@ -143,36 +143,48 @@ impl LogGroup {
             .send()
             .await
             .map_err(|e| classify("ListTagsForResource", e))?;
-        Ok(out.tags().cloned().unwrap_or_default())
+        Ok(out.tags().map(tags::map).unwrap_or_default())
     }
 
-    /// Brings the tags from `old` (user tags) to `new` (user plus stackup tags): removes
-    /// what went away, then sets the rest, which also restores stackup tags an
-    /// out-of-band edit removed.
+    /// The group's bare ARN and live tags; None when it was deleted since it was
+    /// described. Tags have no batch form: one call per group.
+    async fn tagged(&self, group: &LiveGroup) -> Result<Option<(String, BTreeMap<String, String>)>, ProviderError> {
+        let arn = bare_arn(group)?;
+        Ok(found(self.live_tags(&arn).await)?.map(|live| (arn, live)))
+    }
+
+    /// Brings the tags from `old` to `new` (user plus stackup tags).
     async fn sync_tags(
         &self,
         arn: &str,
         old: &BTreeMap<String, String>,
         new: &BTreeMap<String, String>,
     ) -> Result<(), ProviderError> {
-        let removed: Vec<String> = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
-        if !removed.is_empty() {
-            self.logs
-                .untag_resource()
-                .resource_arn(arn)
-                .set_tag_keys(Some(removed))
-                .send()
-                .await
-                .map_err(|e| classify("UntagResource", e))?;
-        }
-        self.logs
-            .tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(new.clone().into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| classify("TagResource", e))?;
-        Ok(())
+        tags::sync(
+            old,
+            new,
+            |removed| async move {
+                self.logs
+                    .untag_resource()
+                    .resource_arn(arn)
+                    .set_tag_keys(Some(removed))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify("UntagResource", e))
+            },
+            || async {
+                self.logs
+                    .tag_resource()
+                    .resource_arn(arn)
+                    .set_tags(Some(new.clone().into_iter().collect()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify("TagResource", e))
+            },
+        )
+        .await
     }
 
     async fn put_retention(&self, name: &str, days: i64) -> Result<(), ProviderError> {
@@ -204,8 +216,7 @@ impl LogGroup {
             return Err(conflict);
         };
         let arn = bare_arn(&group)?;
-        let live = self.live_tags(&arn).await?;
-        if live.get(URN_TAG).map(String::as_str) != Some(urn.as_str()) {
+        if !tags::owned_by(&self.live_tags(&arn).await?, urn) {
             return Err(ProviderError {
                 message: format!("log group {name} already exists and is not managed by {urn}"),
                 ..conflict
@@ -226,18 +237,20 @@ fn bare_arn(group: &LiveGroup) -> Result<String, ProviderError> {
         .ok_or_else(|| ProviderError::invalid("DescribeLogGroups returned a group without an ARN"))
 }
 
-/// The user tags of a live tag set, as a property value.
-fn user_tags(live: &HashMap<String, String>) -> Value {
-    let map: BTreeMap<String, String> = live
-        .iter()
-        .filter(|(k, _)| !k.starts_with(RESERVED_TAG_PREFIX))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    Value::from_string_map(&map)
-}
-
-fn outputs(name: &str, arn: &str) -> Properties {
-    props([("id", name.into()), ("name", name.into()), ("arn", arn.into())])
+/// The live resource a group is, as read and list report it.
+fn live(urn: Urn, group: &LiveGroup, arn: &str, tags: &BTreeMap<String, String>) -> LiveResource {
+    let name = group.log_group_name().unwrap_or_default();
+    let retention = group.retention_in_days().map_or(Value::Null, |d| Value::Int(d.into()));
+    LiveResource {
+        urn,
+        id: name.to_string(),
+        inputs: props([
+            ("name", name.into()),
+            ("retention_days", retention),
+            ("tags", tags::user_tags(tags)),
+        ]),
+        outputs: name_arn_outputs(name, arn),
+    }
 }
 
 /// Why `name` is not a valid log group name, if it is not.
@@ -268,12 +281,7 @@ impl Provider for LogGroup {
     fn check(&self, req: CheckRequest<'_>) -> CheckResponse {
         let mut inputs = req.inputs;
         let mut failures = Vec::new();
-        let mut fail = |property: &str, reason: String| {
-            failures.push(CheckFailure {
-                property: property.to_string(),
-                reason,
-            })
-        };
+        let mut fail = |property: &str, reason: String| failures.push(failure(property, reason));
         match inputs.get("name") {
             Some(Value::String(name)) => {
                 if let Some(reason) = name_problem(name) {
@@ -293,7 +301,7 @@ impl Provider for LogGroup {
                 format!("must be an integer, one of {RETENTION_DAYS:?}"),
             ),
         }
-        super::default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -316,8 +324,7 @@ impl Provider for LogGroup {
                 let arn = self.adopt(name, &req.urn, e).await?;
                 // The adopted group may hold tags from before a later edit of the program.
                 let live = self.live_tags(&arn).await?;
-                let old: BTreeMap<String, String> = live.into_iter().collect();
-                self.sync_tags(&arn, &old, &all_tags).await?;
+                self.sync_tags(&arn, &live, &all_tags).await?;
                 arn
             }
             Err(e) => return Err(e),
@@ -326,7 +333,7 @@ impl Provider for LogGroup {
         // until this call.
         self.put_retention(name, retention).await?;
         Ok(CreateResponse {
-            outputs: outputs(name, &arn),
+            outputs: name_arn_outputs(name, &arn),
             id: name.to_string(),
         })
     }
@@ -338,25 +345,9 @@ impl Provider for LogGroup {
         let mut found = Vec::new();
         for (name, group) in &groups {
             let Some(urn) = urns.get(name) else { continue };
-            let arn = bare_arn(group)?;
-            // Tags have no batch form: one call per group.
-            let live = match self.live_tags(&arn).await {
-                Ok(t) => t,
-                // Deleted between the two calls.
-                Err(e) if e.kind == ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            let retention = group.retention_in_days().map_or(Value::Null, |d| Value::Int(d.into()));
-            found.push(LiveResource {
-                urn: urn.clone(),
-                id: name.clone(),
-                inputs: props([
-                    ("name", name.as_str().into()),
-                    ("retention_days", retention),
-                    ("tags", user_tags(&live)),
-                ]),
-                outputs: outputs(name, &arn),
-            });
+            if let Some((arn, live_tags)) = self.tagged(group).await? {
+                found.push(live(urn.clone(), group, &arn, &live_tags));
+            }
         }
         Ok(ReadResponse { found })
     }
@@ -381,7 +372,7 @@ impl Provider for LogGroup {
             .await?;
         }
         Ok(UpdateResponse {
-            outputs: outputs(name, &arn),
+            outputs: name_arn_outputs(name, &arn),
         })
     }
 
@@ -396,5 +387,28 @@ impl Provider for LogGroup {
                 .map(|_| ())
                 .map_err(|e| classify("DeleteLogGroup", e)),
         )
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        let groups: Vec<LiveGroup> = self
+            .logs
+            .describe_log_groups()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeLogGroups", e))?;
+        let mut found = Vec::new();
+        for group in &groups {
+            let Some(name) = group.log_group_name() else { continue };
+            let Some((arn, live_tags)) = self.tagged(group).await? else {
+                continue;
+            };
+            if let Some(urn) = tags::listed_urn(&req.stack, TYPE, name, &live_tags) {
+                found.push(live(urn, group, &arn, &live_tags));
+            }
+        }
+        Ok(Some(ListResponse { found }))
     }
 }

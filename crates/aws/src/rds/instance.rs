@@ -14,13 +14,15 @@ use aws_sdk_rds::client::Waiters;
 use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::{DbInstance as LiveInstance, Filter};
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
-use stackup_model::{Input, Properties, ResourceArgs, Value};
+use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
+    ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
+    UpdateResponse,
 };
 
-use super::{default_tags, rds_error, rds_tags, recorded_arn, sort_ids, sync_tags, tagged_for};
+use super::{listed_urn, rds_error, rds_tags, recorded_arn, sync_tags, tagged_for};
+use crate::common::{failure, sort_ids};
 use crate::props::{bool_of, int_of, is_known, props, str_of, strings_of};
 use crate::tags;
 
@@ -155,6 +157,18 @@ impl DbInstance {
             all.append(&mut page);
         }
         Ok(all)
+    }
+
+    /// Every instance of the account and region, deleting ones included.
+    async fn describe_all(&self) -> Result<Vec<LiveInstance>, ProviderError> {
+        self.rds
+            .describe_db_instances()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| rds_error("DescribeDBInstances", e))
     }
 
     async fn describe_one(&self, id: &str) -> Result<Option<LiveInstance>, ProviderError> {
@@ -380,16 +394,21 @@ fn live_inputs(db: &LiveInstance, recorded: &Properties) -> Properties {
     ])
 }
 
+/// A live instance as a live resource: what read and list report. `recorded` holds the
+/// recorded inputs, for the stackup-side settings (empty for an instance state does not
+/// know, whose settings then read as their defaults).
+fn live(urn: Urn, id: &str, db: &LiveInstance, recorded: &Properties) -> LiveResource {
+    LiveResource {
+        urn,
+        id: id.to_string(),
+        inputs: live_inputs(db, recorded),
+        outputs: outputs(db),
+    }
+}
+
 /// True for the states of an instance that is going away.
 fn is_gone(db: &LiveInstance) -> bool {
     matches!(db.db_instance_status(), Some("deleting" | "deleted"))
-}
-
-fn failure(property: &str, reason: impl Into<String>) -> CheckFailure {
-    CheckFailure {
-        property: property.into(),
-        reason: reason.into(),
-    }
 }
 
 /// `hh:mm` with a valid hour and minute.
@@ -586,7 +605,7 @@ impl Provider for DbInstance {
             }
         }
         sort_ids(&mut inputs, "vpc_security_group_ids");
-        default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -646,23 +665,34 @@ impl Provider for DbInstance {
         let mut ids: Vec<String> = req.targets.iter().map(|t| t.id.clone()).collect();
         ids.sort();
         ids.dedup();
-        let live = self.describe(&ids).await?;
+        let described = self.describe(&ids).await?;
         let mut found = Vec::new();
         for target in &req.targets {
-            let Some(db) = live
+            let Some(db) = described
                 .iter()
                 .find(|db| db.db_instance_identifier() == Some(target.id.as_str()) && !is_gone(db))
             else {
                 continue;
             };
-            found.push(LiveResource {
-                urn: target.urn.clone(),
-                id: target.id.clone(),
-                inputs: live_inputs(db, &target.inputs),
-                outputs: outputs(db),
-            });
+            found.push(live(target.urn.clone(), &target.id, db, &target.inputs));
         }
         Ok(ReadResponse { found })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        // DescribeDBInstances returns each instance's tags: no call per instance.
+        let found = self
+            .describe_all()
+            .await?
+            .iter()
+            .filter(|db| !is_gone(db))
+            .filter_map(|db| {
+                let id = db.db_instance_identifier()?;
+                let urn = listed_urn(&req.stack, TYPE, id, db.tag_list())?;
+                Some(live(urn, id, db, &Properties::new()))
+            })
+            .collect();
+        Ok(Some(ListResponse { found }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

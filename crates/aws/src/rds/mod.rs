@@ -8,13 +8,12 @@ use std::sync::Arc;
 
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::types::Tag;
-use stackup_model::{Properties, Urn, Value, RESERVED_TAG_PREFIX, URN_TAG};
+use stackup_model::{Properties, Urn, Value};
 use stackup_provider::{ErrorKind, Provider, ProviderError};
 
 pub use instance::{DbInstance, DbInstanceArgs};
 pub use subnet_group::{DbSubnetGroup, DbSubnetGroupArgs};
 
-use crate::props::is_known;
 use crate::{classify, tags, AwsClients};
 
 /// Every RDS provider.
@@ -40,50 +39,37 @@ where
     e
 }
 
-/// Inserts the user tags into `inputs` if the program set none, so that a resource
-/// declared without tags compares equal to its live empty tag set.
-fn default_tags(inputs: &mut Properties) {
-    inputs
-        .entry("tags".to_string())
-        .or_insert_with(|| Value::Map(BTreeMap::new()));
-}
-
-/// Sorts and deduplicates a list of ids once every element is known, so that the order
-/// a program lists them in never shows as a change.
-fn sort_ids(inputs: &mut Properties, key: &str) {
-    let Some(Value::List(ids)) = inputs.get(key) else {
-        return;
-    };
-    if ids.iter().all(is_known) {
-        let mut sorted = ids.clone();
-        sorted.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-        sorted.dedup();
-        inputs.insert(key.to_string(), Value::List(sorted));
-    }
-}
-
 fn rds_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
 }
 
+/// Live RDS tags as (key, value) pairs; RDS models both as optional, and a tag without a
+/// key cannot exist.
+fn pairs(live: &[Tag]) -> impl Iterator<Item = (&str, &str)> {
+    live.iter().filter_map(|t| Some((t.key()?, t.value().unwrap_or(""))))
+}
+
+/// Live RDS tags as a map, stackup's own included.
+fn tag_map(live: &[Tag]) -> BTreeMap<String, String> {
+    tags::map(pairs(live))
+}
+
 /// The live user tags (stackup's own removed) as a property value.
-fn live_tags(tags: &[Tag]) -> Value {
-    let map: BTreeMap<String, String> = tags
-        .iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-        .filter(|(k, _)| !k.starts_with(RESERVED_TAG_PREFIX))
-        .collect();
-    Value::from_string_map(&map)
+fn live_tags(live: &[Tag]) -> Value {
+    tags::user_tags(pairs(live))
 }
 
 /// True when `tags` carry this resource's `stackup:urn` tag: the object is one an
 /// interrupted run created for it.
-fn tagged_for(tags: &[Tag], urn: &Urn) -> bool {
-    let urn = urn.to_string();
-    tags.iter()
-        .any(|t| t.key() == Some(URN_TAG) && t.value() == Some(urn.as_str()))
+fn tagged_for(live: &[Tag], urn: &Urn) -> bool {
+    tags::owned_by(&tag_map(live), urn)
+}
+
+/// The URN of a listed object when its tags place it in `stack`; None otherwise.
+fn listed_urn(stack: &str, ty: &str, id: &str, live: &[Tag]) -> Option<Urn> {
+    tags::listed_urn(stack, ty, id, &tag_map(live))
 }
 
 /// Brings an RDS resource's user tags from `old` to `new` and restores the stackup tags,
@@ -97,25 +83,29 @@ async fn sync_tags(
     new: &Properties,
 ) -> Result<(), ProviderError> {
     let new_tags = tags::with_stackup(stack, urn, new);
-    let removed: Vec<String> = tags::desired(old)
-        .into_keys()
-        .filter(|k| !new_tags.contains_key(k))
-        .collect();
-    if !removed.is_empty() {
-        rds.remove_tags_from_resource()
-            .resource_name(arn)
-            .set_tag_keys(Some(removed))
-            .send()
-            .await
-            .map_err(|e| rds_error("RemoveTagsFromResource", e))?;
-    }
-    rds.add_tags_to_resource()
-        .resource_name(arn)
-        .set_tags(Some(rds_tags(&new_tags)))
-        .send()
-        .await
-        .map_err(|e| rds_error("AddTagsToResource", e))?;
-    Ok(())
+    tags::sync(
+        &tags::desired(old),
+        &new_tags,
+        |removed| async move {
+            rds.remove_tags_from_resource()
+                .resource_name(arn)
+                .set_tag_keys(Some(removed))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| rds_error("RemoveTagsFromResource", e))
+        },
+        || async {
+            rds.add_tags_to_resource()
+                .resource_name(arn)
+                .set_tags(Some(rds_tags(&new_tags)))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| rds_error("AddTagsToResource", e))
+        },
+    )
+    .await
 }
 
 /// The recorded `arn` output an update needs to address tags.

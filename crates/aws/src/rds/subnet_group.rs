@@ -8,14 +8,15 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_rds::types::DbSubnetGroup as LiveGroup;
-use stackup_model::{Input, Properties, ResourceArgs, Value};
+use aws_sdk_rds::types::{DbSubnetGroup as LiveGroup, Tag};
+use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest, ListResponse,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::{default_tags, rds_error, rds_tags, recorded_arn, sort_ids, sync_tags, tagged_for};
+use super::{listed_urn, rds_error, rds_tags, recorded_arn, sync_tags, tagged_for};
+use crate::common::{failure, name_arn_outputs, sort_ids};
 use crate::ec2::retry_dependency;
 use crate::props::{list_of, props, str_of, strings_of};
 use crate::tags;
@@ -84,26 +85,33 @@ impl DbSubnetGroup {
 
     /// The group named `name`, if it exists.
     async fn describe(&self, name: &str) -> Result<Option<LiveGroup>, ProviderError> {
-        match self
-            .rds
-            .describe_db_subnet_groups()
-            .db_subnet_group_name(name)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.db_subnet_groups().first().cloned()),
-            Err(e) => {
-                let e = rds_error("DescribeDBSubnetGroups", e);
-                if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        let out = crate::common::found(
+            self.rds
+                .describe_db_subnet_groups()
+                .db_subnet_group_name(name)
+                .send()
+                .await
+                .map_err(|e| rds_error("DescribeDBSubnetGroups", e)),
+        )?;
+        Ok(out.and_then(|o| o.db_subnet_groups().first().cloned()))
     }
 
-    async fn live_tags(&self, arn: &str) -> Result<Vec<aws_sdk_rds::types::Tag>, ProviderError> {
+    /// Every group of the account and region. DescribeDBSubnetGroups takes one name or
+    /// none (its filters are not supported), so reads list them all, page by page.
+    async fn describe_all(&self) -> Result<Vec<LiveGroup>, ProviderError> {
+        self.rds
+            .describe_db_subnet_groups()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| rds_error("DescribeDBSubnetGroups", e))
+    }
+
+    /// The group's tags, which the describe answer leaves out. ListTagsForResource has no
+    /// batch form.
+    async fn live_tags(&self, arn: &str) -> Result<Vec<Tag>, ProviderError> {
         let out = self
             .rds
             .list_tags_for_resource()
@@ -115,8 +123,30 @@ impl DbSubnetGroup {
     }
 }
 
-fn outputs(name: &str, arn: &str) -> Properties {
-    props([("id", name.into()), ("name", name.into()), ("arn", arn.into())])
+/// A live group as a live resource: what read and list report.
+fn live(urn: Urn, id: &str, g: &LiveGroup, tags: &[Tag]) -> LiveResource {
+    let mut subnets: Vec<String> = g
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_identifier())
+        .map(str::to_string)
+        .collect();
+    subnets.sort();
+    subnets.dedup();
+    LiveResource {
+        urn,
+        id: id.to_string(),
+        inputs: props([
+            ("name", declared_name(id).into()),
+            (
+                "description",
+                g.db_subnet_group_description().unwrap_or_default().into(),
+            ),
+            ("subnet_ids", subnets.into()),
+            ("tags", super::live_tags(tags)),
+        ]),
+        outputs: name_arn_outputs(id, g.db_subnet_group_arn().unwrap_or_default()),
+    }
 }
 
 /// The declared name of a group created as `<name>-<8 hex>`.
@@ -129,13 +159,6 @@ fn declared_name(group_name: &str) -> &str {
         &group_name[..n - SUFFIX_LEN]
     } else {
         group_name
-    }
-}
-
-fn failure(property: &str, reason: impl Into<String>) -> CheckFailure {
-    CheckFailure {
-        property: property.into(),
-        reason: reason.into(),
     }
 }
 
@@ -182,7 +205,7 @@ impl Provider for DbSubnetGroup {
                 "RDS needs at least two subnets, in different availability zones",
             ));
         }
-        default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -201,7 +224,7 @@ impl Provider for DbSubnetGroup {
             let arn = existing.db_subnet_group_arn().unwrap_or_default().to_string();
             if tagged_for(&self.live_tags(&arn).await?, &req.urn) {
                 return Ok(CreateResponse {
-                    outputs: outputs(&name, &arn),
+                    outputs: name_arn_outputs(&name, &arn),
                     id: name,
                 });
             }
@@ -230,7 +253,7 @@ impl Provider for DbSubnetGroup {
             .ok_or_else(|| ProviderError::invalid("CreateDBSubnetGroup returned no ARN"))?
             .to_string();
         Ok(CreateResponse {
-            outputs: outputs(&name, &arn),
+            outputs: name_arn_outputs(&name, &arn),
             id: name,
         })
     }
@@ -240,54 +263,36 @@ impl Provider for DbSubnetGroup {
         if urns.is_empty() {
             return Ok(ReadResponse { found: Vec::new() });
         }
-        // DescribeDBSubnetGroups takes one name or none (its filters are not supported):
-        // list every group, page by page, and keep ours.
-        let groups = self
-            .rds
-            .describe_db_subnet_groups()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| rds_error("DescribeDBSubnetGroups", e))?;
         let mut found = Vec::new();
-        for g in groups {
+        for g in self.describe_all().await? {
             let Some((id, urn)) = g.db_subnet_group_name().and_then(|n| urns.get_key_value(n)) else {
                 continue;
             };
-            let arn = g.db_subnet_group_arn().unwrap_or_default();
-            // The describe answer carries no tags; ListTagsForResource has no batch form.
-            let live_tags = match self.live_tags(arn).await {
-                Ok(t) => t,
-                // Deleted between the two calls.
-                Err(e) if e.kind == ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            let mut subnets: Vec<String> = g
-                .subnets()
-                .iter()
-                .filter_map(|s| s.subnet_identifier())
-                .map(str::to_string)
-                .collect();
-            subnets.sort();
-            subnets.dedup();
-            found.push(LiveResource {
-                urn: urn.clone(),
-                id: id.clone(),
-                inputs: props([
-                    ("name", declared_name(id).into()),
-                    (
-                        "description",
-                        g.db_subnet_group_description().unwrap_or_default().into(),
-                    ),
-                    ("subnet_ids", subnets.into()),
-                    ("tags", super::live_tags(&live_tags)),
-                ]),
-                outputs: outputs(id, arn),
-            });
+            // None: deleted between the two calls.
+            if let Some(tags) = crate::common::found(self.live_tags(g.db_subnet_group_arn().unwrap_or_default()).await)?
+            {
+                found.push(live(urn.clone(), id, &g, &tags));
+            }
         }
         Ok(ReadResponse { found })
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        let mut found = Vec::new();
+        for g in self.describe_all().await? {
+            let Some(name) = g.db_subnet_group_name() else {
+                continue;
+            };
+            // None: deleted between the two calls.
+            let Some(tags) = crate::common::found(self.live_tags(g.db_subnet_group_arn().unwrap_or_default()).await)?
+            else {
+                continue;
+            };
+            if let Some(urn) = listed_urn(&req.stack, TYPE, name, &tags) {
+                found.push(live(urn, name, &g, &tags));
+            }
+        }
+        Ok(Some(ListResponse { found }))
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

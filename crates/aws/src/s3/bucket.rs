@@ -18,12 +18,13 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, VersioningConfiguration,
     WebsiteConfiguration,
 };
-use stackup_model::{Properties, ResourceArgs, Urn, Value, RESERVED_TAG_PREFIX, URN_TAG};
+use stackup_model::{Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest, ListResponse,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
+use crate::common::failure;
 use crate::props::{bool_of, props, str_of};
 use crate::{classify, tags};
 
@@ -267,15 +268,21 @@ impl Bucket {
         }
     }
 
-    /// The bucket's configuration, or None when the bucket does not exist.
-    async fn describe(&self, name: &str) -> Result<Option<LiveBucket>, ProviderError> {
+    /// The bucket's configuration, or None when the bucket does not exist. `tags` are
+    /// the bucket's tags when the caller has just read them (a listing), else read here.
+    async fn describe(&self, name: &str, tags: Option<Vec<Tag>>) -> Result<Option<LiveBucket>, ProviderError> {
         // S3 has no batch form: five reads per bucket, at once.
         let read = tokio::try_join!(
             self.versioning(name),
             self.encryption(name),
             self.public_access_block(name),
             self.website(name),
-            self.tags(name),
+            async {
+                match tags {
+                    Some(tags) => Ok(tags),
+                    None => self.tags(name).await,
+                }
+            },
         );
         match read {
             Ok((versioning, encryption, block, website, tags)) => Ok(Some(LiveBucket {
@@ -429,6 +436,40 @@ impl Bucket {
         Ok(())
     }
 
+    /// The live resource a bucket is, as read and list report it. `recorded` are its
+    /// inputs in state (empty for a listed bucket that has none): `force_destroy` is
+    /// stackup's own setting, not the bucket's.
+    fn live(&self, urn: Urn, name: &str, live: LiveBucket, recorded: &Properties) -> LiveResource {
+        let recorded_block = bool_of(recorded, "block_public_access");
+        // One declared flag stands for four: a mix shows as the opposite of the
+        // record, so that the next update writes all four again.
+        let block = if live.block.iter().all(|b| *b) {
+            true
+        } else if live.block.iter().all(|b| !*b) {
+            false
+        } else {
+            !recorded_block
+        };
+        let inputs = props([
+            ("name", name.into()),
+            ("versioning", live.versioning.into()),
+            ("encryption", live.encryption.into()),
+            ("block_public_access", block.into()),
+            ("website", live.website),
+            (
+                "force_destroy",
+                recorded.get("force_destroy").cloned().unwrap_or(Value::Bool(false)),
+            ),
+            ("tags", live_tags(&live.tags)),
+        ]);
+        LiveResource {
+            urn,
+            id: name.to_string(),
+            outputs: self.outputs(name, &inputs),
+            inputs,
+        }
+    }
+
     /// Applies every declared setting to a new (or adopted) bucket.
     async fn configure(
         &self,
@@ -549,30 +590,19 @@ impl Bucket {
     }
 }
 
-fn s3_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| ProviderError::invalid(format!("tag {k}: {e}")))
-        })
-        .collect()
+/// S3 tags from a tag map.
+fn s3_tags(all: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
+    tags::build_all(all, |k, v| Tag::builder().key(k).value(v).build())
 }
 
-fn live_tags(tags: &[Tag]) -> Value {
-    let map: BTreeMap<String, String> = tags
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .filter(|(k, _)| !k.starts_with(RESERVED_TAG_PREFIX))
-        .collect();
-    Value::from_string_map(&map)
+/// The live tags of a bucket, stackup's included.
+fn tag_map(live: &[Tag]) -> BTreeMap<String, String> {
+    tags::map(live.iter().map(|t| (t.key(), t.value())))
 }
 
-fn tagged_for(tags: &[Tag], urn: &Urn) -> bool {
-    let urn = urn.to_string();
-    tags.iter().any(|t| t.key() == URN_TAG && t.value() == urn)
+/// The live user tags (stackup's own removed) as a property value.
+fn live_tags(live: &[Tag]) -> Value {
+    tags::user_tags(live.iter().map(|t| (t.key(), t.value())))
 }
 
 /// The website endpoint of a bucket: older regions write `s3-website-<region>`, newer
@@ -621,13 +651,6 @@ fn bucket_name_problem(name: &str) -> Option<&'static str> {
         return Some("uses a prefix or suffix S3 reserves");
     }
     None
-}
-
-fn failure(property: &str, reason: impl Into<String>) -> CheckFailure {
-    CheckFailure {
-        property: property.into(),
-        reason: reason.into(),
-    }
 }
 
 #[async_trait]
@@ -696,9 +719,7 @@ impl Provider for Bucket {
             )),
         }
         inputs.entry("force_destroy".into()).or_insert(Value::Bool(false));
-        inputs
-            .entry("tags".to_string())
-            .or_insert_with(|| Value::Map(BTreeMap::new()));
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -710,7 +731,7 @@ impl Provider for Bucket {
         // run created for this resource.
         match self.s3.head_bucket().bucket(&name).send().await {
             Ok(_) => {
-                let ours = tagged_for(&self.tags(&name).await?, &req.urn);
+                let ours = tags::owned_by(&tag_map(&self.tags(&name).await?), &req.urn);
                 if !ours {
                     return Err(ProviderError::new(
                         ErrorKind::Conflict,
@@ -764,41 +785,9 @@ impl Provider for Bucket {
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
         let mut found = Vec::new();
         for target in &req.targets {
-            let Some(live) = self.describe(&target.id).await? else {
-                continue;
-            };
-            let recorded_block = bool_of(&target.inputs, "block_public_access");
-            // One declared flag stands for four: a mix shows as the opposite of the
-            // record, so that the next update writes all four again.
-            let block = if live.block.iter().all(|b| *b) {
-                true
-            } else if live.block.iter().all(|b| !*b) {
-                false
-            } else {
-                !recorded_block
-            };
-            let inputs = props([
-                ("name", target.id.as_str().into()),
-                ("versioning", live.versioning.into()),
-                ("encryption", live.encryption.into()),
-                ("block_public_access", block.into()),
-                ("website", live.website),
-                (
-                    "force_destroy",
-                    target
-                        .inputs
-                        .get("force_destroy")
-                        .cloned()
-                        .unwrap_or(Value::Bool(false)),
-                ),
-                ("tags", live_tags(&live.tags)),
-            ]);
-            found.push(LiveResource {
-                urn: target.urn.clone(),
-                id: target.id.clone(),
-                outputs: self.outputs(&target.id, &inputs),
-                inputs,
-            });
+            if let Some(live) = self.describe(&target.id, None).await? {
+                found.push(self.live(target.urn.clone(), &target.id, live, &target.inputs));
+            }
         }
         Ok(ReadResponse { found })
     }
@@ -871,6 +860,41 @@ impl Provider for Bucket {
             .await
             .map_err(|e| ProviderError::new(ErrorKind::Transient, format!("waiting for bucket {name} to go: {e}")))?;
         Ok(())
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        let region = self.region();
+        // ListBuckets answers every bucket of the account, in every region: this
+        // provider's client reaches only its own region's buckets.
+        let buckets: Vec<aws_sdk_s3::types::Bucket> = self
+            .s3
+            .list_buckets()
+            .bucket_region(&region)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| s3_error("ListBuckets", e))?;
+        let mut found = Vec::new();
+        // S3 has no batch form: one GetBucketTagging per bucket, then the reads of
+        // `read` for the stack's buckets only.
+        for bucket in buckets {
+            let Some(name) = bucket.name() else { continue };
+            // A bucket without a tag set reads as no tags: not the stack's. One deleted
+            // since the listing answers NoSuchBucket: gone.
+            let Some(live_tags) = crate::common::found(self.tags(name).await)? else {
+                continue;
+            };
+            let Some(urn) = tags::listed_urn(&req.stack, TYPE, name, &tag_map(&live_tags)) else {
+                continue;
+            };
+            let Some(live) = self.describe(name, Some(live_tags)).await? else {
+                continue;
+            };
+            found.push(self.live(urn, name, live, &Properties::new()));
+        }
+        Ok(Some(ListResponse { found }))
     }
 }
 

@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, ReadTarget, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource, Provider,
+    ProviderError, ReadRequest, ReadResponse, ReadTarget, Schema, UpdateRequest, UpdateResponse,
 };
 
 use crate::classify;
-use crate::common::ok_if_gone;
+use crate::common::{failure, ok_if_gone};
 use crate::props::{is_known, opt_str, props, str_of};
 
 /// The type token of a subscription.
@@ -124,12 +124,7 @@ impl Provider for Subscription {
     fn check(&self, req: CheckRequest<'_>) -> CheckResponse {
         let mut inputs = req.inputs;
         let mut failures = Vec::new();
-        let mut fail = |property: &str, reason: String| {
-            failures.push(CheckFailure {
-                property: property.to_string(),
-                reason,
-            })
-        };
+        let mut fail = |property: &str, reason: String| failures.push(failure(property, reason));
         match inputs.get("topic_arn") {
             Some(v) if !is_known(v) => {}
             Some(Value::String(arn)) if arn.starts_with("arn:") && arn.contains(":sns:") => {}

@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_sns::types::Tag;
-use stackup_model::{Properties, ResourceArgs, Value, RESERVED_TAG_PREFIX, URN_TAG};
+use stackup_model::{Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest, ListResponse,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use crate::common::{changed, ok_if_gone};
+use crate::common::{changed, failure, ok_if_gone};
 use crate::props::{props, str_of};
 use crate::{classify, tags};
 
@@ -70,63 +70,57 @@ impl Topic {
             .send()
             .await
             .map_err(|e| classify("ListTagsForResource", e))?;
-        Ok(out
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect())
+        Ok(tags::map(out.tags().iter().map(|t| (t.key(), t.value()))))
     }
 
-    /// Brings the tags from `old` (user tags) to `new` (user plus stackup tags): removes
-    /// what went away, then sets the rest, which also restores stackup tags an
-    /// out-of-band edit removed.
+    /// Brings the tags from `old` to `new` (user plus stackup tags).
     async fn sync_tags(
         &self,
         arn: &str,
         old: &BTreeMap<String, String>,
         new: &BTreeMap<String, String>,
     ) -> Result<(), ProviderError> {
-        let removed: Vec<String> = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
-        if !removed.is_empty() {
-            self.sns
-                .untag_resource()
-                .resource_arn(arn)
-                .set_tag_keys(Some(removed))
-                .send()
-                .await
-                .map_err(|e| classify("UntagResource", e))?;
-        }
-        self.sns
-            .tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(sns_tags(new)?))
-            .send()
-            .await
-            .map_err(|e| classify("TagResource", e))?;
-        Ok(())
+        tags::sync(
+            old,
+            new,
+            |removed| async move {
+                self.sns
+                    .untag_resource()
+                    .resource_arn(arn)
+                    .set_tag_keys(Some(removed))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify("UntagResource", e))
+            },
+            || async {
+                self.sns
+                    .tag_resource()
+                    .resource_arn(arn)
+                    .set_tags(Some(sns_tags(new)?))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| classify("TagResource", e))
+            },
+        )
+        .await
     }
 }
 
-fn sns_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| ProviderError::invalid(format!("tag '{k}': {e}")))
-        })
-        .collect()
+/// SNS tags from a tag map.
+fn sns_tags(all: &BTreeMap<String, String>) -> Result<Vec<Tag>, ProviderError> {
+    tags::build_all(all, |k, v| Tag::builder().key(k).value(v).build())
 }
 
-/// The user tags of a live tag set, as a property value.
-fn user_tags(live: &BTreeMap<String, String>) -> Value {
-    let map: BTreeMap<String, String> = live
-        .iter()
-        .filter(|(k, _)| !k.starts_with(RESERVED_TAG_PREFIX))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    Value::from_string_map(&map)
+/// The live resource a topic is, as read and list report it.
+fn live(urn: Urn, id: &str, arn: &str, tags: &BTreeMap<String, String>) -> LiveResource {
+    LiveResource {
+        urn,
+        id: id.to_string(),
+        inputs: props([("name", name_of(arn).into()), ("tags", tags::user_tags(tags))]),
+        outputs: outputs(arn),
+    }
 }
 
 /// The topic name, the last field of its ARN.
@@ -160,18 +154,12 @@ impl Provider for Topic {
         match inputs.get("name") {
             Some(Value::String(name)) => {
                 if let Some(reason) = name_problem(name) {
-                    failures.push(CheckFailure {
-                        property: "name".into(),
-                        reason,
-                    });
+                    failures.push(failure("name", reason));
                 }
             }
-            _ => failures.push(CheckFailure {
-                property: "name".into(),
-                reason: "must be a string".into(),
-            }),
+            _ => failures.push(failure("name", "must be a string")),
         }
-        super::default_tags(&mut inputs);
+        tags::default_tags(&mut inputs);
         CheckResponse { inputs, failures }
     }
 
@@ -191,7 +179,7 @@ impl Provider for Topic {
             .ok_or_else(|| ProviderError::invalid("CreateTopic returned no topic ARN"))?
             .to_string();
         let live = self.live_tags(&arn).await?;
-        if live.get(URN_TAG).map(String::as_str) != Some(req.urn.as_str()) {
+        if !tags::owned_by(&live, &req.urn) {
             // Never delete it: the topic is someone else's.
             return Err(ProviderError::new(
                 ErrorKind::Conflict,
@@ -215,7 +203,7 @@ impl Provider for Topic {
         let mut found = Vec::new();
         // SNS has no batch describe: one GetTopicAttributes (and tag listing) per topic.
         for t in &req.targets {
-            let (attributes, live) = tokio::join!(
+            let (attributes, tagged) = tokio::join!(
                 self.sns.get_topic_attributes().topic_arn(&t.id).send(),
                 self.live_tags(&t.id)
             );
@@ -225,7 +213,7 @@ impl Provider for Topic {
                 Err(e) if gone(&e) => continue,
                 Err(e) => return Err(e),
             };
-            let live = match live {
+            let live_tags = match tagged {
                 Ok(l) => l,
                 Err(e) if gone(&e) => continue,
                 Err(e) => return Err(e),
@@ -234,12 +222,7 @@ impl Provider for Topic {
                 .attributes()
                 .and_then(|a| a.get("TopicArn"))
                 .map_or(t.id.as_str(), String::as_str);
-            found.push(LiveResource {
-                urn: t.urn.clone(),
-                id: t.id.clone(),
-                inputs: props([("name", name_of(arn).into()), ("tags", user_tags(&live))]),
-                outputs: outputs(arn),
-            });
+            found.push(live(t.urn.clone(), &t.id, arn, &live_tags));
         }
         Ok(ReadResponse { found })
     }
@@ -269,5 +252,29 @@ impl Provider for Topic {
                 .map(|_| ())
                 .map_err(|e| classify("DeleteTopic", e)),
         )
+    }
+
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        let topics: Vec<aws_sdk_sns::types::Topic> = self
+            .sns
+            .list_topics()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("ListTopics", e))?;
+        let mut found = Vec::new();
+        // Tags have no batch form: one call per topic. ListTopics answers the ARN, all
+        // that read takes from GetTopicAttributes.
+        for arn in topics.iter().filter_map(|t| t.topic_arn()) {
+            let Some(live_tags) = crate::common::found(self.live_tags(arn).await)? else {
+                continue;
+            };
+            if let Some(urn) = tags::listed_urn(&req.stack, TYPE, arn, &live_tags) {
+                found.push(live(urn, arn, arn, &live_tags));
+            }
+        }
+        Ok(Some(ListResponse { found }))
     }
 }

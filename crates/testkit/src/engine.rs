@@ -1,0 +1,86 @@
+//! Running a program through the real engine in-process, as the CLI does, without the
+//! CLI: for measurements that need to see inside (call counts, timings).
+
+use std::sync::Arc;
+
+use stackup_executor::{apply, ApplyContext, ApplyReport, Event, Observer};
+use stackup_graph::DependencyGraph;
+use stackup_model::Program;
+use stackup_planner::{plan, Plan, PlanRequest};
+use stackup_provider::Registry;
+use stackup_state::StateStore;
+
+struct Quiet;
+
+impl Observer for Quiet {
+    fn event(&self, _: Event) {}
+}
+
+/// The AWS providers, with clients for `endpoint` (a local server).
+pub fn aws_registry(endpoint: &str) -> Registry {
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+            aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "testkit"),
+        ))
+        .build();
+    stackup_aws::registry(&stackup_aws::AwsClients::new(&config))
+}
+
+/// Plans `program` against what `store` recorded.
+pub fn plan_program(
+    registry: &Registry,
+    store: &dyn StateStore,
+    stack: &str,
+    program: &Program,
+) -> Result<Plan, String> {
+    let graph = DependencyGraph::from_goals(&program.goals).map_err(|e| e.to_string())?;
+    let records = store.records().map_err(|e| e.to_string())?;
+    let retired = store.retired().map_err(|e| e.to_string())?;
+    plan(PlanRequest {
+        stack,
+        goals: &program.goals,
+        graph: &graph,
+        current: &records,
+        retired: &retired,
+        registry,
+        targets: &[],
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// Plans and applies `program` (an empty one destroys everything recorded).
+pub async fn up(
+    registry: &Registry,
+    store: Arc<dyn StateStore>,
+    stack: &str,
+    program: &Program,
+    parallel: usize,
+) -> Result<ApplyReport, String> {
+    let plan = plan_program(registry, store.as_ref(), stack, program)?;
+    let (_cancel, cancel_rx) = tokio::sync::watch::channel(false);
+    let report = apply(
+        &plan,
+        ApplyContext {
+            stack: stack.to_string(),
+            registry: registry.clone(),
+            store,
+            parallel,
+            cancel: cancel_rx,
+            observer: Arc::new(Quiet),
+        },
+    )
+    .await;
+    if report.is_success() {
+        Ok(report)
+    } else {
+        let failures: Vec<String> = report
+            .failures()
+            .iter()
+            .map(|f| format!("{}: {:?}", f.urn, f.outcome))
+            .collect();
+        Err(format!("apply failed: {}", failures.join("; ")))
+    }
+}
