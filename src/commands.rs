@@ -242,6 +242,13 @@ async fn execute(
         replaced: report.done(stackup_planner::OpKind::CreateReplacement),
         deleted: report.done(stackup_planner::OpKind::Delete),
         failed: report.failures().len(),
+        changes: report
+            .results
+            .iter()
+            .filter(|r| matches!(r.outcome, stackup_executor::NodeOutcome::Done))
+            .map(|r| format!("{} {}", render::verb_done(r.kind), r.urn))
+            .collect(),
+        snapshot: s.records()?,
     })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&render::summary_json(&report))?);

@@ -7,33 +7,12 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 
-use crate::support::{block_on, Moto, Project};
+use crate::support::{block_on, dev_stack, Moto, Project};
 
 const STACK: &str = "drifty";
 
-fn dev_stack(bucket: &str) -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(root.join("stacks/dev.toml"))
-        .expect("stacks/dev.toml")
-        .replace("stackup-dev-ecommerce-assets", bucket)
-}
-
 fn ids(project: &Project) -> BTreeMap<String, String> {
-    let run = project
-        .stackup(&["state", "list", "--json", "--stack", STACK])
-        .expect_code(0);
-    run.json()
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|r| {
-            let urn = r["urn"].as_str().expect("urn");
-            (
-                urn.rsplit("::").next().expect("name").to_string(),
-                r["id"].as_str().expect("id").to_string(),
-            )
-        })
-        .collect()
+    project.ids_by_name(STACK)
 }
 
 /// The drift entry of the resource named `name`.

@@ -6,17 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::Filter;
 
-use crate::support::{block_on, Moto, Project};
+use crate::support::{block_on, dev_stack, Moto, Project};
 
 const STACK: &str = "shop";
-
-/// The shipped dev stack file, with a bucket name of this test's own.
-fn dev_stack(bucket: &str) -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(root.join("stacks/dev.toml"))
-        .expect("stacks/dev.toml")
-        .replace("stackup-dev-ecommerce-assets", bucket)
-}
 
 fn set(text: &str, from: &str, to: &str) -> String {
     assert!(text.contains(from), "the stack file has no {from:?}");

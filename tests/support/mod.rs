@@ -98,6 +98,31 @@ impl Project {
     }
 }
 
+/// The shipped dev stack file (every tier), with a bucket name of the caller's own:
+/// bucket names are global, and tests share one server.
+pub fn dev_stack(bucket: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(root.join("stacks/dev.toml"))
+        .expect("stacks/dev.toml")
+        .replace("stackup-dev-ecommerce-assets", bucket)
+}
+
+impl Project {
+    /// Resource name (the URN's last part) -> physical id, from `state list --json`.
+    pub fn ids_by_name(&self, stack: &str) -> std::collections::BTreeMap<String, String> {
+        let run = self.stackup(&["state", "list", "--json", "--stack", stack]).expect_code(0);
+        run.json()
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|r| {
+                let urn = r["urn"].as_str().expect("urn");
+                (urn.rsplit("::").next().expect("name").to_string(), r["id"].as_str().expect("id").to_string())
+            })
+            .collect()
+    }
+}
+
 /// Runs a future to completion on a fresh runtime (tests are synchronous, the SDK is
 /// not).
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {

@@ -45,7 +45,7 @@ pub struct JournalEntry {
 }
 
 /// One run of a mutating command.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub seq: u64,
     pub command: String,
@@ -58,6 +58,12 @@ pub struct HistoryEntry {
     pub replaced: usize,
     pub deleted: usize,
     pub failed: usize,
+    /// One line per operation that finished: `create <urn>`, `delete <urn>`, ...
+    #[serde(default)]
+    pub changes: Vec<String>,
+    /// Every record as the run left them: what `state rollback --to <seq>` restores.
+    #[serde(default)]
+    pub snapshot: Vec<ResourceRecord>,
 }
 
 /// Where a stack's state lives.
@@ -78,6 +84,11 @@ pub trait StateStore: Send + Sync {
     /// Appends a run to the history and returns its sequence number.
     fn append_history(&self, entry: HistoryEntry) -> Result<u64, StateError>;
     fn history(&self) -> Result<Vec<HistoryEntry>, StateError>;
+    /// Replaces every record at once (import of an export, rollback): all or nothing.
+    fn replace_all(&self, records: &[ResourceRecord]) -> Result<(), StateError>;
+    /// Stack-level settings that are not resources (a demo stack's expiry, ...).
+    fn set_meta(&self, key: &str, value: Option<&str>) -> Result<(), StateError>;
+    fn meta(&self, key: &str) -> Result<Option<String>, StateError>;
 }
 
 /// Seconds since the Unix epoch.

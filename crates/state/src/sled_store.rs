@@ -15,6 +15,7 @@ pub struct SledStore {
     journal: sled::Tree,
     history: sled::Tree,
     retired: sled::Tree,
+    meta: sled::Tree,
     _lock: StackLock,
 }
 
@@ -36,6 +37,7 @@ impl SledStore {
         let journal = db.open_tree("journal").map_err(err)?;
         let history = db.open_tree("history").map_err(err)?;
         let retired = db.open_tree("retired").map_err(err)?;
+        let meta = db.open_tree("meta").map_err(err)?;
         Ok(SledStore {
             path,
             db,
@@ -43,6 +45,7 @@ impl SledStore {
             journal,
             history,
             retired,
+            meta,
             _lock: lock,
         })
     }
@@ -187,5 +190,54 @@ impl StateStore for SledStore {
 
     fn history(&self) -> Result<Vec<HistoryEntry>, StateError> {
         self.all(&self.history)
+    }
+
+    fn replace_all(&self, records: &[ResourceRecord]) -> Result<(), StateError> {
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = records
+            .iter()
+            .map(|r| {
+                serde_json::to_vec(r)
+                    .map(|bytes| (r.urn.as_str().as_bytes().to_vec(), bytes))
+                    .map_err(|e| StateError::Corrupt {
+                        key: r.urn.to_string(),
+                        message: e.to_string(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let existing: Vec<sled::IVec> = self
+            .records
+            .iter()
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        self.records
+            .transaction(|tree| {
+                for key in &existing {
+                    tree.remove(key)?;
+                }
+                for (key, value) in &encoded {
+                    tree.insert(key.as_slice(), value.as_slice())?;
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| StateError::Store {
+                path: self.path.display().to_string(),
+                message: format!("{e:?}"),
+            })?;
+        self.flush()
+    }
+
+    fn set_meta(&self, key: &str, value: Option<&str>) -> Result<(), StateError> {
+        match value {
+            Some(v) => self.write(&self.meta, key.as_bytes(), &v),
+            None => self.delete(&self.meta, key.as_bytes()),
+        }
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, StateError> {
+        match self.meta.get(key.as_bytes()).map_err(|e| self.err(e))? {
+            Some(v) => decode(key.as_bytes(), &v).map(Some),
+            None => Ok(None),
+        }
     }
 }
