@@ -34,6 +34,39 @@ pub struct RefreshArgs {
     pub refresh: bool,
 }
 
+/// Arguments of `destroy`.
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Do not ask for confirmation; with --sweep, delete (otherwise a dry run).
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallel: u16,
+    #[command(flatten)]
+    pub refresh: RefreshArgs,
+    #[arg(long)]
+    pub json: bool,
+    /// Only this resource and everything that depends on it (repeatable).
+    #[arg(long = "target", value_name = "URN")]
+    pub targets: Vec<String>,
+    /// Keep this resource and everything it depends on (repeatable).
+    #[arg(long = "exclude", value_name = "URN")]
+    pub excludes: Vec<String>,
+    /// Empty buckets that hold objects (every version and delete marker) even where
+    /// storage.force_destroy is false.
+    #[arg(long)]
+    pub empty_buckets: bool,
+    /// Find every object tagged stackup:stack=<stack> in AWS, state or no state (also
+    /// when local state is lost), and delete them in dependency order. A dry run unless
+    /// --yes.
+    #[arg(long, conflicts_with_all = ["targets", "excludes"])]
+    pub sweep: bool,
+    /// With --sweep: delete databases without a final snapshot (by default a sweep
+    /// keeps one, as state no longer says whether to).
+    #[arg(long, requires = "sweep")]
+    pub skip_final_snapshot: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create, update, replace and delete resources until AWS matches the program.
@@ -52,6 +85,10 @@ pub enum Command {
         /// Print the plan and the result as JSON.
         #[arg(long)]
         json: bool,
+        /// A demo stack's time to live: record that it expires this long from now, for
+        /// `stackup reap` (a whole number and s, m, h or d: 30m, 4h, 2d).
+        #[arg(long, value_name = "DURATION", value_parser = crate::teardown::parse_ttl)]
+        ttl: Option<u64>,
     },
     /// Show what `up` would do. Exit 0: nothing to do; 2: changes or drift; 1: error.
     Diff {
@@ -64,17 +101,22 @@ pub enum Command {
         #[arg(long, value_name = "TOPIC_ARN")]
         notify_topic: Option<String>,
     },
-    /// Delete every resource of the stack, dependents first.
-    Destroy {
-        /// Do not ask for confirmation.
+    /// Delete every resource of the stack (or a part of it), dependents first; with
+    /// --sweep, everything tagged with the stack, state or no state.
+    Destroy(DestroyArgs),
+    /// List the stacks with state under the state directory: age, expiry, resources.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Destroy every stack whose expiry (`up --ttl`) has passed; a dry run unless --yes.
+    /// For cron.
+    Reap {
+        /// Destroy them (otherwise only say what would be destroyed).
         #[arg(long)]
         yes: bool,
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
         parallel: u16,
-        #[command(flatten)]
-        refresh: RefreshArgs,
-        #[arg(long)]
-        json: bool,
     },
     /// Read every recorded resource from AWS and record what is live; report what changed.
     /// Exit 0: nothing drifted; 2: state was updated with drift; 1: error.
@@ -87,10 +129,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Inspect recorded state.
+    /// Inspect and repair recorded state (never touches AWS).
     State {
         #[command(subcommand)]
         command: StateCommand,
+    },
+    /// Adopt an existing AWS object as `<stack>::TYPE::NAME` (reads AWS, changes nothing
+    /// there), then suggest `stackup diff`.
+    Import {
+        /// Resource type, e.g. aws:ec2:Vpc.
+        #[arg(value_name = "TYPE")]
+        ty: String,
+        /// The name in the URN, as the program declares it.
+        name: String,
+        /// The AWS id or ARN of the object.
+        id: String,
+    },
+    /// Remove the stack's lock file; refused while a live run holds it unless --force.
+    Unlock {
+        /// Remove it even though a live process holds it.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -106,5 +165,33 @@ pub enum StateCommand {
         urn: String,
         #[arg(long)]
         json: bool,
+    },
+    /// Forget one resource without touching AWS (refused while others depend on it).
+    Rm {
+        urn: String,
+        /// Forget it even though recorded resources depend on it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write every record (and retired record) as one JSON document.
+    Export {
+        /// Write to FILE instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Replace the stack's records with those of an export, all at once.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// One entry per run: when, who, what command, what it changed.
+    History {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore the records history entry N left (AWS is not touched).
+    Rollback {
+        #[arg(long = "to", value_name = "N")]
+        to: u64,
     },
 }

@@ -10,7 +10,7 @@ use stackup_planner::Plan;
 use stackup_state::{now_unix, HistoryEntry, StateStore};
 use tokio::sync::watch;
 
-use crate::cli::{Cli, Command, Global, RefreshArgs, StateCommand};
+use crate::cli::{Cli, Command, Global, RefreshArgs};
 use crate::render;
 use crate::session::Session;
 
@@ -23,26 +23,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             targets,
             refresh,
             json,
-        } => up(g, yes, parallel.into(), &targets, refresh, json).await,
+            ttl,
+        } => up(g, yes, parallel.into(), &targets, refresh, json, ttl).await,
         Command::Diff {
             json,
             refresh,
             notify_topic,
         } => diff(g, refresh, json, notify_topic.as_deref()).await,
-        Command::Destroy {
-            yes,
-            parallel,
-            refresh,
-            json,
-        } => destroy(g, yes, parallel.into(), refresh, json).await,
+        Command::Destroy(args) => crate::teardown::destroy(g, args).await,
+        Command::Ls { json } => crate::teardown::ls(g, json),
+        Command::Reap { yes, parallel } => crate::teardown::reap(g, yes, parallel.into()).await,
         Command::Refresh { json } => refresh_state(g, json).await,
         Command::Outputs { json } => outputs(g, json).await,
-        Command::State { command } => state(g, command).await,
+        Command::State { command } => crate::state_cmd::run(g, command).await,
+        Command::Import { ty, name, id } => crate::state_cmd::import(g, &ty, &name, &id).await,
+        Command::Unlock { force } => crate::state_cmd::unlock(g, force),
     }
 }
 
 /// Reads live state unless told not to. A failed read is an error, never "no change".
-async fn current_state(
+pub(crate) async fn current_state(
     s: &Session,
     records: Vec<ResourceRecord>,
     args: RefreshArgs,
@@ -110,6 +110,7 @@ async fn diff(g: &Global, refresh_args: RefreshArgs, json: bool, notify_topic: O
 /// outside stackup are forgotten (the next `up` recreates them).
 async fn refresh_state(g: &Global, json: bool) -> anyhow::Result<u8> {
     let s = Session::open(g, "refresh").await?;
+    s.recover().await?;
     let records = s.records()?;
     let mut refreshed = refresh(&s.registry, &records)
         .await
@@ -150,32 +151,24 @@ async fn up(
     raw_targets: &[String],
     refresh_args: RefreshArgs,
     json: bool,
+    ttl: Option<u64>,
 ) -> anyhow::Result<u8> {
     let s = Session::open(g, "up").await?;
+    s.recover().await?;
     let records = s.records()?;
     let targets = s.targets(raw_targets, &records)?;
     let (current, drift) = current_state(&s, records, refresh_args).await?;
     let plan = s.plan(&current, &targets, false)?;
-    execute(&s, plan, &drift, "up", yes, parallel, json).await
-}
-
-async fn destroy(g: &Global, yes: bool, parallel: usize, refresh_args: RefreshArgs, json: bool) -> anyhow::Result<u8> {
-    let s = Session::open(g, "destroy").await?;
-    let records = s.records()?;
-    let (current, drift) = current_state(&s, records, refresh_args).await?;
-    // Resources already deleted outside stackup only need forgetting.
-    for d in &drift {
-        if let ResourceDrift::Deleted { urn } = d {
-            s.store.remove(urn)?;
-        }
-    }
-    let plan = s.plan(&current, &[], true)?;
-    execute(&s, plan, &[], "destroy", yes, parallel, json).await
+    // Deletes (removed resources, replaced objects) are checked before anything changes.
+    crate::teardown::preflight(&s.registry, &plan, parallel, "up").await?;
+    let code = execute(&s, plan, &drift, "up", yes, parallel, json).await?;
+    crate::teardown::record_stack_meta(&s, g, ttl)?;
+    Ok(code)
 }
 
 /// Shows the plan, asks for confirmation, applies it with a live progress view and
 /// records the run in the history.
-async fn execute(
+pub(crate) async fn execute(
     s: &Session,
     plan: Plan,
     drift: &[ResourceDrift],
@@ -316,51 +309,6 @@ async fn outputs(g: &Global, json: bool) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&map)?);
     } else {
         print_outputs(&s)?;
-    }
-    Ok(0)
-}
-
-async fn state(g: &Global, command: StateCommand) -> anyhow::Result<u8> {
-    let s = Session::open(g, "state").await?;
-    let mut records = s.records()?;
-    records.sort_by(|a, b| a.urn.cmp(&b.urn));
-    match command {
-        StateCommand::List { json: true } => {
-            let list: Vec<serde_json::Value> = records
-                .iter()
-                .map(|r| json!({"urn": r.urn, "type": r.ty, "id": r.id, "dependencies": r.dependencies}))
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&list)?);
-        }
-        StateCommand::List { json: false } => {
-            for r in &records {
-                println!("{:<60} {}", r.urn.as_str(), r.id);
-            }
-            println!("{} resource(s) in stack {}", records.len(), s.config.name);
-        }
-        StateCommand::Show { urn, json } => {
-            let r = records
-                .iter()
-                .find(|r| r.urn.as_str() == urn)
-                .ok_or_else(|| anyhow::anyhow!("no recorded resource {urn} in stack {}", s.config.name))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(r)?);
-            } else {
-                println!("{}\n  type: {}\n  id:   {}", r.urn, r.ty, r.id);
-                println!("  inputs:");
-                for (k, v) in &r.inputs {
-                    println!("    {k}: {v}");
-                }
-                println!("  outputs:");
-                for (k, v) in &r.outputs {
-                    println!("    {k}: {v}");
-                }
-                println!(
-                    "  depends on: {}",
-                    r.dependencies.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(", ")
-                );
-            }
-        }
     }
     Ok(0)
 }

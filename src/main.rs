@@ -8,13 +8,24 @@ mod cli;
 mod commands;
 mod render;
 mod session;
+mod state_cmd;
+mod teardown;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    // clap exits 2 on a usage error, but 2 means "changes found" to scripts reading
+    // `diff`: every user error is 1. Help and version go to stdout with 0.
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -74,6 +74,41 @@ impl Session {
             .context("listing the stack's tagged objects in AWS")
     }
 
+    /// Resolves the journal entries an interrupted run left (see
+    /// crates/executor/src/recover.rs) and says what it did on stderr.
+    pub async fn recover(&self) -> anyhow::Result<()> {
+        let dependencies = self
+            .program
+            .goals
+            .iter()
+            .map(|g| (g.urn.clone(), g.dependencies()))
+            .collect();
+        let recovery = stackup_executor::recover(&self.registry, self.store.as_ref(), &self.config.name, &dependencies)
+            .await
+            .context("resolving operations a previous run left unfinished")?;
+        for (urn, id) in &recovery.adopted {
+            eprintln!("recovered: {urn} was created by an interrupted run as {id}; it is now recorded");
+        }
+        if recovery.settled > 0 && recovery.adopted.is_empty() {
+            eprintln!(
+                "recovered: {} unfinished operation(s) of an interrupted run settled",
+                recovery.settled
+            );
+        }
+        if !recovery.ambiguous.is_empty() {
+            let list: Vec<String> = recovery
+                .ambiguous
+                .iter()
+                .map(|(urn, ids)| format!("{urn}: {}", ids.join(", ")))
+                .collect();
+            anyhow::bail!(
+                "an interrupted run left more than one object claiming the same resource, and stackup will not guess which to keep: {}. Delete the extra object(s) in AWS (or adopt one with `stackup import`), then run again",
+                list.join("; ")
+            );
+        }
+        Ok(())
+    }
+
     pub fn records(&self) -> anyhow::Result<Vec<ResourceRecord>> {
         Ok(self.store.records()?)
     }

@@ -10,7 +10,10 @@
 mod support;
 
 mod config;
+mod crash;
 mod drift;
 mod engine;
 mod network;
 mod platform;
+mod state;
+mod teardown;

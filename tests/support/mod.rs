@@ -78,7 +78,13 @@ impl Project {
 
     /// Runs `stackup ARGS` in the project directory against the endpoint.
     pub fn stackup(&self, args: &[&str]) -> Run {
+        self.stackup_with_env(args, &[])
+    }
+
+    /// Runs `stackup ARGS` with extra environment variables (test hooks).
+    pub fn stackup_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_stackup"))
+            .envs(env.iter().copied())
             .args(args)
             .current_dir(self.dir.path())
             .env("AWS_ENDPOINT_URL", &self.endpoint)
@@ -110,14 +116,19 @@ pub fn dev_stack(bucket: &str) -> String {
 impl Project {
     /// Resource name (the URN's last part) -> physical id, from `state list --json`.
     pub fn ids_by_name(&self, stack: &str) -> std::collections::BTreeMap<String, String> {
-        let run = self.stackup(&["state", "list", "--json", "--stack", stack]).expect_code(0);
+        let run = self
+            .stackup(&["state", "list", "--json", "--stack", stack])
+            .expect_code(0);
         run.json()
             .as_array()
             .expect("array")
             .iter()
             .map(|r| {
                 let urn = r["urn"].as_str().expect("urn");
-                (urn.rsplit("::").next().expect("name").to_string(), r["id"].as_str().expect("id").to_string())
+                (
+                    urn.rsplit("::").next().expect("name").to_string(),
+                    r["id"].as_str().expect("id").to_string(),
+                )
             })
             .collect()
     }

@@ -25,6 +25,7 @@ mod props;
 pub mod rds;
 pub mod s3;
 pub mod sns;
+pub mod sweep;
 mod tags;
 
 use stackup_provider::Registry;

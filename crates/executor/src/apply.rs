@@ -225,7 +225,13 @@ fn resolve_references(shared: &Shared, step: &Step) -> Result<Properties, StepEr
     }
 }
 
-fn journal(shared: &Shared, urn: &Urn, op: JournalOp, id: Option<&str>) -> Result<String, StepError> {
+fn journal(
+    shared: &Shared,
+    urn: &Urn,
+    op: JournalOp,
+    id: Option<&str>,
+    inputs: Option<&Properties>,
+) -> Result<String, StepError> {
     let token = uuid::Uuid::new_v4().to_string();
     shared.ctx.store.journal_begin(&JournalEntry {
         token: token.clone(),
@@ -233,6 +239,7 @@ fn journal(shared: &Shared, urn: &Urn, op: JournalOp, id: Option<&str>) -> Resul
         op,
         id: id.map(str::to_string),
         started_at: now_unix(),
+        inputs: inputs.cloned(),
     })?;
     Ok(token)
 }
@@ -249,7 +256,8 @@ fn settle_failed(shared: &Shared, token: &str, kind: ErrorKind) {
 async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -> Result<(), StepError> {
     let provider = provider(shared, step)?;
     let inputs = resolve(shared, step)?;
-    let token = journal(shared, &step.urn, JournalOp::Create, None)?;
+    let token = journal(shared, &step.urn, JournalOp::Create, None, Some(&inputs))?;
+    crash_point::reached(crash_point::Phase::BeforeCall);
     let created = provider
         .create(CreateRequest {
             urn: step.urn.clone(),
@@ -265,6 +273,7 @@ async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -
             return Err(e.into());
         }
     };
+    crash_point::reached(crash_point::Phase::AfterCall);
     let record = ResourceRecord {
         urn: step.urn.clone(),
         ty: step.ty.clone(),
@@ -277,6 +286,7 @@ async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -
         Some(old) => shared.ctx.store.replace(old, &record)?,
         None => shared.ctx.store.put(&record)?,
     }
+    crash_point::reached(crash_point::Phase::AfterRecord);
     shared.ctx.store.journal_end(&token)?;
     shared
         .outputs
@@ -293,7 +303,7 @@ async fn update(shared: &Shared, step: &Step) -> Result<(), StepError> {
         .as_ref()
         .ok_or_else(|| StepError::Engine(format!("{} has no recorded state to update", step.urn)))?;
     let inputs = resolve(shared, step)?;
-    let token = journal(shared, &step.urn, JournalOp::Update, Some(&old.id))?;
+    let token = journal(shared, &step.urn, JournalOp::Update, Some(&old.id), None)?;
     let updated = provider
         .update(UpdateRequest {
             urn: step.urn.clone(),
@@ -334,7 +344,8 @@ async fn delete(shared: &Shared, step: &Step, kind: OpKind) -> Result<(), StepEr
         .old
         .as_ref()
         .ok_or_else(|| StepError::Engine(format!("{} has no recorded state to delete", step.urn)))?;
-    let token = journal(shared, &step.urn, JournalOp::Delete, Some(&old.id))?;
+    let token = journal(shared, &step.urn, JournalOp::Delete, Some(&old.id), None)?;
+    crash_point::reached(crash_point::Phase::BeforeCall);
     let deleted = provider
         .delete(DeleteRequest {
             urn: step.urn.clone(),
@@ -352,6 +363,7 @@ async fn delete(shared: &Shared, step: &Step, kind: OpKind) -> Result<(), StepEr
             return Err(e.into());
         }
     }
+    crash_point::reached(crash_point::Phase::AfterCall);
     let retired = step.retired || (kind == OpKind::DeleteReplaced && step.action == Action::CreateThenDelete);
     if retired {
         shared.ctx.store.forget_retired(old)?;
@@ -360,4 +372,37 @@ async fn delete(shared: &Shared, step: &Step, kind: OpKind) -> Result<(), StepEr
     }
     shared.ctx.store.journal_end(&token)?;
     Ok(())
+}
+
+/// A test hook for crash-safety tests: `STACKUP_TEST_CRASH_AT=<n>` kills this process
+/// with SIGKILL at the n-th crash point of the run, where crash points are the instants
+/// around each mutating call (journal written / call returned / outcome recorded), so a
+/// test can make every window of the write-ahead sequence happen. Without the variable
+/// it costs one relaxed atomic increment.
+mod crash_point {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+
+    #[derive(Debug, Clone, Copy)]
+    pub enum Phase {
+        BeforeCall,
+        AfterCall,
+        AfterRecord,
+    }
+
+    static TARGET: OnceLock<Option<usize>> = OnceLock::new();
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+
+    pub fn reached(phase: Phase) {
+        let target = *TARGET.get_or_init(|| std::env::var("STACKUP_TEST_CRASH_AT").ok().and_then(|v| v.parse().ok()));
+        let Some(target) = target else { return };
+        if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == target {
+            eprintln!("test hook: killing stackup at crash point {target} ({phase:?})");
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &std::process::id().to_string()])
+                .status();
+            // kill -9 does not return; if it could not be run, stop anyway.
+            std::process::abort();
+        }
+    }
 }

@@ -9,6 +9,7 @@
 //! Architecture invariant: pure. The planner calls providers' `check` and `diff`
 //! (which are pure) and nothing else.
 
+pub mod destroy;
 mod ops;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -211,9 +211,13 @@ pub struct UpdateResponse {
     pub outputs: Properties,
 }
 
+#[derive(Clone, Debug)]
 pub struct DeleteRequest {
     pub urn: Urn,
     pub id: String,
+    /// The inputs as recorded; for a sweep of objects state does not know, the live
+    /// inputs `list` reported (stackup-side settings at their defaults unless the sweep
+    /// sets them).
     pub inputs: Properties,
     pub outputs: Properties,
 }
@@ -266,6 +270,18 @@ pub trait Provider: Send + Sync {
     /// Deletes and waits until AWS reports the object gone. Deleting an object that is
     /// already gone succeeds.
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError>;
+
+    /// Pre-flight of a delete: reads only, and fails when AWS would refuse (or stackup's
+    /// own rules forbid) deleting the object now, naming every blocker: objects outside
+    /// the stack that still use it, deletion protection, a bucket holding objects. The
+    /// engine calls it for every delete of a run before any mutating call, so that a
+    /// destroy that cannot finish changes nothing. Errors of kind DependencyViolation
+    /// name things to remove; Invalid names a setting to change. An object already gone
+    /// passes. The default has nothing to check.
+    async fn check_delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        let _ = req;
+        Ok(())
+    }
 
     /// Lists every object of this type tagged with the stack, state or no state: drift
     /// detection reports the ones not in state, and a sweep deletes them when state is

@@ -4,23 +4,38 @@
 //! Architecture invariant: every write is durable (flushed) before the call returns, so
 //! the executor can rely on "recorded" meaning "survives kill -9".
 
+pub mod export;
+mod guard;
 mod lock;
 mod sled_store;
 
 use serde::{Deserialize, Serialize};
 use stackup_model::{ResourceRecord, Urn};
 
-pub use lock::{hostname, LockHolder, StackLock};
+pub use lock::{hostname, process_alive, LockHolder, LockInspection, LockProbe, StackLock};
 pub use sled_store::SledStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("stack '{stack}' is locked by {holder}; if that run is gone, run `stackup unlock --stack {stack}`")]
+    // A dead holder's lock is released by the kernel, so a held lock means a live
+    // process: the way out is to let it finish or stop it, not to remove the file.
+    #[error("stack '{stack}' is locked by {holder}: another run of this stack is in progress. Wait for it to finish, or stop that process; the lock is released the moment it exits, however it exits")]
     Locked { stack: String, holder: LockHolder },
     #[error("state store at {path}: {message}")]
     Store { path: String, message: String },
     #[error("state record {key} is unreadable: {message}")]
     Corrupt { key: String, message: String },
+    /// The database cannot be opened or read back; `way_out` says how to recover.
+    #[error("the state store at {path} is damaged or unreadable: {reason}. Nothing was changed. {way_out}")]
+    Damaged {
+        path: String,
+        reason: String,
+        way_out: String,
+    },
+    /// sled's own lock on the database file is held by another process: a run that
+    /// still has the store open although stackup's lock file was removed.
+    #[error("the state store at {path} is still open in another process (sled holds its own lock on the database, even after `stackup unlock --force` removed the lock file): wait for that run to finish, or stop it")]
+    InUse { path: String },
 }
 
 /// The kind of mutation a journal entry announces.
@@ -34,7 +49,7 @@ pub enum JournalOp {
 
 /// An intent, durable before the mutating call it announces and cleared after the
 /// outcome is recorded. An entry still present at the start of a run was interrupted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JournalEntry {
     pub token: String,
     pub urn: Urn,
@@ -42,6 +57,10 @@ pub struct JournalEntry {
     /// The physical id the operation acts on, when known.
     pub id: Option<String>,
     pub started_at: u64,
+    /// For a create: the resolved inputs sent to AWS, so that recovery records an object
+    /// it adopts exactly as a finished create would have. Secrets are never persisted.
+    #[serde(default)]
+    pub inputs: Option<stackup_model::Properties>,
 }
 
 /// One run of a mutating command.
@@ -97,4 +116,27 @@ pub fn now_unix() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC` (for messages and history; no time zone
+/// database needed).
+pub fn format_unix_time(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rest = secs % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60
+    )
 }

@@ -1,7 +1,7 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +21,11 @@ impl fmt::Display for LockHolder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "pid {} on {} running `{}` since {} (unix time)",
-            self.pid, self.host, self.command, self.since
+            "pid {} on {} running `{}` since {}",
+            self.pid,
+            self.host,
+            self.command,
+            crate::format_unix_time(self.since)
         )
     }
 }
@@ -82,6 +85,98 @@ impl StackLock {
         file.sync_all().map_err(store_err)?;
         Ok(StackLock { _file: file, holder })
     }
+}
+
+/// What `stackup unlock` finds in a stack's lock file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LockProbe {
+    /// There is no lock file: no run has taken the lock since it was last removed.
+    Absent,
+    /// The file exists but no process holds its lock (its last holder exited or died);
+    /// `last` is whoever wrote the file last, when readable.
+    Free { last: Option<LockHolder> },
+    /// A process holds the lock; `holder` is what the file says about it, when readable.
+    Held { holder: Option<LockHolder> },
+}
+
+/// The result of [`StackLock::inspect`]. When the lock was free, the inspection holds it
+/// until dropped, so that removing the file cannot race with a run taking the lock.
+#[derive(Debug)]
+pub struct LockInspection {
+    pub probe: LockProbe,
+    path: PathBuf,
+    _held: Option<File>,
+}
+
+impl StackLock {
+    /// Looks at the lock of the stack whose state directory is `dir` without waiting.
+    pub fn inspect(dir: &Path) -> Result<LockInspection, StateError> {
+        let path = dir.join("lock");
+        let store_err = |e: std::io::Error| StateError::Store {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(LockInspection {
+                    probe: LockProbe::Absent,
+                    path,
+                    _held: None,
+                })
+            }
+            Err(e) => return Err(store_err(e)),
+        };
+        let mut text = String::new();
+        // An unreadable or half-written file only loses the holder's description.
+        let _ = file.read_to_string(&mut text);
+        let holder: Option<LockHolder> = serde_json::from_str(&text).ok();
+        match file.try_lock() {
+            Ok(()) => Ok(LockInspection {
+                probe: LockProbe::Free { last: holder },
+                path,
+                _held: Some(file),
+            }),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(LockInspection {
+                probe: LockProbe::Held { holder },
+                path,
+                _held: None,
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(store_err(e)),
+        }
+    }
+}
+
+impl LockInspection {
+    /// Deletes the lock file (a missing file is not an error).
+    pub fn remove(self) -> Result<(), StateError> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StateError::Store {
+                path: self.path.display().to_string(),
+                message: format!("cannot remove the lock file: {e}"),
+            }),
+        }
+    }
+}
+
+/// Whether a process with this pid runs on this host. On Linux this is `/proc/<pid>`;
+/// elsewhere `kill -0`, which needs no signal-sending rights beyond the user's own.
+pub fn process_alive(pid: u32) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    let proc_root = Path::new("/proc/self");
+    if proc_root.exists() {
+        return Path::new("/proc").join(pid.to_string()).exists();
+    }
+    std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 pub fn hostname() -> String {

@@ -4,7 +4,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use stackup_model::{ResourceRecord, Urn};
 
-use crate::{HistoryEntry, JournalEntry, StackLock, StateError, StateStore};
+use crate::{guard, HistoryEntry, JournalEntry, StackLock, StateError, StateStore};
 
 /// The default store: one sled database per stack under `<state dir>/<stack>/`, guarded
 /// by that stack's lock for as long as the store is open.
@@ -19,35 +19,156 @@ pub struct SledStore {
     _lock: StackLock,
 }
 
+/// The meta key every store carries from its creation. sled reads a log whose files were
+/// overwritten or truncated back as an empty database instead of failing, so a store
+/// without this key and without any data is one that lost everything, not a new one.
+const MARKER: &str = "stackup.store-created";
+
 impl SledStore {
-    /// Takes the stack's lock and opens its database.
+    /// Takes the stack's lock and opens its database, creating it on first use.
+    ///
+    /// A database that cannot be opened or read back gives [`StateError::Damaged`] (with
+    /// the way out), never a panic: sled's panics are contained here.
     pub fn open(state_dir: &Path, stack: &str, command: &str) -> Result<SledStore, StateError> {
         let dir = state_dir.join(stack);
         let lock = StackLock::acquire(&dir, stack, command)?;
         let path = dir.join("db");
-        let err = |e: sled::Error| StateError::Store {
+        if !path.exists() {
+            create(&dir, &path)?;
+        }
+        let damaged = |reason: String| StateError::Damaged {
             path: path.display().to_string(),
-            message: format!(
-                "{e}. The store may be damaged; move {} aside and restore an export with `stackup state import`",
-                path.display()
-            ),
+            reason,
+            way_out: way_out(&path, None),
         };
-        let db = sled::Config::new().path(&path).open().map_err(err)?;
-        let records = db.open_tree("records").map_err(err)?;
-        let journal = db.open_tree("journal").map_err(err)?;
-        let history = db.open_tree("history").map_err(err)?;
-        let retired = db.open_tree("retired").map_err(err)?;
-        let meta = db.open_tree("meta").map_err(err)?;
-        Ok(SledStore {
+        let db = open_db(&path)?;
+        let tree = |name: &str| match guard::contain(|| db.open_tree(name)) {
+            Ok(Ok(t)) => Ok(t),
+            Ok(Err(e)) => Err(damaged(format!("sled cannot open its {name} tree ({e})"))),
+            Err(panic) => Err(damaged(format!("sled failed opening its {name} tree ({panic})"))),
+        };
+        let store = SledStore {
+            records: tree("records")?,
+            journal: tree("journal")?,
+            history: tree("history")?,
+            retired: tree("retired")?,
+            meta: tree("meta")?,
             path,
             db,
-            records,
-            journal,
-            history,
-            retired,
-            meta,
             _lock: lock,
+        };
+        store.check_marker()?;
+        Ok(store)
+    }
+
+    /// Refuses a database that silently lost everything; marks stores created before
+    /// the marker existed.
+    fn check_marker(&self) -> Result<(), StateError> {
+        let marked = match guard::contain(|| self.meta.get(MARKER)) {
+            Ok(Ok(v)) => v.is_some(),
+            Ok(Err(e)) => return Err(self.damaged(format!("its metadata cannot be read ({e})"))),
+            Err(panic) => return Err(self.damaged(format!("sled failed reading its metadata ({panic})"))),
+        };
+        if marked {
+            return Ok(());
+        }
+        let mut any_data = false;
+        for tree in [&self.meta, &self.records, &self.history, &self.journal, &self.retired] {
+            any_data |= match guard::contain(|| tree.first()) {
+                Ok(Ok(first)) => first.is_some(),
+                Ok(Err(e)) => return Err(self.damaged(format!("sled cannot read it ({e})"))),
+                Err(panic) => return Err(self.damaged(format!("sled failed reading it ({panic})"))),
+            };
+        }
+        if !any_data {
+            return Err(self.damaged(
+                "its database holds no stackup data, not even the marker every store gets when it is created: its files were overwritten, truncated or replaced"
+                    .into(),
+            ));
+        }
+        // Written by a stackup from before the marker: it has data, so mark it now.
+        self.write(&self.meta, MARKER.as_bytes(), &crate::now_unix())
+    }
+
+    /// A damaged-store error for this store, with the best way out available: the last
+    /// readable history entry when there is one.
+    fn damaged(&self, reason: String) -> StateError {
+        StateError::Damaged {
+            path: self.path.display().to_string(),
+            reason,
+            way_out: way_out(&self.path, self.last_readable_run()),
+        }
+    }
+
+    /// The newest history entry that still decodes, read leniently (never failing):
+    /// the rollback target suggested when records are unreadable.
+    fn last_readable_run(&self) -> Option<HistoryEntry> {
+        guard::contain(|| {
+            self.history
+                .iter()
+                .rev()
+                .filter_map(|kv| kv.ok())
+                .find_map(|(_, v)| serde_json::from_slice::<HistoryEntry>(&v).ok())
         })
+        .ok()
+        .flatten()
+    }
+
+    /// Replaces every record and every retired record in one atomic write: the import
+    /// of an export, which carries both.
+    pub fn replace_all_with_retired(
+        &self,
+        records: &[ResourceRecord],
+        retired: &[ResourceRecord],
+    ) -> Result<(), StateError> {
+        use sled::Transactional;
+        let encode = |r: &ResourceRecord, key: Vec<u8>| {
+            serde_json::to_vec(r)
+                .map(|bytes| (key, bytes))
+                .map_err(|e| StateError::Corrupt {
+                    key: r.urn.to_string(),
+                    message: e.to_string(),
+                })
+        };
+        let new_records: Vec<(Vec<u8>, Vec<u8>)> = records
+            .iter()
+            .map(|r| encode(r, r.urn.as_str().as_bytes().to_vec()))
+            .collect::<Result<_, _>>()?;
+        let new_retired: Vec<(Vec<u8>, Vec<u8>)> = retired
+            .iter()
+            .map(|r| encode(r, retired_key(r)))
+            .collect::<Result<_, _>>()?;
+        let old_records = self.keys(&self.records)?;
+        let old_retired = self.keys(&self.retired)?;
+        (&self.records, &self.retired)
+            .transaction(|(rec, ret)| {
+                for key in &old_records {
+                    rec.remove(key)?;
+                }
+                for key in &old_retired {
+                    ret.remove(key)?;
+                }
+                for (key, value) in &new_records {
+                    rec.insert(key.as_slice(), value.as_slice())?;
+                }
+                for (key, value) in &new_retired {
+                    ret.insert(key.as_slice(), value.as_slice())?;
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| StateError::Store {
+                path: self.path.display().to_string(),
+                message: format!("{e:?}"),
+            })?;
+        self.flush()
+    }
+
+    /// Every key of `tree` (values are not decoded, so this works on damaged records).
+    fn keys(&self, tree: &sled::Tree) -> Result<Vec<sled::IVec>, StateError> {
+        match guard::contain(|| tree.iter().keys().collect::<Result<Vec<_>, _>>()) {
+            Ok(r) => r.map_err(|e| self.err(e)),
+            Err(panic) => Err(self.damaged(format!("sled failed listing its keys ({panic})"))),
+        }
     }
 
     /// The stacks that have a state directory under `state_dir`.
@@ -88,13 +209,110 @@ impl SledStore {
         self.db.flush().map(|_| ()).map_err(|e| self.err(e))
     }
 
+    /// Every value of `tree`, decoded. An entry that does not decode, or a panic inside
+    /// sled, means the store is damaged: the error says so and how to recover.
     fn all<T: DeserializeOwned>(&self, tree: &sled::Tree) -> Result<Vec<T>, StateError> {
-        tree.iter()
-            .map(|kv| {
-                let (k, v) = kv.map_err(|e| self.err(e))?;
-                decode(&k, &v)
-            })
-            .collect()
+        let name = String::from_utf8_lossy(&tree.name()).into_owned();
+        let read = guard::contain(|| {
+            tree.iter()
+                .map(|kv| {
+                    let (k, v) = kv.map_err(|e| self.err(e))?;
+                    decode(&k, &v)
+                })
+                .collect::<Result<Vec<T>, StateError>>()
+        });
+        match read {
+            Ok(Err(StateError::Corrupt { key, message })) => Err(self.damaged(format!(
+                "the entry {key} of its {name} tree cannot be decoded ({message})"
+            ))),
+            Ok(result) => result,
+            Err(panic) => Err(self.damaged(format!("sled failed reading its {name} tree ({panic})"))),
+        }
+    }
+}
+
+/// Creates a new database with its marker in a staging directory and moves it into
+/// place, so that a `db` directory always has the marker unless it lost its data.
+fn create(dir: &Path, path: &Path) -> Result<(), StateError> {
+    let staging = dir.join("db.new");
+    let io_err = |what: &str, e: std::io::Error| StateError::Store {
+        path: path.display().to_string(),
+        message: format!("{what}: {e}"),
+    };
+    // A staging directory left by a first run that died is incomplete: start over.
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| io_err("removing an unfinished new store", e))?;
+    }
+    {
+        let db = open_db(&staging)?;
+        let store_err = |e: sled::Error| StateError::Store {
+            path: staging.display().to_string(),
+            message: e.to_string(),
+        };
+        let meta = db.open_tree("meta").map_err(store_err)?;
+        let created = serde_json::to_vec(&crate::now_unix()).map_err(|e| StateError::Corrupt {
+            key: MARKER.into(),
+            message: e.to_string(),
+        })?;
+        meta.insert(MARKER, created).map_err(store_err)?;
+        db.flush().map_err(store_err)?;
+    }
+    std::fs::rename(&staging, path).map_err(|e| io_err("moving the new store into place", e))?;
+    // Make the rename itself durable; not every platform can sync a directory.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Opens sled at `path`, containing its panics and telling "in use" from "damaged".
+fn open_db(path: &Path) -> Result<sled::Db, StateError> {
+    let damaged = |reason: String| StateError::Damaged {
+        path: path.display().to_string(),
+        reason,
+        way_out: way_out(path, None),
+    };
+    match guard::contain(|| sled::Config::new().path(path).open()) {
+        Ok(Ok(db)) => Ok(db),
+        // sled's own exclusive lock on its file: another process has this store open.
+        Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => Err(StateError::InUse {
+            path: path.display().to_string(),
+        }),
+        Ok(Err(e)) => Err(damaged(describe(&e))),
+        Err(panic) => Err(damaged(format!("sled failed opening it ({panic})"))),
+    }
+}
+
+/// sled's reason in words for a user (its own text carries an empty backtrace and the
+/// internal shape of a disk pointer).
+fn describe(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Corruption { .. } => "sled found corrupted data in it".to_string(),
+        sled::Error::Unsupported(why) => format!("sled cannot open it ({why})"),
+        other => format!("sled cannot open it ({other})"),
+    }
+}
+
+/// How to get out of a damaged store, in one paragraph.
+fn way_out(path: &Path, last_run: Option<HistoryEntry>) -> String {
+    let p = path.display();
+    let aside = format!(
+        "move {p} aside (for example `mv {p} {p}.damaged`) and run `stackup state import FILE` with an earlier `stackup state export`; without an export, `stackup diff` then lists the stack's objects in AWS as unmanaged and `stackup import TYPE NAME ID` adopts them one by one"
+    );
+    match last_run {
+        Some(h) => format!(
+            "Its history is still readable: `stackup state rollback --to {}` restores, in place, the records run {} (`{}`, finished {}) left. Otherwise {aside}.",
+            h.seq,
+            h.seq,
+            h.command,
+            crate::format_unix_time(h.finished_at)
+        ),
+        None => {
+            let mut text = String::from("To recover, ");
+            text.push_str(&aside);
+            text.push('.');
+            text
+        }
     }
 }
 
@@ -116,8 +334,12 @@ impl StateStore for SledStore {
 
     fn get(&self, urn: &Urn) -> Result<Option<ResourceRecord>, StateError> {
         let key = urn.as_str().as_bytes();
-        match self.records.get(key).map_err(|e| self.err(e))? {
-            Some(v) => decode(key, &v).map(Some),
+        let found = guard::contain(|| self.records.get(key))
+            .map_err(|panic| self.damaged(format!("sled failed reading {urn} ({panic})")))?;
+        match found.map_err(|e| self.err(e))? {
+            Some(v) => decode(key, &v)
+                .map(Some)
+                .map_err(|e| self.damaged(format!("the record of {urn} cannot be decoded ({e})"))),
             None => Ok(None),
         }
     }
@@ -204,12 +426,8 @@ impl StateStore for SledStore {
                     })
             })
             .collect::<Result<_, _>>()?;
-        let existing: Vec<sled::IVec> = self
-            .records
-            .iter()
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))?;
+        // Keys only: a rollback must be able to replace records that no longer decode.
+        let existing = self.keys(&self.records)?;
         self.records
             .transaction(|tree| {
                 for key in &existing {

@@ -10,6 +10,8 @@ use stackup_provider::{
     Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
+use super::dependents::Dependents;
+use super::internet_gateway_attachment::{check_detach, detach};
 use super::{checked, describe_each, done, retry_dependency, update_tags, Picked, Wanted, DELETE_DEPENDENCY_DEADLINE};
 use crate::props::props;
 use crate::{classify, tags};
@@ -27,9 +29,10 @@ pub struct InternetGatewayArgs {
 impl ResourceArgs for InternetGatewayArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = true;
-    const IAM_ACTIONS: &'static [&'static str] = &[
+    const IAM_ACTIONS: &'static [&'static str] = with_dependents_iam_actions![
         "ec2:CreateInternetGateway",
         "ec2:DescribeInternetGateways",
+        "ec2:DetachInternetGateway",
         "ec2:DeleteInternetGateway",
         "ec2:CreateTags",
         "ec2:DeleteTags",
@@ -42,17 +45,43 @@ impl ResourceArgs for InternetGatewayArgs {
 /// The provider of `aws:ec2:InternetGateway`.
 pub struct InternetGateway {
     ec2: aws_sdk_ec2::Client,
+    dependents: Dependents,
     schema: Schema,
 }
 
 impl InternetGateway {
     /// A provider that calls AWS through `ec2`.
-    pub fn new(ec2: aws_sdk_ec2::Client) -> InternetGateway {
+    pub(crate) fn new(ec2: aws_sdk_ec2::Client, dependents: Dependents) -> InternetGateway {
         InternetGateway {
             ec2,
+            dependents,
             // Only tags, which are updated in place.
             schema: Schema::new(TYPE, &[]),
         }
+    }
+
+    /// The VPCs gateway `id` is attached (or attaching) to; none when it is gone.
+    async fn attached_vpcs(&self, id: &str) -> Result<Vec<String>, ProviderError> {
+        let gateways: Vec<AwsGateway> = paginated!(
+            self.ec2.describe_internet_gateways().filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("internet-gateway-id")
+                    .values(id)
+                    .build(),
+            ),
+            "DescribeInternetGateways"
+        )?;
+        Ok(gateways
+            .iter()
+            .flat_map(|g| g.attachments())
+            .filter(|a| {
+                matches!(
+                    a.state().map(|s| s.as_str()),
+                    Some("attached" | "attaching" | "available")
+                )
+            })
+            .filter_map(|a| a.vpc_id().map(str::to_string))
+            .collect())
     }
 
     /// The gateways a read or list wants, as live resources.
@@ -138,8 +167,13 @@ impl Provider for InternetGateway {
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
-        // AWS refuses to delete a gateway that is still attached; the detach of its
-        // attachment (deleted first, by the graph) can take a moment to settle.
+        // AWS refuses to delete a gateway that is still attached. The stack's attachment
+        // resource detaches it first; a sweep (no state, and attachments carry no tags)
+        // relies on this detach instead.
+        for vpc in self.attached_vpcs(&req.id).await? {
+            detach(&self.ec2, &self.dependents, req.urn.stack(), &req.id, &vpc).await?;
+        }
+        // A detach can take a moment to settle.
         retry_dependency(
             &format!("internet gateway {}", req.id),
             DELETE_DEPENDENCY_DEADLINE,
@@ -151,5 +185,12 @@ impl Provider for InternetGateway {
             },
         )
         .await
+    }
+
+    async fn check_delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        for vpc in self.attached_vpcs(&req.id).await? {
+            check_detach(&self.dependents, req.urn.stack(), &req.id, &vpc).await?;
+        }
+        Ok(())
     }
 }

@@ -10,7 +10,8 @@ use stackup_provider::{
     Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::{describe_each, id_filters, retry_dependency, DELETE_DEPENDENCY_DEADLINE};
+use super::dependents::{delete_when_released, preflight, Dependents};
+use super::{describe_each, id_filters, DELETE_DEPENDENCY_DEADLINE};
 use crate::classify;
 use crate::props::{props, str_of};
 
@@ -28,7 +29,7 @@ pub struct InternetGatewayAttachmentArgs {
 impl ResourceArgs for InternetGatewayAttachmentArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = false;
-    const IAM_ACTIONS: &'static [&'static str] = &[
+    const IAM_ACTIONS: &'static [&'static str] = with_dependents_iam_actions![
         "ec2:AttachInternetGateway",
         "ec2:DescribeInternetGateways",
         "ec2:DetachInternetGateway",
@@ -44,6 +45,7 @@ impl ResourceArgs for InternetGatewayAttachmentArgs {
 /// The provider of `aws:ec2:InternetGatewayAttachment`.
 pub struct InternetGatewayAttachment {
     ec2: aws_sdk_ec2::Client,
+    dependents: Dependents,
     schema: Schema,
 }
 
@@ -54,9 +56,10 @@ const ALREADY_ASSOCIATED: &str = "Resource.AlreadyAssociated";
 
 impl InternetGatewayAttachment {
     /// A provider that calls AWS through `ec2`.
-    pub fn new(ec2: aws_sdk_ec2::Client) -> InternetGatewayAttachment {
+    pub(crate) fn new(ec2: aws_sdk_ec2::Client, dependents: Dependents) -> InternetGatewayAttachment {
         InternetGatewayAttachment {
             ec2,
+            dependents,
             // A gateway attaches to one VPC and a VPC takes one gateway, so the new
             // attachment cannot exist beside the old one.
             schema: Schema::new(TYPE, &["internet_gateway_id", "vpc_id"]).delete_before_replace(),
@@ -93,6 +96,49 @@ fn attached_to(gateway: &InternetGateway, vpc: &str) -> bool {
         .attachments()
         .iter()
         .any(|a| a.vpc_id() == Some(vpc) && matches!(a.state().map(|s| s.as_str()), Some("attached" | "available")))
+}
+
+/// Detaches gateway `igw` from `vpc`. AWS refuses while the VPC still has public
+/// addresses mapped: those of the stack's NAT gateways and instances, which their own
+/// deletes release asynchronously, are waited out; those of objects outside the stack
+/// fail the detach at once, named. Already detached is success.
+pub(super) async fn detach(
+    ec2: &aws_sdk_ec2::Client,
+    dependents: &Dependents,
+    stack: &str,
+    igw: &str,
+    vpc: &str,
+) -> Result<(), ProviderError> {
+    delete_when_released(
+        &format!("internet gateway {igw} (attached to {vpc})"),
+        DELETE_DEPENDENCY_DEADLINE,
+        || async {
+            match ec2
+                .detach_internet_gateway()
+                .internet_gateway_id(igw)
+                .vpc_id(vpc)
+                .send()
+                .await
+                .map_err(|e| classify("DetachInternetGateway", e))
+            {
+                Err(e) if e.code.as_deref() == Some(NOT_ATTACHED) => Ok(()),
+                other => other.map(|_| ()),
+            }
+        },
+        || dependents.of_gateway_attachment(stack, vpc),
+    )
+    .await
+}
+
+/// The pre-flight of a detach: public addresses in `vpc` that the stack does not own.
+pub(super) async fn check_detach(
+    dependents: &Dependents,
+    stack: &str,
+    igw: &str,
+    vpc: &str,
+) -> Result<(), ProviderError> {
+    let users = dependents.of_gateway_attachment(stack, vpc).await?;
+    preflight(&format!("internet gateway {igw} (attached to {vpc})"), &users)
 }
 
 /// The gateway and VPC an attachment joins: from its id, which names the physical
@@ -194,26 +240,11 @@ impl Provider for InternetGatewayAttachment {
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
         let (igw, vpc) = parts(&req.id, &req.inputs)?;
-        // AWS refuses to detach while the VPC still has public addresses mapped (a NAT
-        // gateway's or an instance's), which their own deletes release asynchronously.
-        retry_dependency(
-            &format!("internet gateway attachment {}", req.id),
-            DELETE_DEPENDENCY_DEADLINE,
-            || async {
-                match self
-                    .ec2
-                    .detach_internet_gateway()
-                    .internet_gateway_id(&igw)
-                    .vpc_id(&vpc)
-                    .send()
-                    .await
-                    .map_err(|e| classify("DetachInternetGateway", e))
-                {
-                    Err(e) if e.code.as_deref() == Some(NOT_ATTACHED) => Ok(()),
-                    other => other.map(|_| ()),
-                }
-            },
-        )
-        .await
+        detach(&self.ec2, &self.dependents, req.urn.stack(), &igw, &vpc).await
+    }
+
+    async fn check_delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        let (igw, vpc) = parts(&req.id, &req.inputs)?;
+        check_detach(&self.dependents, req.urn.stack(), &igw, &vpc).await
     }
 }

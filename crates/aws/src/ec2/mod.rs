@@ -17,6 +17,31 @@ macro_rules! paginated {
     };
 }
 
+/// A type's IAM actions, `$action`s followed by the read-only calls of the dependency
+/// lookups (`dependents.rs`) that its delete pre-flight and refused deletes make.
+macro_rules! with_dependents_iam_actions {
+    ($($action:literal),* $(,)?) => {
+        &[
+            $($action,)*
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeInstances",
+            "ec2:DescribeNatGateways",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSecurityGroupRules",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeRouteTables",
+            "ec2:DescribeNetworkAcls",
+            "ec2:DescribeInternetGateways",
+            "elasticloadbalancing:DescribeLoadBalancers",
+            "elasticloadbalancing:DescribeTags",
+            "elasticfilesystem:DescribeFileSystems",
+            "elasticfilesystem:DescribeMountTargets",
+            "rds:DescribeDBInstances",
+        ]
+    };
+}
+
+mod dependents;
 mod eip;
 mod instance;
 mod internet_gateway;
@@ -62,17 +87,19 @@ use crate::AwsClients;
 /// Every EC2 provider.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
     let ec2 = clients.ec2.clone();
+    // What uses a subnet, group or VPC may belong to another service.
+    let dependents = dependents::Dependents::new(clients);
     vec![
-        Arc::new(Vpc::new(ec2.clone())),
-        Arc::new(Subnet::new(ec2.clone())),
-        Arc::new(InternetGateway::new(ec2.clone())),
-        Arc::new(InternetGatewayAttachment::new(ec2.clone())),
+        Arc::new(Vpc::new(ec2.clone(), dependents.clone())),
+        Arc::new(Subnet::new(ec2.clone(), dependents.clone())),
+        Arc::new(InternetGateway::new(ec2.clone(), dependents.clone())),
+        Arc::new(InternetGatewayAttachment::new(ec2.clone(), dependents.clone())),
         Arc::new(Eip::new(ec2.clone())),
         Arc::new(NatGateway::new(ec2.clone())),
         Arc::new(RouteTable::new(ec2.clone())),
         Arc::new(RouteTableAssociation::new(ec2.clone())),
         Arc::new(NetworkAcl::new(ec2.clone())),
-        Arc::new(SecurityGroup::new(ec2.clone())),
+        Arc::new(SecurityGroup::new(ec2.clone(), dependents)),
         Arc::new(SecurityGroupRule::new(ec2.clone())),
         Arc::new(LaunchTemplate::new(ec2.clone())),
         Arc::new(Instance::new(ec2.clone())),

@@ -75,6 +75,7 @@ impl ResourceArgs for RouteTableArgs {
         "ec2:ReplaceRoute",
         "ec2:DeleteRoute",
         "ec2:DeleteRouteTable",
+        "ec2:DisassociateRouteTable",
         "ec2:CreateTags",
         "ec2:DeleteTags",
     ];
@@ -192,8 +193,30 @@ impl RouteTable {
     }
 
     async fn delete_table(&self, id: &str) -> Result<(), ProviderError> {
-        // AWS refuses while a subnet is still associated; the association is deleted
-        // first (by the graph) but may take a moment to settle.
+        // AWS refuses while a subnet is still associated. The stack's association
+        // resources are deleted first (by the graph); a sweep, which has no state and
+        // finds no associations (they carry no tags), relies on this instead.
+        let Some(table) = self.describe_one(id).await? else {
+            return Ok(());
+        };
+        for association in table.associations() {
+            let Some(association_id) = association.route_table_association_id() else {
+                continue;
+            };
+            if association.main() == Some(true) {
+                continue;
+            }
+            let disassociated = done(
+                "DisassociateRouteTable",
+                self.ec2
+                    .disassociate_route_table()
+                    .association_id(association_id)
+                    .send(),
+            )
+            .await;
+            crate::common::ok_if_gone(disassociated)?;
+        }
+        // The associations deleted just before may take a moment to settle.
         retry_dependency(&format!("route table {id}"), DELETE_DEPENDENCY_DEADLINE, || {
             done(
                 "DeleteRouteTable",

@@ -22,10 +22,11 @@ use stackup_provider::{
     LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
+use super::dependents::{delete_when_released, preflight, Dependents};
 use super::security_group_rule::{describe_rules, normalise_protocol, revoke};
 use super::{
-    checked, declared_name, describe_each, done, id_filters, retry_dependency, suffixed_name, tag_value, update_tags,
-    Picked, Wanted, DELETE_DEPENDENCY_DEADLINE, NAME_SUFFIX_LEN,
+    checked, declared_name, describe_each, done, id_filters, suffixed_name, tag_value, update_tags, Picked, Wanted,
+    DELETE_DEPENDENCY_DEADLINE, NAME_SUFFIX_LEN,
 };
 use crate::common::{changed, ok_if_gone};
 use crate::props::{props, str_of};
@@ -49,7 +50,7 @@ pub struct SecurityGroupArgs {
 impl ResourceArgs for SecurityGroupArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = true;
-    const IAM_ACTIONS: &'static [&'static str] = &[
+    const IAM_ACTIONS: &'static [&'static str] = with_dependents_iam_actions![
         "ec2:CreateSecurityGroup",
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSecurityGroupRules",
@@ -71,13 +72,15 @@ impl ResourceArgs for SecurityGroupArgs {
 
 pub struct SecurityGroup {
     ec2: aws_sdk_ec2::Client,
+    dependents: Dependents,
     schema: Schema,
 }
 
 impl SecurityGroup {
-    pub fn new(ec2: aws_sdk_ec2::Client) -> SecurityGroup {
+    pub(crate) fn new(ec2: aws_sdk_ec2::Client, dependents: Dependents) -> SecurityGroup {
         SecurityGroup {
             ec2,
+            dependents,
             schema: Schema::new(TYPE, &["name", "description", "vpc_id"]),
         }
     }
@@ -147,7 +150,7 @@ fn outputs(id: &str, group_name: &str) -> Properties {
 /// A rule stackup did not create, as a short string that stays the same as long as
 /// the rule does ("ingress tcp 22-22 from 0.0.0.0/0", "egress -1 from sg-123"): what it
 /// lets through, without its id or description.
-fn rule_summary(r: &AwsRule) -> String {
+pub(super) fn rule_summary(r: &AwsRule) -> String {
     let direction = if r.is_egress().unwrap_or(false) {
         "egress"
     } else {
@@ -282,7 +285,8 @@ impl Provider for SecurityGroup {
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
-        retry_dependency(
+        let vpc = crate::props::opt_str(&req.inputs, "vpc_id");
+        delete_when_released(
             &format!("security group {}", req.id),
             DELETE_DEPENDENCY_DEADLINE,
             || {
@@ -291,7 +295,16 @@ impl Provider for SecurityGroup {
                     self.ec2.delete_security_group().group_id(&req.id).send(),
                 )
             },
+            || self.dependents.of_group(req.urn.stack(), &req.id, vpc),
         )
         .await
+    }
+
+    /// Network interfaces the stack does not own that the group guards, and rules of
+    /// groups outside the stack that reference it, keep AWS from deleting it.
+    async fn check_delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        let vpc = crate::props::opt_str(&req.inputs, "vpc_id");
+        let users = self.dependents.of_group(req.urn.stack(), &req.id, vpc).await?;
+        preflight(&format!("security group {}", req.id), &users)
     }
 }

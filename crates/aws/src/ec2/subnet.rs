@@ -11,8 +11,9 @@ use stackup_provider::{
     Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
+use super::dependents::{delete_when_released, preflight, Dependents};
 use super::{
-    checked, describe_each, done, retry_dependency, update_tags, wait_failed, Picked, Wanted, AVAILABLE_DEADLINE,
+    checked, describe_each, done, update_tags, wait_failed, Picked, Wanted, AVAILABLE_DEADLINE,
     DELETE_DEPENDENCY_DEADLINE,
 };
 use crate::props::{bool_of, check_cidr, props, str_of};
@@ -34,7 +35,7 @@ pub struct SubnetArgs {
 impl ResourceArgs for SubnetArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = true;
-    const IAM_ACTIONS: &'static [&'static str] = &[
+    const IAM_ACTIONS: &'static [&'static str] = with_dependents_iam_actions![
         "ec2:CreateSubnet",
         "ec2:DescribeSubnets",
         "ec2:ModifySubnetAttribute",
@@ -55,13 +56,15 @@ impl ResourceArgs for SubnetArgs {
 
 pub struct Subnet {
     ec2: aws_sdk_ec2::Client,
+    dependents: Dependents,
     schema: Schema,
 }
 
 impl Subnet {
-    pub fn new(ec2: aws_sdk_ec2::Client) -> Subnet {
+    pub(crate) fn new(ec2: aws_sdk_ec2::Client, dependents: Dependents) -> Subnet {
         Subnet {
             ec2,
+            dependents,
             schema: Schema::new(TYPE, &["vpc_id", "cidr_block", "availability_zone"]),
         }
     }
@@ -194,9 +197,20 @@ impl Provider for Subnet {
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
-        retry_dependency(&format!("subnet {}", req.id), DELETE_DEPENDENCY_DEADLINE, || {
-            done("DeleteSubnet", self.ec2.delete_subnet().subnet_id(&req.id).send())
-        })
+        delete_when_released(
+            &format!("subnet {}", req.id),
+            DELETE_DEPENDENCY_DEADLINE,
+            || done("DeleteSubnet", self.ec2.delete_subnet().subnet_id(&req.id).send()),
+            || self.dependents.of_subnet(req.urn.stack(), &req.id),
+        )
         .await
+    }
+
+    /// Network interfaces in the subnet that the stack does not own (instances not
+    /// tagged with it, interfaces made by hand, other services' objects) keep AWS from
+    /// deleting it.
+    async fn check_delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        let users = self.dependents.of_subnet(req.urn.stack(), &req.id).await?;
+        preflight(&format!("subnet {}", req.id), &users)
     }
 }

@@ -11,8 +11,9 @@ use stackup_provider::{
     Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
+use super::dependents::{delete_when_released, preflight, Dependents};
 use super::{
-    checked, describe_each, done, retry_dependency, update_tags, wait_failed, Picked, Wanted, AVAILABLE_DEADLINE,
+    checked, describe_each, done, update_tags, wait_failed, Picked, Wanted, AVAILABLE_DEADLINE,
     DELETE_DEPENDENCY_DEADLINE,
 };
 use crate::props::{bool_of, check_cidr, props, str_of};
@@ -32,7 +33,7 @@ pub struct VpcArgs {
 impl ResourceArgs for VpcArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = true;
-    const IAM_ACTIONS: &'static [&'static str] = &[
+    const IAM_ACTIONS: &'static [&'static str] = with_dependents_iam_actions![
         "ec2:CreateVpc",
         "ec2:DescribeVpcs",
         "ec2:DescribeVpcAttribute",
@@ -53,13 +54,15 @@ impl ResourceArgs for VpcArgs {
 
 pub struct Vpc {
     ec2: aws_sdk_ec2::Client,
+    dependents: Dependents,
     schema: Schema,
 }
 
 impl Vpc {
-    pub fn new(ec2: aws_sdk_ec2::Client) -> Vpc {
+    pub(crate) fn new(ec2: aws_sdk_ec2::Client, dependents: Dependents) -> Vpc {
         Vpc {
             ec2,
+            dependents,
             schema: Schema::new(TYPE, &["cidr_block"]),
         }
     }
@@ -217,9 +220,19 @@ impl Provider for Vpc {
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
-        retry_dependency(&format!("VPC {}", req.id), DELETE_DEPENDENCY_DEADLINE, || {
-            done("DeleteVpc", self.ec2.delete_vpc().vpc_id(&req.id).send())
-        })
+        delete_when_released(
+            &format!("VPC {}", req.id),
+            DELETE_DEPENDENCY_DEADLINE,
+            || done("DeleteVpc", self.ec2.delete_vpc().vpc_id(&req.id).send()),
+            || self.dependents.of_vpc(req.urn.stack(), &req.id),
+        )
         .await
+    }
+
+    /// Objects made outside the stack in the VPC (subnets, groups, route tables, ACLs,
+    /// gateways, network interfaces) keep AWS from deleting it; the stack's own go first.
+    async fn check_delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        let users = self.dependents.of_vpc(req.urn.stack(), &req.id).await?;
+        preflight(&format!("VPC {}", req.id), &users)
     }
 }

@@ -44,6 +44,8 @@ impl ResourceArgs for FileSystemArgs {
         "elasticfilesystem:DescribeFileSystems",
         "elasticfilesystem:UpdateFileSystem",
         "elasticfilesystem:DeleteFileSystem",
+        "elasticfilesystem:DescribeMountTargets",
+        "elasticfilesystem:DeleteMountTarget",
         "elasticfilesystem:TagResource",
         "elasticfilesystem:UntagResource",
     ];
@@ -70,6 +72,58 @@ impl FileSystem {
             efs,
             schema: Schema::new(TYPE, &["encrypted", "performance_mode"]),
         }
+    }
+
+    /// Deletes every mount target of file system `id` and waits until they are gone:
+    /// EFS refuses to delete a file system that still has one. The stack's mount
+    /// target resources are deleted first (by the graph); a sweep finds none (they carry
+    /// no tags) and relies on this.
+    async fn remove_mount_targets(&self, id: &str) -> Result<(), ProviderError> {
+        let listed = self
+            .efs
+            .describe_mount_targets()
+            .file_system_id(id)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| efs_error("DescribeMountTargets", e));
+        let targets: Vec<aws_sdk_efs::types::MountTargetDescription> = found(listed)?.unwrap_or_default();
+        for mt in &targets {
+            let deleted = self
+                .efs
+                .delete_mount_target()
+                .mount_target_id(mt.mount_target_id())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| efs_error("DeleteMountTarget", e));
+            crate::common::ok_if_gone(deleted)?;
+        }
+        if targets.is_empty() {
+            return Ok(());
+        }
+        wait_for(&format!("deleting the mount targets of file system {id}"), || async {
+            let left = self
+                .efs
+                .describe_mount_targets()
+                .file_system_id(id)
+                .send()
+                .await
+                .map_err(|e| efs_error("DescribeMountTargets", e));
+            let left = found(left)?.map(|out| {
+                out.mount_targets()
+                    .iter()
+                    .filter(|mt| mt.life_cycle_state() != &LifeCycleState::Deleted)
+                    .count()
+            });
+            Ok(match left {
+                None | Some(0) => Poll::Done(()),
+                Some(n) => Poll::Pending(format!("{n} mount target(s) left")),
+            })
+        })
+        .await
     }
 
     /// The file system `id`, or None when it does not exist.
@@ -275,6 +329,7 @@ impl Provider for FileSystem {
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        self.remove_mount_targets(&req.id).await?;
         // Mount targets deleted just before are released asynchronously: EFS answers
         // FileSystemInUse until they are gone.
         retry_dependency(&format!("file system {}", req.id), EFS_DEADLINE, || async {

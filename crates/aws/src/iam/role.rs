@@ -43,6 +43,12 @@ impl ResourceArgs for RoleArgs {
         "iam:TagRole",
         "iam:UntagRole",
         "iam:DeleteRole",
+        "iam:ListRolePolicies",
+        "iam:DeleteRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:DetachRolePolicy",
+        "iam:ListInstanceProfilesForRole",
+        "iam:RemoveRoleFromInstanceProfile",
     ];
     fn into_properties(self) -> Properties {
         props([
@@ -66,6 +72,79 @@ impl Role {
             iam,
             schema: Schema::new(TYPE, &["name"]),
         }
+    }
+
+    /// Removes what keeps IAM from deleting role `name`: its inline policies, attached
+    /// managed policies and instance profile memberships. A role already gone has none.
+    async fn let_go(&self, name: &str) -> Result<(), ProviderError> {
+        let inline = self
+            .iam
+            .list_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_iam("ListRolePolicies", e));
+        for policy in found(inline)?.unwrap_or_default() {
+            let deleted = self
+                .iam
+                .delete_role_policy()
+                .role_name(name)
+                .policy_name(&policy)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify_iam("DeleteRolePolicy", e));
+            crate::common::ok_if_gone(deleted)?;
+        }
+        let attached = self
+            .iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_iam("ListAttachedRolePolicies", e));
+        for policy in found(attached)?.unwrap_or_default() {
+            let Some(arn) = policy.policy_arn() else { continue };
+            let detached = self
+                .iam
+                .detach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify_iam("DetachRolePolicy", e));
+            crate::common::ok_if_gone(detached)?;
+        }
+        let profiles = self
+            .iam
+            .list_instance_profiles_for_role()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_iam("ListInstanceProfilesForRole", e));
+        for profile in found(profiles)?.unwrap_or_default() {
+            let removed = self
+                .iam
+                .remove_role_from_instance_profile()
+                .instance_profile_name(profile.instance_profile_name())
+                .role_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify_iam("RemoveRoleFromInstanceProfile", e));
+            crate::common::ok_if_gone(removed)?;
+        }
+        Ok(())
     }
 
     async fn set_trust(&self, name: &str, inputs: &Properties) -> Result<(), ProviderError> {
@@ -249,7 +328,9 @@ impl Provider for Role {
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
-        // The graph deletes the role's inline policies and instance profiles first.
+        // The graph deletes the role's inline policies and instance profiles first; a
+        // sweep (no state; policies carry no tags) relies on this instead.
+        self.let_go(&req.id).await?;
         delete_retrying(&format!("role {}", req.id), || async {
             self.iam
                 .delete_role()

@@ -38,6 +38,15 @@ impl ResourceArgs for UserArgs {
         "iam:TagUser",
         "iam:UntagUser",
         "iam:DeleteUser",
+        "iam:ListUserPolicies",
+        "iam:DeleteUserPolicy",
+        "iam:ListAttachedUserPolicies",
+        "iam:DetachUserPolicy",
+        "iam:ListAccessKeys",
+        "iam:DeleteAccessKey",
+        "iam:DeleteLoginProfile",
+        "iam:ListGroupsForUser",
+        "iam:RemoveUserFromGroup",
     ];
     fn into_properties(self) -> Properties {
         props([("name", self.name.into()), ("tags", Value::from_string_map(&self.tags))])
@@ -51,6 +60,81 @@ pub struct User {
 }
 
 impl User {
+    /// Removes what keeps IAM from deleting user `name`: inline and attached policies,
+    /// access keys (the user is going, and its keys with it), console password and
+    /// group memberships. A user already gone has none.
+    async fn let_go(&self, name: &str) -> Result<(), ProviderError> {
+        let iam = &self.iam;
+        let inline = iam
+            .list_user_policies()
+            .user_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_iam("ListUserPolicies", e));
+        for policy in found(inline)?.unwrap_or_default() {
+            let r = iam
+                .delete_user_policy()
+                .user_name(name)
+                .policy_name(&policy)
+                .send()
+                .await;
+            crate::common::ok_if_gone(r.map(|_| ()).map_err(|e| classify_iam("DeleteUserPolicy", e)))?;
+        }
+        let attached = iam
+            .list_attached_user_policies()
+            .user_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_iam("ListAttachedUserPolicies", e));
+        for policy in found(attached)?.unwrap_or_default() {
+            let Some(arn) = policy.policy_arn() else { continue };
+            let r = iam.detach_user_policy().user_name(name).policy_arn(arn).send().await;
+            crate::common::ok_if_gone(r.map(|_| ()).map_err(|e| classify_iam("DetachUserPolicy", e)))?;
+        }
+        let keys = iam
+            .list_access_keys()
+            .user_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_iam("ListAccessKeys", e));
+        for key in found(keys)?.unwrap_or_default() {
+            let Some(id) = key.access_key_id() else { continue };
+            let r = iam.delete_access_key().user_name(name).access_key_id(id).send().await;
+            crate::common::ok_if_gone(r.map(|_| ()).map_err(|e| classify_iam("DeleteAccessKey", e)))?;
+        }
+        // NoSuchEntity when the user has no console password: nothing to remove.
+        let r = iam.delete_login_profile().user_name(name).send().await;
+        crate::common::ok_if_gone(r.map(|_| ()).map_err(|e| classify_iam("DeleteLoginProfile", e)))?;
+        let groups = iam
+            .list_groups_for_user()
+            .user_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify_iam("ListGroupsForUser", e));
+        for group in found(groups)?.unwrap_or_default() {
+            let r = iam
+                .remove_user_from_group()
+                .group_name(group.group_name())
+                .user_name(name)
+                .send()
+                .await;
+            crate::common::ok_if_gone(r.map(|_| ()).map_err(|e| classify_iam("RemoveUserFromGroup", e)))?;
+        }
+        Ok(())
+    }
+
     /// A provider calling IAM through `iam`.
     pub fn new(iam: aws_sdk_iam::Client) -> User {
         User {
@@ -206,7 +290,9 @@ impl Provider for User {
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
-        // The graph deletes the user's inline policies first.
+        // The graph deletes the user's inline policies first; a sweep (no state; policies
+        // carry no tags) relies on this instead.
+        self.let_go(&req.id).await?;
         delete_retrying(&format!("user {}", req.id), || async {
             self.iam
                 .delete_user()

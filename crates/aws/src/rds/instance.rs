@@ -38,8 +38,13 @@ const POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// Identifiers per DescribeDBInstances filter.
 const FILTER_VALUES_MAX: usize = 100;
 
-/// Length of the `-yyyymmdd-hhmmss` suffix of a final snapshot's name.
-const SNAPSHOT_SUFFIX_LEN: usize = 16;
+/// Length of the `-yyyymmdd-hhmmss` suffix of a final snapshot's name, plus room for the
+/// `-N` that tells apart snapshots taken within one second.
+const SNAPSHOT_SUFFIX_LEN: usize = 16 + 4;
+
+/// How many `-N` suffixes a final snapshot's name may try: far more than destroys of one
+/// database within one second.
+const SNAPSHOT_NAME_ATTEMPTS: usize = 999;
 
 /// Arguments of a DB instance.
 #[derive(Clone, Debug)]
@@ -82,6 +87,7 @@ impl ResourceArgs for DbInstanceArgs {
         "rds:ModifyDBInstance",
         "rds:DeleteDBInstance",
         "rds:CreateDBSnapshot",
+        "rds:DescribeDBSnapshots",
         "rds:AddTagsToResource",
         "rds:RemoveTagsFromResource",
         // ManageMasterUserPassword: RDS creates the secret with the caller's rights.
@@ -177,6 +183,43 @@ impl DbInstance {
             .await?
             .into_iter()
             .find(|db| db.db_instance_identifier() == Some(id)))
+    }
+
+    /// Whether a DB snapshot named `name` exists.
+    async fn snapshot_exists(&self, name: &str) -> Result<bool, ProviderError> {
+        match self
+            .rds
+            .describe_db_snapshots()
+            .db_snapshot_identifier(name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(!out.db_snapshots().is_empty()),
+            Err(e) => {
+                let e = rds_error("DescribeDBSnapshots", e);
+                if e.kind == ErrorKind::NotFound {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// The first candidate name after `base`, from the `n`th on, that no snapshot has;
+    /// `n` is left at the one chosen.
+    async fn free_snapshot_name(&self, base: &str, n: &mut usize) -> Result<String, ProviderError> {
+        while *n <= SNAPSHOT_NAME_ATTEMPTS {
+            let name = snapshot_candidate(base, *n);
+            if !self.snapshot_exists(&name).await? {
+                return Ok(name);
+            }
+            *n += 1;
+        }
+        Err(ProviderError::new(
+            ErrorKind::Conflict,
+            format!("every final snapshot name from {base} to {base}-{SNAPSHOT_NAME_ATTEMPTS} is taken"),
+        ))
     }
 
     async fn wait_available(&self, id: &str) -> Result<LiveInstance, ProviderError> {
@@ -492,9 +535,32 @@ fn to_i32(inputs: &Properties, key: &str) -> Result<i32, ProviderError> {
 
 fn protection_error(id: &str) -> ProviderError {
     ProviderError::invalid(format!(
-        "DB instance {id} has deletion protection on: set `database.deletion_protection = false` \
-         and run `stackup up` first"
+        "DB instance {id} has deletion protection on: set database.deletion_protection = false in the \
+         stack file and run `stackup up`, then destroy again (for an instance stackup has no state of: \
+         aws rds modify-db-instance --db-instance-identifier {id} --no-deletion-protection --apply-immediately)"
     ))
+}
+
+/// The name a final snapshot of `id` gets: `<prefix>-<UTC yyyymmdd-hhmmss>`, with `-2`,
+/// `-3`, ... when the first name is taken (two destroys within one second, or a
+/// re-created database destroyed again). An instance without a recorded prefix (found
+/// by a sweep) uses `<id>-final`.
+fn snapshot_base(id: &str, prefix: &str) -> Result<String, ProviderError> {
+    let prefix = if prefix.is_empty() {
+        format!("{id}-final")
+    } else {
+        prefix.to_string()
+    };
+    Ok(format!("{prefix}-{}", utc_stamp()?))
+}
+
+/// The `n`th candidate name (from 1) after `base`.
+fn snapshot_candidate(base: &str, n: usize) -> String {
+    if n <= 1 {
+        base.to_string()
+    } else {
+        format!("{base}-{n}")
+    }
 }
 
 #[async_trait]
@@ -767,33 +833,42 @@ impl Provider for DbInstance {
         if bool_of(&req.inputs, "deletion_protection") {
             return Err(protection_error(&req.id));
         }
-        let mut delete = self.rds.delete_db_instance().db_instance_identifier(&req.id);
-        if bool_of(&req.inputs, "skip_final_snapshot") {
-            delete = delete.skip_final_snapshot(true);
+        let skip = bool_of(&req.inputs, "skip_final_snapshot");
+        let base = if skip {
+            String::new()
         } else {
-            let prefix = str_of(&req.inputs, "final_snapshot_prefix")?;
-            delete = delete
-                .skip_final_snapshot(false)
-                .final_db_snapshot_identifier(format!("{prefix}-{}", utc_stamp()?));
-        }
-        match delete.send().await {
-            Ok(_) => {}
-            Err(e) => {
-                let e = rds_error("DeleteDBInstance", e);
-                match e.code.as_deref() {
-                    _ if e.kind == ErrorKind::NotFound => return Ok(()),
-                    // Turned on outside stackup since the record was made.
-                    Some("InvalidParameterCombination") if e.message.to_ascii_lowercase().contains("protect") => {
-                        return Err(protection_error(&req.id));
-                    }
-                    // Already being deleted (an interrupted destroy): wait for it below.
-                    Some("InvalidDBInstanceState") => {
-                        if !self.describe_one(&req.id).await?.as_ref().is_none_or(is_gone) {
-                            return Err(e);
-                        }
-                    }
-                    _ => return Err(e),
+            snapshot_base(
+                &req.id,
+                crate::props::opt_str(&req.inputs, "final_snapshot_prefix").unwrap_or(""),
+            )?
+        };
+        let mut n = 1;
+        loop {
+            let mut delete = self.rds.delete_db_instance().db_instance_identifier(&req.id);
+            if skip {
+                delete = delete.skip_final_snapshot(true);
+            } else {
+                let name = self.free_snapshot_name(&base, &mut n).await?;
+                delete = delete.skip_final_snapshot(false).final_db_snapshot_identifier(name);
+            }
+            let Err(e) = delete.send().await else { break };
+            let e = rds_error("DeleteDBInstance", e);
+            match e.code.as_deref() {
+                _ if e.kind == ErrorKind::NotFound => return Ok(()),
+                // Another destroy took the name between the look-up and the call.
+                Some("DBSnapshotAlreadyExists") if n < SNAPSHOT_NAME_ATTEMPTS => n += 1,
+                // Turned on outside stackup since the record was made.
+                Some("InvalidParameterCombination") if e.message.to_ascii_lowercase().contains("protect") => {
+                    return Err(protection_error(&req.id));
                 }
+                // Already being deleted (an interrupted destroy): wait for it below.
+                Some("InvalidDBInstanceState") => {
+                    if !self.describe_one(&req.id).await?.as_ref().is_none_or(is_gone) {
+                        return Err(e);
+                    }
+                    break;
+                }
+                _ => return Err(e),
             }
         }
         self.rds
@@ -803,5 +878,14 @@ impl Provider for DbInstance {
             .await
             .map_err(|e| waiter_error("deleted", &req.id, e))?;
         Ok(())
+    }
+
+    /// Deletion protection, as live now (turned on outside stackup counts too), stops
+    /// a destroy before it starts.
+    async fn check_delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        match self.describe_one(&req.id).await? {
+            Some(db) if !is_gone(&db) && db.deletion_protection().unwrap_or(false) => Err(protection_error(&req.id)),
+            _ => Ok(()),
+        }
     }
 }

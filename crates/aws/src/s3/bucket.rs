@@ -20,8 +20,9 @@ use aws_sdk_s3::types::{
 };
 use stackup_model::{Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
-    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest, ListResponse,
-    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, FindRequest, ListRequest,
+    ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
+    UpdateResponse,
 };
 
 use crate::common::failure;
@@ -527,20 +528,39 @@ impl Bucket {
         Ok((ids, next))
     }
 
-    /// How many object versions and delete markers the bucket holds.
-    async fn count_versions(&self, name: &str) -> Result<usize, ProviderError> {
-        let mut count = 0;
-        let mut marker: Option<(String, String)> = None;
+    /// What the bucket holds: current objects, older versions and delete markers, all
+    /// pages.
+    async fn contents(&self, name: &str) -> Result<Contents, ProviderError> {
+        let mut contents = Contents::default();
+        let mut key_marker: Option<String> = None;
+        let mut version_marker: Option<String> = None;
         loop {
-            let (key, version) = match marker.take() {
-                Some((k, v)) => (Some(k), Some(v).filter(|v| !v.is_empty())),
-                None => (None, None),
-            };
-            let (ids, next) = self.list_versions(name, key, version).await?;
-            count += ids.len();
-            match next {
-                Some(m) => marker = Some(m),
-                None => return Ok(count),
+            let out = self
+                .s3
+                .list_object_versions()
+                .bucket(name)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| s3_error("ListObjectVersions", e))?;
+            for v in out.versions() {
+                if v.is_latest().unwrap_or(true) {
+                    contents.objects += 1;
+                } else {
+                    contents.old_versions += 1;
+                }
+            }
+            contents.delete_markers += out.delete_markers().len();
+            match (out.is_truncated(), out.next_key_marker()) {
+                (Some(true), Some(key)) => {
+                    key_marker = Some(key.to_string());
+                    version_marker = out
+                        .next_version_id_marker()
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_string);
+                }
+                _ => return Ok(contents),
             }
         }
     }
@@ -588,6 +608,41 @@ impl Bucket {
             }
         }
     }
+}
+
+/// What a bucket holds, by kind: every kind keeps S3 from deleting the bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Contents {
+    objects: usize,
+    old_versions: usize,
+    delete_markers: usize,
+}
+
+impl Contents {
+    fn is_empty(&self) -> bool {
+        self.objects + self.old_versions + self.delete_markers == 0
+    }
+}
+
+impl std::fmt::Display for Contents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        write!(
+            f,
+            "{}, {} and {}",
+            plural(self.objects, "object", "objects"),
+            plural(self.old_versions, "old version", "old versions"),
+            plural(self.delete_markers, "delete marker", "delete markers")
+        )
+    }
+}
+
+/// Why a destroy may not delete bucket `name` holding `contents`.
+fn not_empty_error(name: &str, contents: Contents) -> ProviderError {
+    ProviderError::invalid(format!(
+        "bucket {name} is not empty: it holds {contents}; set storage.force_destroy = true in the stack file \
+         and run `stackup up` to let destroy empty it, or run destroy with --empty-buckets"
+    ))
 }
 
 /// S3 tags from a tag map.
@@ -829,14 +884,9 @@ impl Provider for Bucket {
         let emptied = if bool_of(&req.inputs, "force_destroy") {
             self.empty(name).await
         } else {
-            match self.count_versions(name).await {
-                Ok(0) => Ok(()),
-                Ok(n) => {
-                    return Err(ProviderError::invalid(format!(
-                        "bucket {name} holds {n} objects/versions; set storage.force_destroy = true \
-                         to let destroy empty it"
-                    )))
-                }
+            match self.contents(name).await {
+                Ok(c) if c.is_empty() => Ok(()),
+                Ok(c) => return Err(not_empty_error(name, c)),
                 Err(e) => Err(e),
             }
         };
@@ -860,6 +910,43 @@ impl Provider for Bucket {
             .await
             .map_err(|e| ProviderError::new(ErrorKind::Transient, format!("waiting for bucket {name} to go: {e}")))?;
         Ok(())
+    }
+
+    /// An interrupted create: the journal shows this stack asked S3 for exactly this
+    /// bucket name. It is ours if it carries our URN, or no tags at all: tags follow the
+    /// create in a second call (moto ignores tags on CreateBucket), and a run can die in
+    /// between. A bucket tagged for something else is never claimed.
+    async fn find(&self, req: FindRequest) -> Result<Option<LiveResource>, ProviderError> {
+        let Some(name) = req.inputs.get("name").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let Some(live) = self.describe(name, None).await? else {
+            return Ok(None);
+        };
+        let urn_tag = live
+            .tags
+            .iter()
+            .find(|t| t.key() == stackup_model::URN_TAG)
+            .map(|t| t.value());
+        if live.tags.is_empty() || urn_tag == Some(req.urn.as_str()) {
+            return Ok(Some(self.live(req.urn.clone(), name, live, &req.inputs)));
+        }
+        Ok(None)
+    }
+
+    /// A bucket holding anything (current objects, old versions, delete markers) may
+    /// be deleted only when the stack allows emptying it (`force_destroy`, which
+    /// `destroy --empty-buckets` sets for the run).
+    async fn check_delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+        if bool_of(&req.inputs, "force_destroy") {
+            return Ok(());
+        }
+        match self.contents(&req.id).await {
+            Ok(c) if c.is_empty() => Ok(()),
+            Ok(c) => Err(not_empty_error(&req.id, c)),
+            Err(e) if no_bucket(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {

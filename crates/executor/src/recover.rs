@@ -1,0 +1,133 @@
+//! Recovery of interrupted runs: the journal entries a dead run left behind are resolved
+//! before anything is planned, so nothing is created twice and nothing is orphaned.
+//!
+//! - An interrupted create is looked up by the `stackup:urn` tag every created object
+//!   carries from its first instant (provider `list`), ignoring ids state already knows
+//!   (the object a create-before-delete replacement is replacing). Exactly one match is
+//!   adopted; several are reported and left alone for a person to decide; none means the
+//!   create never happened.
+//! - An interrupted update or delete needs nothing: the refresh that follows reads the
+//!   truth, and the plan finishes the work (a delete of an object already gone succeeds).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use stackup_model::{ResourceRecord, Urn};
+use stackup_provider::{ListRequest, LiveResource, Registry};
+use stackup_state::{JournalOp, StateStore};
+
+use crate::StepError;
+
+/// What recovery did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Recovery {
+    /// Interrupted creates whose object was found and recorded: (URN, physical id).
+    pub adopted: Vec<(Urn, String)>,
+    /// Journal entries settled without adopting anything.
+    pub settled: usize,
+    /// Interrupted creates with more than one candidate object: reported, not adopted.
+    pub ambiguous: Vec<(Urn, Vec<String>)>,
+}
+
+impl Recovery {
+    pub fn is_empty(&self) -> bool {
+        self.adopted.is_empty() && self.settled == 0 && self.ambiguous.is_empty()
+    }
+}
+
+/// Resolves every pending journal entry of `store`. `dependencies` gives the program's
+/// dependencies per URN, recorded with an adopted object.
+pub async fn recover(
+    registry: &Registry,
+    store: &dyn StateStore,
+    stack: &str,
+    dependencies: &BTreeMap<Urn, Vec<Urn>>,
+) -> Result<Recovery, StepError> {
+    let journal = store.journal()?;
+    let mut out = Recovery::default();
+    if journal.is_empty() {
+        return Ok(out);
+    }
+    let records: BTreeMap<Urn, ResourceRecord> = store.records()?.into_iter().map(|r| (r.urn.clone(), r)).collect();
+    let mut known: BTreeSet<String> = records.values().map(|r| r.id.clone()).collect();
+    known.extend(store.retired()?.into_iter().map(|r| r.id));
+    let mut listed: BTreeMap<stackup_model::TypeToken, Vec<LiveResource>> = BTreeMap::new();
+
+    for entry in journal {
+        if entry.op != JournalOp::Create {
+            store.journal_end(&entry.token)?;
+            out.settled += 1;
+            continue;
+        }
+        let ty = entry.urn.type_token();
+        let Some(provider) = registry.get(&ty) else {
+            return Err(StepError::Engine(format!(
+                "an interrupted create of {} cannot be resolved: no provider for {ty}",
+                entry.urn
+            )));
+        };
+        // The provider may know how to find its object from the create's own inputs and
+        // token (a bucket's name, ...); otherwise look for the `stackup:urn` tag.
+        let found = provider
+            .find(stackup_provider::FindRequest {
+                urn: entry.urn.clone(),
+                stack: stack.to_string(),
+                inputs: entry.inputs.clone().unwrap_or_default(),
+                token: entry.token.clone(),
+            })
+            .await
+            .map_err(|e| StepError::Engine(format!("looking for {} left by an interrupted run: {e}", entry.urn)))?;
+        let candidates: Vec<LiveResource> = match found.filter(|o| !known.contains(&o.id)) {
+            Some(object) => vec![object],
+            None => {
+                if !listed.contains_key(&ty) {
+                    let all = provider
+                        .list(ListRequest {
+                            stack: stack.to_string(),
+                        })
+                        .await
+                        .map_err(|e| {
+                            StepError::Engine(format!("looking for objects of {ty} left by an interrupted run: {e}"))
+                        })?;
+                    listed.insert(ty.clone(), all.map(|l| l.found).unwrap_or_default());
+                }
+                listed[&ty]
+                    .iter()
+                    .filter(|o| o.urn == entry.urn && !known.contains(&o.id))
+                    .cloned()
+                    .collect()
+            }
+        };
+        match candidates.as_slice() {
+            [] => {}
+            [object] => {
+                let record = ResourceRecord {
+                    urn: entry.urn.clone(),
+                    ty: ty.clone(),
+                    id: object.id.clone(),
+                    // What the create asked for, as a finished create would record; the
+                    // refresh that follows reports any difference as drift.
+                    inputs: entry.inputs.clone().unwrap_or_else(|| object.inputs.clone()),
+                    outputs: object.outputs.clone(),
+                    dependencies: dependencies.get(&entry.urn).cloned().unwrap_or_default(),
+                };
+                match records.get(&entry.urn) {
+                    // A create-before-delete replacement finished in AWS but not in state:
+                    // the new object becomes the record and the old one is retired.
+                    Some(old) => store.replace(old, &record)?,
+                    None => store.put(&record)?,
+                }
+                known.insert(object.id.clone());
+                out.adopted.push((entry.urn.clone(), object.id.clone()));
+            }
+            many => out
+                .ambiguous
+                .push((entry.urn.clone(), many.iter().map(|o| o.id.clone()).collect())),
+        }
+        if !out.ambiguous.iter().any(|(u, _)| u == &entry.urn) {
+            store.journal_end(&entry.token)?;
+            out.settled += 1;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,141 @@
+//! Destroy plans: the whole stack, or the part chosen with `--target` (those resources
+//! and everything that depends on them) and `--exclude` (keep those, and therefore
+//! everything they depend on). Deletes come dependents first, in the order the recorded
+//! dependencies give; what is kept shows as unchanged.
+//!
+//! Pure, like the rest of the planner: it decides from records alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use stackup_model::{ResourceRecord, Urn};
+
+use super::{delete_step, deletion_order, same_step, Plan};
+
+/// What a destroy plan is made from.
+pub struct DestroyRequest<'a> {
+    pub stack: &'a str,
+    /// The resources as they are now: recorded, or refreshed from AWS.
+    pub current: &'a [ResourceRecord],
+    /// Objects left behind by create-before-delete replacements.
+    pub retired: &'a [ResourceRecord],
+    /// Delete these and everything that depends on them; empty means everything.
+    pub targets: &'a [Urn],
+    /// Keep these and everything they depend on.
+    pub excludes: &'a [Urn],
+}
+
+/// Why a destroy plan could not be made from the flags given.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DestroyError {
+    #[error("{flag} {urn}: the stack records no such resource (see `stackup state list`)")]
+    Unknown { flag: &'static str, urn: Urn },
+    #[error(
+        "--target {target} cannot be destroyed while --exclude {excluded} is kept: {excluded} depends on it{}",
+        if *direct { String::new() } else { " (through other resources)".to_string() }
+    )]
+    Conflict { target: Urn, excluded: Urn, direct: bool },
+}
+
+/// The resources a destroy deletes and keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub delete: BTreeSet<Urn>,
+    pub keep: BTreeSet<Urn>,
+}
+
+/// Chooses what a destroy deletes: the targets and their dependents (all resources
+/// when there are no targets), less the exclusions and what they depend on. A target
+/// that an exclusion keeps is an error, not a silent no-op.
+pub fn select(req: &DestroyRequest<'_>) -> Result<Selection, DestroyError> {
+    let known: BTreeSet<&Urn> = req.current.iter().map(|r| &r.urn).collect();
+    for (flag, list) in [("--target", req.targets), ("--exclude", req.excludes)] {
+        if let Some(urn) = list.iter().find(|u| !known.contains(u)) {
+            return Err(DestroyError::Unknown { flag, urn: urn.clone() });
+        }
+    }
+    // Recorded edges that point at resources no longer recorded are ignored, as in
+    // deletion order.
+    let mut dependents: BTreeMap<&Urn, Vec<&Urn>> = BTreeMap::new();
+    let mut dependencies: BTreeMap<&Urn, Vec<&Urn>> = BTreeMap::new();
+    for r in req.current {
+        for d in r.dependencies.iter().filter(|d| known.contains(d)) {
+            dependents.entry(d).or_default().push(&r.urn);
+            dependencies.entry(&r.urn).or_default().push(d);
+        }
+    }
+    let closure = |start: &[Urn], edges: &BTreeMap<&Urn, Vec<&Urn>>| -> BTreeSet<Urn> {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<&Urn> = start.iter().collect();
+        while let Some(u) = todo.pop() {
+            if seen.insert(u.clone()) {
+                todo.extend(edges.get(u).into_iter().flatten().copied());
+            }
+        }
+        seen
+    };
+    let chosen = if req.targets.is_empty() {
+        known.iter().map(|u| (*u).clone()).collect()
+    } else {
+        closure(req.targets, &dependents)
+    };
+    let keep_closure = closure(req.excludes, &dependencies);
+    for target in req.targets {
+        if !keep_closure.contains(target) {
+            continue;
+        }
+        // Name the exclusion that keeps the target, preferring one that uses it
+        // directly.
+        let keeping = req
+            .excludes
+            .iter()
+            .map(|e| (e, closure(std::slice::from_ref(e), &dependencies)))
+            .find(|(_, kept)| kept.contains(target));
+        if let Some((excluded, _)) = keeping {
+            let direct = dependencies.get(excluded).is_some_and(|ds| ds.contains(&target)) || excluded == target;
+            return Err(DestroyError::Conflict {
+                target: target.clone(),
+                excluded: excluded.clone(),
+                direct,
+            });
+        }
+    }
+    let delete: BTreeSet<Urn> = chosen.difference(&keep_closure).cloned().collect();
+    let keep = known
+        .iter()
+        .filter(|u| !delete.contains(*u))
+        .map(|u| (*u).clone())
+        .collect();
+    Ok(Selection { delete, keep })
+}
+
+/// Plans a destroy: deletes of the selected resources, dependents first, and of the
+/// objects their earlier replacements left behind; the rest unchanged.
+pub fn plan_destroy(req: DestroyRequest<'_>) -> Result<Plan, DestroyError> {
+    let selection = select(&req)?;
+    let removed: Vec<&ResourceRecord> = req
+        .current
+        .iter()
+        .filter(|r| selection.delete.contains(&r.urn))
+        .collect();
+    let mut steps = Vec::new();
+    for record in deletion_order(&removed) {
+        steps.push(delete_step(record, false));
+    }
+    let whole = req.targets.is_empty() && req.excludes.is_empty();
+    for record in req.retired {
+        // A retired object is garbage either way; a partial destroy leaves the
+        // garbage of resources it keeps to the next full run.
+        if whole || selection.delete.contains(&record.urn) {
+            steps.push(delete_step(record, true));
+        }
+    }
+    for record in req.current {
+        if selection.keep.contains(&record.urn) {
+            steps.push(same_step(record));
+        }
+    }
+    Ok(Plan {
+        stack: req.stack.to_string(),
+        steps,
+    })
+}
