@@ -84,7 +84,6 @@ impl Project {
     /// Runs `stackup ARGS` with extra environment variables (test hooks).
     pub fn stackup_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_stackup"))
-            .envs(env.iter().copied())
             .args(args)
             .current_dir(self.dir.path())
             .env("AWS_ENDPOINT_URL", &self.endpoint)
@@ -98,6 +97,8 @@ impl Project {
             .env_remove("AWS_PROFILE")
             .env_remove("STACKUP_STACK")
             .env_remove("STACKUP_STATE_DIR")
+            // The caller's variables last: they override the defaults above.
+            .envs(env.iter().copied())
             .output()
             .expect("run stackup");
         Run::from(out)

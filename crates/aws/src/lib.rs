@@ -71,10 +71,23 @@ impl AwsClients {
     /// Loads the standard AWS configuration (environment, profiles, `AWS_ENDPOINT_URL`)
     /// for `region`.
     pub async fn load(region: &str) -> AwsClients {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_string()))
-            .load()
-            .await;
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()));
+        // Unless the user configured retries (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE), use the
+        // SDK's adaptive mode: a client-side token bucket per service client that slows
+        // down when AWS throttles, so one run stays within the account's rate limits
+        // instead of burning retries, and enough attempts to ride out throttling bursts
+        // and 5xx.
+        let configured = std::env::var_os("AWS_MAX_ATTEMPTS").is_some() || std::env::var_os("AWS_RETRY_MODE").is_some();
+        if !configured {
+            loader = loader.retry_config(
+                aws_config::retry::RetryConfig::adaptive()
+                    .with_max_attempts(10)
+                    .with_initial_backoff(std::time::Duration::from_millis(200))
+                    .with_max_backoff(std::time::Duration::from_secs(20)),
+            );
+        }
+        let config = loader.load().await;
         AwsClients::new(&config)
     }
 }

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use stackup_model::{Properties, ResourceRecord, Urn, Value};
 use stackup_planner::{Action, OpKind, Plan, Step};
-use stackup_provider::{CheckRequest, CreateRequest, DeleteRequest, ErrorKind, Registry, UpdateRequest};
+use stackup_provider::{
+    CheckRequest, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, Registry, UpdateRequest,
+};
 use stackup_state::{now_unix, JournalEntry, JournalOp, StateStore};
 use tokio::sync::watch;
 
@@ -149,16 +151,29 @@ async fn run_op(shared: &Shared, i: usize) -> Result<(), StepError> {
         kind: op.kind,
     });
     let started = Instant::now();
-    let result = match op.kind {
-        OpKind::Create => create(shared, step, None).await,
-        OpKind::CreateReplacement => {
-            let retire = (step.action == Action::CreateThenDelete)
-                .then_some(())
-                .and(step.old.as_ref());
-            create(shared, step, retire).await
+    let mut attempt = 1;
+    let result = loop {
+        let result = match op.kind {
+            OpKind::Create => create(shared, step, None).await,
+            OpKind::CreateReplacement => {
+                let retire = (step.action == Action::CreateThenDelete)
+                    .then_some(())
+                    .and(step.old.as_ref());
+                create(shared, step, retire).await
+            }
+            OpKind::Update => update(shared, step).await,
+            OpKind::Delete | OpKind::DeleteReplaced => delete(shared, step, op.kind).await,
+        };
+        match result {
+            Err(e) if attempt < OP_ATTEMPTS && worth_retrying(&e, op.kind) => {
+                // The SDK already retried with backoff; this covers longer bursts of
+                // throttling, an outage of a minute, and objects not yet visible right
+                // after their creation (eventual consistency).
+                tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+                attempt += 1;
+            }
+            other => break other,
         }
-        OpKind::Update => update(shared, step).await,
-        OpKind::Delete | OpKind::DeleteReplaced => delete(shared, step, op.kind).await,
     };
     match &result {
         Ok(()) => observer.event(Event::Finished {
@@ -173,6 +188,20 @@ async fn run_op(shared: &Shared, i: usize) -> Result<(), StepError> {
         }),
     }
     result
+}
+
+/// Attempts of one operation, after the SDK's own retries.
+const OP_ATTEMPTS: u32 = 4;
+
+fn worth_retrying(e: &StepError, kind: OpKind) -> bool {
+    match e {
+        StepError::Provider(p) => {
+            p.kind.is_retryable()
+                || (p.kind == ErrorKind::NotFound
+                    && matches!(kind, OpKind::Update | OpKind::Create | OpKind::CreateReplacement))
+        }
+        _ => false,
+    }
 }
 
 fn provider<'a>(shared: &'a Shared, step: &Step) -> Result<&'a Arc<dyn stackup_provider::Provider>, StepError> {
@@ -268,9 +297,26 @@ async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -
         .await;
     let created = match created {
         Ok(c) => c,
-        Err(e) => {
+        Err(e)
+            if matches!(
+                e.kind,
+                ErrorKind::Invalid | ErrorKind::AccessDenied | ErrorKind::Conflict
+            ) =>
+        {
+            // Refused outright: nothing was created.
             settle_failed(shared, &token, e.kind);
             return Err(e.into());
+        }
+        Err(e) => {
+            // The create may have happened before the failure (a lost response, a step
+            // after the create call failing): adopt what it made rather than make another.
+            match adopt_created(shared, step, &inputs, &token).await? {
+                Some(c) => c,
+                None => {
+                    let _ = shared.ctx.store.journal_end(&token);
+                    return Err(e.into());
+                }
+            }
         }
     };
     crash_point::reached(crash_point::Phase::AfterCall);
@@ -294,6 +340,34 @@ async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -
         .unwrap_or_else(|e| e.into_inner())
         .insert(step.urn.clone(), created.outputs);
     Ok(())
+}
+
+/// After a failed create: the one object the attempt made, if any, as if the create had
+/// returned it. Several candidates are an error for a person to resolve.
+async fn adopt_created(
+    shared: &Shared,
+    step: &Step,
+    inputs: &Properties,
+    token: &str,
+) -> Result<Option<CreateResponse>, StepError> {
+    let provider = provider(shared, step)?;
+    let mut known: std::collections::BTreeSet<String> = shared.ctx.store.records()?.into_iter().map(|r| r.id).collect();
+    known.extend(shared.ctx.store.retired()?.into_iter().map(|r| r.id));
+    let found =
+        crate::recover::created_objects(provider.as_ref(), &shared.ctx.stack, &step.urn, inputs, token, &known).await?;
+    match found.as_slice() {
+        [] => Ok(None),
+        [object] => Ok(Some(CreateResponse {
+            id: object.id.clone(),
+            outputs: object.outputs.clone(),
+        })),
+        many => Err(StepError::Engine(format!(
+            "the create failed, and {} objects claim {}: {}; delete the extra ones, then run again",
+            many.len(),
+            step.urn,
+            many.iter().map(|o| o.id.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
 }
 
 async fn update(shared: &Shared, step: &Step) -> Result<(), StepError> {

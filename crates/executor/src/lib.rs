@@ -13,7 +13,7 @@ mod refresh;
 mod walk;
 
 pub use apply::{apply, ApplyContext, ApplyReport, Event, Observer, OpResult};
-pub use recover::{recover, Recovery};
+pub use recover::{created_objects, recover, Recovery};
 pub use refresh::{refresh, unmanaged, AttributeDrift, Refreshed, ResourceDrift};
 pub use walk::{walk, NodeOutcome};
 

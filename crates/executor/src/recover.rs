@@ -35,6 +35,43 @@ impl Recovery {
     }
 }
 
+/// Looks for the object an interrupted or failed create of `urn` may have made: first
+/// the provider's own `find` (the create's inputs and token), then objects carrying the
+/// URN's tag. Ids in `known` (recorded or retired objects) are never candidates.
+pub async fn created_objects(
+    provider: &dyn stackup_provider::Provider,
+    stack: &str,
+    urn: &Urn,
+    inputs: &stackup_model::Properties,
+    token: &str,
+    known: &BTreeSet<String>,
+) -> Result<Vec<LiveResource>, StepError> {
+    let found = provider
+        .find(stackup_provider::FindRequest {
+            urn: urn.clone(),
+            stack: stack.to_string(),
+            inputs: inputs.clone(),
+            token: token.to_string(),
+        })
+        .await
+        .map_err(|e| StepError::Engine(format!("looking for {urn} left by an interrupted create: {e}")))?;
+    if let Some(object) = found.filter(|o| !known.contains(&o.id)) {
+        return Ok(vec![object]);
+    }
+    let listed = provider
+        .list(ListRequest {
+            stack: stack.to_string(),
+        })
+        .await
+        .map_err(|e| StepError::Engine(format!("looking for {urn} left by an interrupted create: {e}")))?;
+    Ok(listed
+        .map(|l| l.found)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|o| &o.urn == urn && !known.contains(&o.id))
+        .collect())
+}
+
 /// Resolves every pending journal entry of `store`. `dependencies` gives the program's
 /// dependencies per URN, recorded with an adopted object.
 pub async fn recover(
