@@ -69,7 +69,7 @@ async fn diff(g: &Global, refresh_args: RefreshArgs, json: bool, notify_topic: O
     if !refresh_args.no_refresh {
         drift.extend(s.unmanaged(&records).await?);
     }
-    let plan = s.plan(&current, &[], false)?;
+    let plan = s.plan(&current, &[])?;
     let report = render::plan_json(&plan, &drift);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -158,7 +158,7 @@ async fn up(
     let records = s.records()?;
     let targets = s.targets(raw_targets, &records)?;
     let (current, drift) = current_state(&s, records, refresh_args).await?;
-    let plan = s.plan(&current, &targets, false)?;
+    let plan = s.plan(&current, &targets)?;
     // Deletes (removed resources, replaced objects) are checked before anything changes.
     crate::teardown::preflight(&s.registry, &plan, parallel, "up").await?;
     let code = execute(&s, plan, &drift, "up", yes, parallel, json).await?;

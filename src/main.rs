@@ -16,6 +16,18 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Output piped into `head` closes early: stop quietly instead of panicking. Any other
+    // panic is a bug: one line saying so, no backtrace unless RUST_BACKTRACE asks.
+    std::panic::set_hook(Box::new(|info| {
+        let text = info.to_string();
+        if text.contains("Broken pipe") || text.contains("failed printing to stdout") {
+            std::process::exit(0);
+        }
+        eprintln!("error: internal error in stackup (please report it): {text}");
+        if std::env::var_os("RUST_BACKTRACE").is_some() {
+            eprintln!("{}", std::backtrace::Backtrace::force_capture());
+        }
+    }));
     // clap exits 2 on a usage error, but 2 means "changes found" to scripts reading
     // `diff`: every user error is 1. Help and version go to stdout with 0.
     let args = match cli::Cli::try_parse() {

@@ -113,14 +113,10 @@ impl Session {
         Ok(self.store.records()?)
     }
 
-    /// Plans the program (or, for destroy, nothing) against `current`.
-    pub fn plan(&self, current: &[ResourceRecord], targets: &[Urn], destroy: bool) -> anyhow::Result<Plan> {
-        let empty_graph = DependencyGraph::default();
-        let (goals, graph) = if destroy {
-            (&[][..], &empty_graph)
-        } else {
-            (&self.program.goals[..], &self.graph)
-        };
+    /// Plans the program against `current` (destroy plans live in crates/planner's
+    /// destroy module).
+    pub fn plan(&self, current: &[ResourceRecord], targets: &[Urn]) -> anyhow::Result<Plan> {
+        let (goals, graph) = (&self.program.goals[..], &self.graph);
         let retired = self.store.retired()?;
         Ok(plan(PlanRequest {
             stack: &self.config.name,

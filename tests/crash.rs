@@ -8,30 +8,7 @@
 //! returns and (for creates) one after the outcome is recorded, so the points cover every
 //! window of the write-ahead sequence.
 
-use std::collections::BTreeMap;
-
-use crate::support::{block_on, dev_stack, Moto, Project};
-
-/// Objects tagged with `stack`, counted per `stackup:urn`, through every provider's list.
-fn objects_per_urn(moto: &Moto, stack: &str) -> BTreeMap<String, usize> {
-    let registry = stackup_testkit::aws_registry(&moto.endpoint);
-    let mut counts = BTreeMap::new();
-    block_on(async {
-        for ty in registry.types() {
-            let provider = registry.get(ty).expect("provider");
-            let listed = provider
-                .list(stackup_provider::ListRequest {
-                    stack: stack.to_string(),
-                })
-                .await
-                .unwrap_or_else(|e| panic!("listing {ty}: {e}"));
-            for object in listed.map(|l| l.found).unwrap_or_default() {
-                *counts.entry(object.urn.to_string()).or_insert(0) += 1;
-            }
-        }
-    });
-    counts
-}
+use crate::support::{dev_stack, objects_per_urn, Moto, Project};
 
 fn crash_and_recover(point: usize) {
     let moto = Moto::shared();
@@ -49,13 +26,13 @@ fn crash_and_recover(point: usize) {
     );
     assert_eq!(
         killed.code, -1,
-        "up must die at crash point {point}:\n{}",
-        killed.stderr
+        "up must die at crash point {point}:\n{}\n{}",
+        killed.stdout, killed.stderr
     );
     assert!(killed.stderr.contains("test hook: killing"), "{}", killed.stderr);
     project.stackup(&["up", "--yes", "--stack", &stack]).expect_code(0);
     let records = project.ids_by_name(&stack);
-    let counts = objects_per_urn(moto, &stack);
+    let counts = objects_per_urn(&moto.endpoint, &stack);
     let duplicated: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
     assert!(
         duplicated.is_empty(),
@@ -87,7 +64,7 @@ fn crash_and_recover(point: usize) {
         killed.stderr
     );
     project.stackup(&["destroy", "--yes", "--stack", &stack]).expect_code(0);
-    let left = objects_per_urn(moto, &stack);
+    let left = objects_per_urn(&moto.endpoint, &stack);
     assert!(left.is_empty(), "crash point {point}: destroy left {left:?}");
     assert!(project.ids_by_name(&stack).is_empty());
 }

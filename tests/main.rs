@@ -15,5 +15,7 @@ mod drift;
 mod engine;
 mod network;
 mod platform;
+mod proxy;
+mod resilience;
 mod state;
 mod teardown;

@@ -135,6 +135,44 @@ impl Project {
     }
 }
 
+/// Objects tagged with `stack`, counted per `stackup:urn`, through every provider's
+/// list (straight to `endpoint`, the server itself, never through a fault proxy).
+pub fn objects_per_urn(endpoint: &str, stack: &str) -> std::collections::BTreeMap<String, usize> {
+    let registry = stackup_testkit::aws_registry(endpoint);
+    let mut counts = std::collections::BTreeMap::new();
+    block_on(async {
+        for ty in registry.types() {
+            let provider = registry.get(ty).expect("provider");
+            let listed = provider
+                .list(stackup_provider::ListRequest {
+                    stack: stack.to_string(),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("listing {ty}: {e}"));
+            for object in listed.map(|l| l.found).unwrap_or_default() {
+                *counts.entry(object.urn.to_string()).or_insert(0) += 1;
+            }
+        }
+    });
+    counts
+}
+
+/// Every object of `stack` exists once and is recorded under its URN's name.
+#[track_caller]
+pub fn assert_exact(project: &Project, endpoint: &str, stack: &str) {
+    let records = project.ids_by_name(stack);
+    let counts = objects_per_urn(endpoint, stack);
+    let duplicated: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(duplicated.is_empty(), "urns carried by several objects: {duplicated:?}");
+    for urn in counts.keys() {
+        let name = urn.rsplit("::").next().expect("name");
+        assert!(
+            records.contains_key(name),
+            "{urn} exists but is not recorded (an orphan)"
+        );
+    }
+}
+
 /// Runs a future to completion on a fresh runtime (tests are synchronous, the SDK is
 /// not).
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {

@@ -8,7 +8,7 @@
 //! Architecture invariant: the graph knows URNs and edges, nothing about providers,
 //! state or AWS.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use petgraph::algo::{tarjan_scc, toposort};
@@ -82,12 +82,15 @@ impl DependencyGraph {
             let ix = g.graph.add_node(urn.clone());
             g.index.insert(urn.clone(), ix);
         }
+        // Edges added so far: petgraph's `contains_edge` scans the source's edges, which
+        // made a node with thousands of dependents (a VPC) quadratic to build.
+        let mut edges: HashSet<(NodeIndex, NodeIndex)> = HashSet::new();
         for (urn, deps) in &nodes {
             let to = g.index[urn];
             for dep in deps {
                 match g.index.get(dep) {
                     Some(&from) => {
-                        if !g.graph.contains_edge(from, to) {
+                        if edges.insert((from, to)) {
                             g.graph.add_edge(from, to, ());
                         }
                     }

@@ -1,6 +1,6 @@
 //! The operation graph of a plan: what the executor runs, and in which order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use stackup_model::Urn;
 
@@ -72,6 +72,22 @@ impl Plan {
                 }
             }
         }
+        // Steps updated in place, by the URN their current object depends on: the
+        // resources to repoint before that URN's object goes. An index rather than a scan
+        // of every step per delete, which made destroying n resources O(n^2).
+        let mut updated_users: HashMap<&Urn, Vec<usize>> = HashMap::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            if step.action != Action::Update {
+                continue;
+            }
+            for dep in step.old.iter().flat_map(|r| &r.dependencies) {
+                let users = updated_users.entry(dep).or_default();
+                // A dependency listed twice is one user.
+                if users.last() != Some(&i) {
+                    users.push(i);
+                }
+            }
+        }
         // (before, after)
         let mut edges: Vec<(usize, usize)> = Vec::new();
         // Orderings that make a change smoother but are not required for correctness;
@@ -101,9 +117,9 @@ impl Plan {
                     // it goes. Not for delete-before-create: their update needs the new
                     // object, which comes after this delete.
                     if step.action != Action::DeleteThenCreate {
-                        for other in &self.steps {
-                            let used = other.old.as_ref().is_some_and(|r| r.dependencies.contains(&step.urn));
-                            if used && other.action == Action::Update && other.urn != step.urn {
+                        for &user in updated_users.get(&step.urn).into_iter().flatten() {
+                            let other = &self.steps[user];
+                            if other.urn != step.urn {
                                 if let Some(&u) = forward.get(&other.urn) {
                                     soft.push((u, o));
                                 }
@@ -140,8 +156,11 @@ impl Plan {
                 }
             }
         }
+        // A set rather than `after.contains`: an object many resources depend on (a VPC)
+        // collects thousands of predecessors, and scanning them per edge was quadratic.
+        let mut seen: HashSet<(usize, usize)> = HashSet::with_capacity(edges.len());
         for (before, after) in edges {
-            if !ops[after].after.contains(&before) {
+            if seen.insert((before, after)) {
                 ops[after].after.push(before);
             }
         }

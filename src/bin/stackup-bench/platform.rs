@@ -1,0 +1,515 @@
+//! The e-commerce platform's `up` and `destroy` through the fault/latency proxy
+//! (`stackup-proxy`) in front of moto, in-process through the engine:
+//!
+//! - under `profiles/realistic.toml` (AWS's creation and deletion times, scaled by
+//!   [`REALISTIC_TIME_SCALE`]), `up` and `destroy` at [`PARALLEL`] beside the plan's
+//!   critical path, and `up` again at [`PARALLEL_SLOW`];
+//! - under `profiles/chaos.toml` (throttling, 5xx, dropped connections, not-found after
+//!   create), whether `up`, then a `diff` (refresh and plan), then `destroy` converge:
+//!   every run succeeds and the diff plans nothing.
+//!
+//! Each run gets its own moto, proxy and state, so no run sees another's leftovers and
+//! the proxy's random draws (per seed, action and call number) repeat between runs.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use stackup_ecommerce::StackConfig;
+use stackup_executor::refresh;
+use stackup_graph::DependencyGraph;
+use stackup_model::Program;
+use stackup_planner::{plan, OpKind, Plan, PlanRequest};
+use stackup_provider::Registry;
+use stackup_proxy::{Profile, Proxy};
+use stackup_state::{SledStore, StateStore};
+use stackup_testkit::{aws_registry, plan_program, up, Moto};
+
+use crate::stats::round4;
+
+/// A profile minute is a real second: RDS's 5 to 10 minutes become 5 to 10 seconds.
+const REALISTIC_TIME_SCALE: f64 = 1.0 / 60.0;
+
+/// chaos.toml's latencies are already small (5 to 60 ms of jitter) and its not-found
+/// window (2 s) is meant in real time: scaling them down would make its faults land on
+/// nothing.
+const CHAOS_TIME_SCALE: f64 = 1.0;
+
+const PARALLEL: usize = 64;
+const PARALLEL_SLOW: usize = 10;
+
+/// One seed for every run, so the up at [`PARALLEL`] and the one at [`PARALLEL_SLOW`]
+/// draw the same latencies and differ only in parallelism.
+const SEED: u64 = 42;
+
+/// Longest a run may take before the bench gives up on it: keeps the whole bench
+/// bounded if a run hangs.
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs the platform measurements and prints the table; returns the figures.
+pub async fn measure() -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    platform_under_proxy().await
+}
+
+/// The measurements that need the proxy crate (`stackup-proxy`).
+async fn platform_under_proxy() -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let dir = crate::refresh::bench_dir()?.join("platform");
+    let result = measure_in(&dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn measure_in(dir: &Path) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let realistic_path = root().join("profiles/realistic.toml");
+    let latencies = Latencies::load(&realistic_path)?;
+    let mut figures = serde_json::Map::new();
+
+    println!(
+        "the platform (stacks/dev.toml) through the proxy, profiles/realistic.toml at time scale 1/{:.0}",
+        1.0 / REALISTIC_TIME_SCALE
+    );
+    println!(
+        "{:>22} {:>10} {:>16} {:>20} {:>10} {:>8} {:>14}",
+        "run", "seconds", "critical path (s)", "measured/critical", "path min", "calls", "rate limited"
+    );
+
+    // up and destroy at the default parallelism.
+    let run = Run::start(
+        dir,
+        "realistic-64",
+        load_profile(&realistic_path)?,
+        REALISTIC_TIME_SCALE,
+    )?;
+    let up_plan = run.plan(&run.program)?;
+    let up_bound = critical_path(&up_plan, &latencies, REALISTIC_TIME_SCALE);
+    let up_seconds = run.apply(&run.program, PARALLEL).await?;
+    let up_counts = run.counts();
+    print_row(&format!("up, parallel {PARALLEL}"), up_seconds, &up_bound, up_counts);
+    let destroy_plan = run.plan(&Program::default())?;
+    let destroy_bound = critical_path(&destroy_plan, &latencies, REALISTIC_TIME_SCALE);
+    let destroy_seconds = run.apply(&Program::default(), PARALLEL).await?;
+    let destroy_counts = run.counts();
+    print_row(
+        &format!("destroy, parallel {PARALLEL}"),
+        destroy_seconds,
+        &destroy_bound,
+        (destroy_counts.0 - up_counts.0, destroy_counts.1 - up_counts.1),
+    );
+    drop(run);
+
+    // The same up, fewer at a time.
+    let run = Run::start(
+        dir,
+        "realistic-10",
+        load_profile(&realistic_path)?,
+        REALISTIC_TIME_SCALE,
+    )?;
+    let slow_seconds = run.apply(&run.program, PARALLEL_SLOW).await?;
+    print_row(
+        &format!("up, parallel {PARALLEL_SLOW}"),
+        slow_seconds,
+        &up_bound,
+        run.counts(),
+    );
+    drop(run);
+    let unweighed: Vec<&str> = up_bound
+        .unweighed
+        .iter()
+        .chain(&destroy_bound.unweighed)
+        .map(String::as_str)
+        .collect();
+    if !unweighed.is_empty() {
+        println!(
+            "types without a main action for the bound (weighed 0): {}",
+            unweighed.join(", ")
+        );
+    }
+    println!(
+        "critical path: longest chain of the plan's operations, each weighed by the profile's mean latency of its type's \
+         main create or delete call (min: the range's minimum); up at {PARALLEL} is {:.2}x faster than at {PARALLEL_SLOW}",
+        slow_seconds / up_seconds
+    );
+
+    figures.insert("platform_up_seconds".into(), json!(round4(up_seconds)));
+    figures.insert("platform_destroy_seconds".into(), json!(round4(destroy_seconds)));
+    figures.insert("platform_up_parallel_10_seconds".into(), json!(round4(slow_seconds)));
+    figures.insert("up_critical_path_seconds".into(), json!(round4(up_bound.mean)));
+    figures.insert(
+        "destroy_critical_path_seconds".into(),
+        json!(round4(destroy_bound.mean)),
+    );
+    figures.insert("up_vs_critical_path".into(), json!(round4(up_seconds / up_bound.mean)));
+    figures.insert(
+        "destroy_vs_critical_path".into(),
+        json!(round4(destroy_seconds / destroy_bound.mean)),
+    );
+    figures.insert(
+        "up_speedup_vs_parallel_10".into(),
+        json!(round4(slow_seconds / up_seconds)),
+    );
+
+    // Chaos: the outcome is the figure, so failures are reported, not raised.
+    let chaos = Run::start(
+        dir,
+        "chaos",
+        load_profile(&root().join("profiles/chaos.toml"))?,
+        CHAOS_TIME_SCALE,
+    )?;
+    let started = Instant::now();
+    let outcome = chaos.converge().await;
+    let injected: usize = chaos.proxy.injected().values().sum();
+    let calls: usize = chaos.proxy.counts().values().sum();
+    let converged = outcome.is_ok();
+    println!();
+    println!(
+        "profiles/chaos.toml: up, diff, destroy {} in {:.1} s ({calls} calls, {injected} faults injected)",
+        match &outcome {
+            Ok(()) => "converged".to_string(),
+            Err(e) => format!("did not converge: {e}"),
+        },
+        started.elapsed().as_secs_f64()
+    );
+    println!();
+    figures.insert("chaos_converged".into(), json!(converged));
+    figures.insert("chaos_faults_injected".into(), json!(injected));
+    Ok(figures)
+}
+
+fn print_row(run: &str, seconds: f64, bound: &Bound, (calls, limited): (usize, usize)) {
+    println!(
+        "{run:>22} {seconds:>10.2} {:>16.2} {:>20.2} {:>10.2} {calls:>8} {limited:>14}",
+        bound.mean,
+        seconds / bound.mean,
+        bound.min
+    );
+}
+
+/// The workspace root, where `profiles/` and `stacks/` live.
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn load_profile(path: &Path) -> Result<Profile, String> {
+    Profile::load(path).map_err(|e| e.to_string())
+}
+
+/// One run's world: a moto, the proxy in front of it, a registry looking at the proxy,
+/// and a state store, with the platform program.
+struct Run {
+    stack: String,
+    program: Program,
+    registry: Registry,
+    store: Arc<dyn StateStore>,
+    // Dropped in this order: the proxy before the server it forwards to.
+    proxy: Proxy,
+    _moto: Moto,
+}
+
+impl Run {
+    fn start(dir: &Path, name: &str, profile: Profile, time_scale: f64) -> Result<Run, String> {
+        let moto = Moto::dedicated_with_recorder();
+        let proxy = Proxy::start(&moto.endpoint, profile, time_scale, SEED);
+        let registry = aws_registry(&proxy.endpoint);
+        let file = root().join("stacks/dev.toml");
+        let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        // Bucket names are global in AWS and shared between moto's accounts: one of our
+        // own per run.
+        let bucket = format!("stackup-bench-{}-{name}", std::process::id());
+        let text = text.replace("stackup-dev-ecommerce-assets", &bucket);
+        let config = StackConfig::parse(&file, &text).map_err(|e| e.to_string())?;
+        let program = stackup_ecommerce::program(&config);
+        let state = dir.join(name);
+        std::fs::create_dir_all(&state).map_err(|e| format!("{}: {e}", state.display()))?;
+        let store: Arc<dyn StateStore> =
+            Arc::new(SledStore::open(&state, &config.name, "bench").map_err(|e| format!("state for {name}: {e}"))?);
+        Ok(Run {
+            stack: config.name.clone(),
+            program,
+            registry,
+            store,
+            proxy,
+            _moto: moto,
+        })
+    }
+
+    /// The plan of `program` against what this run recorded.
+    fn plan(&self, program: &Program) -> Result<Plan, String> {
+        plan_program(&self.registry, self.store.as_ref(), &self.stack, program)
+    }
+
+    /// Plans and applies `program`; returns the seconds it took.
+    async fn apply(&self, program: &Program, parallel: usize) -> Result<f64, String> {
+        let started = Instant::now();
+        within(up(&self.registry, self.store.clone(), &self.stack, program, parallel)).await?;
+        Ok(started.elapsed().as_secs_f64())
+    }
+
+    /// All calls the proxy saw so far, and how many of them a rate limit refused.
+    fn counts(&self) -> (usize, usize) {
+        let calls = self.proxy.counts().values().sum();
+        let limited = self.proxy.injected().get("rate_limit").copied().unwrap_or(0);
+        (calls, limited)
+    }
+
+    /// `up`, then what `diff` does (refresh, then plan against the live view), then
+    /// `destroy`: Ok when every run succeeds, the diff plans nothing and finds no
+    /// drift, and nothing is left recorded.
+    async fn converge(&self) -> Result<(), String> {
+        within(up(
+            &self.registry,
+            self.store.clone(),
+            &self.stack,
+            &self.program,
+            PARALLEL,
+        ))
+        .await
+        .map_err(|e| format!("up: {e}"))?;
+        let records = self.store.records().map_err(|e| e.to_string())?;
+        let retired = self.store.retired().map_err(|e| e.to_string())?;
+        let refreshed = within(async { refresh(&self.registry, &records).await.map_err(|e| e.to_string()) })
+            .await
+            .map_err(|e| format!("diff's refresh: {e}"))?;
+        if !refreshed.drift.is_empty() {
+            return Err(format!("diff found {} drifted resource(s)", refreshed.drift.len()));
+        }
+        let graph = DependencyGraph::from_goals(&self.program.goals).map_err(|e| e.to_string())?;
+        let diff = plan(PlanRequest {
+            stack: &self.stack,
+            goals: &self.program.goals,
+            graph: &graph,
+            current: &refreshed.records,
+            retired: &retired,
+            registry: &self.registry,
+            targets: &[],
+        })
+        .map_err(|e| e.to_string())?;
+        if diff.has_changes() {
+            let counts = diff.counts();
+            return Err(format!("diff plans changes after up: {counts:?}"));
+        }
+        within(up(
+            &self.registry,
+            self.store.clone(),
+            &self.stack,
+            &Program::default(),
+            PARALLEL,
+        ))
+        .await
+        .map_err(|e| format!("destroy: {e}"))?;
+        let left = self.store.records().map_err(|e| e.to_string())?.len();
+        if left > 0 {
+            return Err(format!("destroy left {left} resource(s) recorded"));
+        }
+        Ok(())
+    }
+}
+
+/// `f`, or an error after [`RUN_TIMEOUT`].
+async fn within<T>(f: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::time::timeout(RUN_TIMEOUT, f)
+        .await
+        .map_err(|_| format!("gave up after {} s", RUN_TIMEOUT.as_secs()))?
+}
+
+/// The lower bound on a plan's duration that unlimited parallelism would still take.
+struct Bound {
+    /// Seconds along the longest chain, each operation weighed by its main call's mean
+    /// latency: a bound on the expected duration (the expected longest chain is at
+    /// least the longest chain of expectations).
+    mean: f64,
+    /// The same with each range's minimum: a bound no single run can beat.
+    min: f64,
+    /// Types the bound has no main call for (weighed 0, so the bound stays a bound).
+    unweighed: Vec<String>,
+}
+
+/// The longest path through the plan's operations (`Plan::operations`, whose `after`
+/// lists are the executor's ordering), each operation weighed by the profile's
+/// latency for the main create or delete call of its resource's type, times
+/// `time_scale`.
+///
+/// The approximation: an operation issues more calls than its main one (reads after a
+/// create, tags, the deletes of a pre-flight, retries after a rate limit), but in
+/// realistic.toml only the calls that stand for AWS's creation and deletion times hold
+/// for long, and those are the main calls. Updates are weighed 0 (the profile holds no
+/// modify call). Rate limits are left out: they can only lengthen a run.
+fn critical_path(plan: &Plan, latencies: &Latencies, time_scale: f64) -> Bound {
+    let ops = plan.operations();
+    let mut unweighed = Vec::new();
+    let weights: Vec<(f64, f64)> = ops
+        .iter()
+        .map(|op| {
+            let ty = plan.steps[op.step].ty.to_string();
+            let Some((service, create, delete)) = main_calls(&ty) else {
+                if !unweighed.contains(&ty) {
+                    unweighed.push(ty);
+                }
+                return (0.0, 0.0);
+            };
+            let action = match op.kind {
+                OpKind::Create | OpKind::CreateReplacement => Some(create),
+                OpKind::Delete | OpKind::DeleteReplaced => Some(delete),
+                OpKind::Update => None,
+            };
+            action
+                .and_then(|a| latencies.of(service, a))
+                .map(|(lo, hi)| {
+                    let seconds = |ms: f64| ms / 1000.0 * time_scale;
+                    (seconds((lo + hi) as f64 / 2.0), seconds(lo as f64))
+                })
+                .unwrap_or((0.0, 0.0))
+        })
+        .collect();
+    // Kahn's order over the `after` edges: ops are not listed in dependency order
+    // (a delete runs before those of what it depended on, which come earlier).
+    let mut waiting: Vec<usize> = ops.iter().map(|o| o.after.len()).collect();
+    let mut next: Vec<Vec<usize>> = vec![Vec::new(); ops.len()];
+    for (i, op) in ops.iter().enumerate() {
+        for &before in &op.after {
+            next[before].push(i);
+        }
+    }
+    let mut finish = vec![(0.0f64, 0.0f64); ops.len()];
+    let mut ready: Vec<usize> = (0..ops.len()).filter(|&i| waiting[i] == 0).collect();
+    while let Some(i) = ready.pop() {
+        let start = ops[i]
+            .after
+            .iter()
+            .map(|&b| finish[b])
+            .fold((0.0f64, 0.0f64), |a, b| (a.0.max(b.0), a.1.max(b.1)));
+        finish[i] = (start.0 + weights[i].0, start.1 + weights[i].1);
+        for &j in &next[i] {
+            waiting[j] -= 1;
+            if waiting[j] == 0 {
+                ready.push(j);
+            }
+        }
+    }
+    let (mean, min) = finish
+        .iter()
+        .fold((0.0f64, 0.0f64), |a, b| (a.0.max(b.0), a.1.max(b.1)));
+    Bound { mean, min, unweighed }
+}
+
+/// The call that stands for a type's creation and for its deletion, as the proxy names
+/// them: (signing name, create action, delete action).
+fn main_calls(ty: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    Some(match ty {
+        "aws:autoscaling:Group" => ("autoscaling", "CreateAutoScalingGroup", "DeleteAutoScalingGroup"),
+        "aws:autoscaling:Policy" => ("autoscaling", "PutScalingPolicy", "DeletePolicy"),
+        "aws:cloudwatch:MetricAlarm" => ("monitoring", "PutMetricAlarm", "DeleteAlarms"),
+        "aws:dynamodb:Table" => ("dynamodb", "CreateTable", "DeleteTable"),
+        "aws:ec2:Eip" => ("ec2", "AllocateAddress", "ReleaseAddress"),
+        "aws:ec2:Instance" => ("ec2", "RunInstances", "TerminateInstances"),
+        "aws:ec2:InternetGateway" => ("ec2", "CreateInternetGateway", "DeleteInternetGateway"),
+        "aws:ec2:InternetGatewayAttachment" => ("ec2", "AttachInternetGateway", "DetachInternetGateway"),
+        "aws:ec2:LaunchTemplate" => ("ec2", "CreateLaunchTemplate", "DeleteLaunchTemplate"),
+        "aws:ec2:NatGateway" => ("ec2", "CreateNatGateway", "DeleteNatGateway"),
+        "aws:ec2:NetworkAcl" => ("ec2", "CreateNetworkAcl", "DeleteNetworkAcl"),
+        "aws:ec2:RouteTable" => ("ec2", "CreateRouteTable", "DeleteRouteTable"),
+        "aws:ec2:RouteTableAssociation" => ("ec2", "AssociateRouteTable", "DisassociateRouteTable"),
+        "aws:ec2:SecurityGroup" => ("ec2", "CreateSecurityGroup", "DeleteSecurityGroup"),
+        "aws:ec2:SecurityGroupRule" => ("ec2", "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"),
+        "aws:ec2:Subnet" => ("ec2", "CreateSubnet", "DeleteSubnet"),
+        "aws:ec2:Vpc" => ("ec2", "CreateVpc", "DeleteVpc"),
+        "aws:efs:AccessPoint" => ("elasticfilesystem", "CreateAccessPoint", "DeleteAccessPoint"),
+        "aws:efs:FileSystem" => ("elasticfilesystem", "CreateFileSystem", "DeleteFileSystem"),
+        "aws:efs:MountTarget" => ("elasticfilesystem", "CreateMountTarget", "DeleteMountTarget"),
+        "aws:elbv2:Listener" => ("elasticloadbalancing", "CreateListener", "DeleteListener"),
+        "aws:elbv2:ListenerRule" => ("elasticloadbalancing", "CreateRule", "DeleteRule"),
+        "aws:elbv2:LoadBalancer" => ("elasticloadbalancing", "CreateLoadBalancer", "DeleteLoadBalancer"),
+        "aws:elbv2:TargetGroup" => ("elasticloadbalancing", "CreateTargetGroup", "DeleteTargetGroup"),
+        "aws:iam:InstanceProfile" => ("iam", "CreateInstanceProfile", "DeleteInstanceProfile"),
+        "aws:iam:Role" => ("iam", "CreateRole", "DeleteRole"),
+        "aws:iam:RolePolicy" => ("iam", "PutRolePolicy", "DeleteRolePolicy"),
+        "aws:iam:User" => ("iam", "CreateUser", "DeleteUser"),
+        "aws:iam:UserPolicy" => ("iam", "PutUserPolicy", "DeleteUserPolicy"),
+        "aws:logs:LogGroup" => ("logs", "CreateLogGroup", "DeleteLogGroup"),
+        "aws:rds:DbInstance" => ("rds", "CreateDBInstance", "DeleteDBInstance"),
+        "aws:rds:DbSubnetGroup" => ("rds", "CreateDBSubnetGroup", "DeleteDBSubnetGroup"),
+        "aws:s3:Bucket" => ("s3", "CreateBucket", "DeleteBucket"),
+        "aws:sns:Subscription" => ("sns", "Subscribe", "Unsubscribe"),
+        "aws:sns:Topic" => ("sns", "CreateTopic", "DeleteTopic"),
+        _ => return None,
+    })
+}
+
+/// The latency rules of a proxy profile. The proxy keeps its rules to itself, so the
+/// bench reads the same TOML (already validated by `Profile::load`) with the proxy's
+/// rule for latency: the first matching rule that sets `latency_ms` wins.
+struct Latencies {
+    rules: Vec<LatencyRule>,
+}
+
+struct LatencyRule {
+    service: String,
+    /// Exact names, `Prefix*`, or `*`.
+    actions: Vec<String>,
+    /// Profile milliseconds, inclusive range.
+    ms: (u64, u64),
+}
+
+/// Convenience names profiles may use for signing names (as the proxy accepts them).
+const ALIASES: &[(&str, &str)] = &[
+    ("elbv2", "elasticloadbalancing"),
+    ("elb", "elasticloadbalancing"),
+    ("efs", "elasticfilesystem"),
+    ("cloudwatch", "monitoring"),
+];
+
+impl Latencies {
+    fn load(path: &Path) -> Result<Latencies, String> {
+        // Validate as the proxy does first, so a profile the proxy refuses is refused
+        // here with its message rather than read differently.
+        load_profile(path)?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let doc: toml::Table = text.parse().map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut rules = Vec::new();
+        for rule in doc.get("rule").and_then(toml::Value::as_array).into_iter().flatten() {
+            let ms = match rule.get("latency_ms") {
+                Some(toml::Value::Integer(ms)) => (*ms as u64, *ms as u64),
+                Some(toml::Value::Array(range)) => match range.as_slice() {
+                    [toml::Value::Integer(lo), toml::Value::Integer(hi)] => (*lo as u64, *hi as u64),
+                    _ => return Err(format!("{}: a latency_ms range is not [min, max]", path.display())),
+                },
+                _ => continue,
+            };
+            let service = rule
+                .get("service")
+                .and_then(toml::Value::as_str)
+                .unwrap_or("*")
+                .trim()
+                .to_ascii_lowercase();
+            let service = ALIASES
+                .iter()
+                .find(|(alias, _)| *alias == service)
+                .map_or(service.clone(), |(_, real)| real.to_string());
+            let actions = match rule.get("action") {
+                None => vec!["*".to_string()],
+                Some(toml::Value::String(a)) => vec![a.trim().to_string()],
+                Some(toml::Value::Array(list)) => list
+                    .iter()
+                    .filter_map(toml::Value::as_str)
+                    .map(|a| a.trim().to_string())
+                    .collect(),
+                Some(_) => return Err(format!("{}: an action is not a string or list", path.display())),
+            };
+            rules.push(LatencyRule { service, actions, ms });
+        }
+        Ok(Latencies { rules })
+    }
+
+    /// The profile's latency range for one call, in profile milliseconds.
+    fn of(&self, service: &str, action: &str) -> Option<(u64, u64)> {
+        let matches = |pattern: &str| match pattern.strip_suffix('*') {
+            Some(prefix) => action.starts_with(prefix),
+            None => pattern == action,
+        };
+        self.rules
+            .iter()
+            .find(|r| (r.service == "*" || r.service == service) && r.actions.iter().any(|a| matches(a)))
+            .map(|r| r.ms)
+    }
+}

@@ -1,0 +1,179 @@
+//! Real-AWS conditions through the fault proxy: the whole platform converges under the
+//! chaos profile, and Ctrl-C stops a run cleanly (first press) or at once (second).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use stackup_proxy::{Profile, Proxy};
+
+use crate::support::{assert_exact, dev_stack, objects_per_urn, Moto, NetworkStack, Project};
+
+fn chaos_profile() -> Profile {
+    Profile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/chaos.toml")).expect("profiles/chaos.toml")
+}
+
+/// Runs `args` until it succeeds, at most `tries` times, as an operator would after a
+/// transient failure; returns how many runs it took.
+fn until_success(project: &Project, args: &[&str], env: &[(&str, &str)], tries: usize) -> usize {
+    for run in 1..=tries {
+        let result = project.stackup_with_env(args, env);
+        if result.code == 0 {
+            return run;
+        }
+        eprintln!("`stackup {}` run {run} failed:\n{}", args.join(" "), result.stdout);
+    }
+    panic!("`stackup {}` did not converge in {tries} runs", args.join(" "));
+}
+
+#[test]
+fn the_platform_converges_through_chaos() {
+    let moto = Moto::shared();
+    let proxy = Proxy::start(&moto.endpoint, chaos_profile(), 1.0, 7);
+    let project = Project::new(&proxy.endpoint);
+    let stack = "chaotic";
+    project.write_stack(stack, &dev_stack(&format!("stackup-chaos-{}", std::process::id())));
+    // The engine's own retry configuration, not the harness's fail-fast default.
+    let env = [("AWS_RETRY_MODE", "adaptive"), ("AWS_MAX_ATTEMPTS", "10")];
+
+    let runs = until_success(&project, &["up", "--yes", "--stack", stack], &env, 3);
+    eprintln!("up converged in {runs} run(s); faults injected: {:?}", proxy.injected());
+    assert!(
+        proxy.injected().values().sum::<usize>() > 0,
+        "the chaos profile injected faults"
+    );
+    // Nothing duplicated, nothing unrecorded: checked on the server, not through chaos.
+    assert_exact(&project, &moto.endpoint, stack);
+    let diff = project.stackup_with_env(&["diff", "--stack", stack], &env);
+    assert_eq!(
+        diff.code, 0,
+        "state is exact after chaos:\n{}\n{}",
+        diff.stdout, diff.stderr
+    );
+
+    until_success(&project, &["destroy", "--yes", "--stack", stack], &env, 3);
+    let left = objects_per_urn(&moto.endpoint, stack);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(project.ids_by_name(stack).is_empty());
+}
+
+/// A stack whose creates each take `latency_ms`, so a run is still going when the test
+/// presses Ctrl-C.
+fn slow_project(moto: &Moto, stack: &str, latency_ms: u64) -> (Proxy, Project) {
+    let profile = Profile::parse(
+        "slow",
+        &format!("[[rule]]\nservice = \"*\"\naction = [\"Create*\", \"Allocate*\", \"Authorize*\"]\nlatency_ms = {latency_ms}\n"),
+    )
+    .expect("profile");
+    let proxy = Proxy::start(&moto.endpoint, profile, 1.0, 1);
+    let project = Project::new(&proxy.endpoint);
+    let config = NetworkStack {
+        vpc_cidr: "10.40.0.0/16".into(),
+        public: ["10.40.0.0/24".into(), "10.40.1.0/24".into()],
+        private: ["10.40.10.0/24".into(), "10.40.11.0/24".into()],
+        ..NetworkStack::default()
+    };
+    project.write_stack(stack, &config.toml());
+    (proxy, project)
+}
+
+/// Starts `stackup up` in the background and presses Ctrl-C `presses` times after
+/// `after`; returns the exit code and everything it printed.
+fn interrupt_up(project: &Project, endpoint: &str, stack: &str, after: Duration, presses: usize) -> (i32, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_stackup"))
+        .args(["up", "--yes", "--parallel", "4", "--stack", stack])
+        .current_dir(project.path())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_MAX_ATTEMPTS", "2")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn stackup");
+    std::thread::sleep(after);
+    for _ in 0..presses {
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill -INT");
+        assert!(status.success());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().expect("wait");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn first_ctrl_c_lets_in_flight_calls_finish_and_records_them() {
+    let moto = Moto::shared();
+    let stack = "ctrlc-once";
+    let (proxy, project) = slow_project(moto, stack, 800);
+    let (code, stderr) = interrupt_up(&project, &proxy.endpoint, stack, Duration::from_millis(2500), 1);
+    assert_eq!(code, 1, "an interrupted run is not a success:\n{stderr}");
+    assert!(stderr.contains("stopping: no new operations will start"), "{stderr}");
+    assert!(
+        stderr.contains("not started"),
+        "the summary counts what never started:\n{stderr}"
+    );
+    let recorded = project.ids_by_name(stack).len();
+    assert!(
+        recorded > 0 && recorded < 32,
+        "some, not all, were created and recorded: {recorded}"
+    );
+    // Everything that finished was recorded: nothing is pending, nothing to recover.
+    assert_exact(&project, &moto.endpoint, stack);
+    let rerun = project.stackup_with_env(
+        &["up", "--yes", "--stack", stack],
+        &[("AWS_ENDPOINT_URL", &moto.endpoint)],
+    );
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    assert!(
+        !rerun.stderr.contains("recovered"),
+        "a first Ctrl-C leaves nothing to recover:\n{}",
+        rerun.stderr
+    );
+    assert_exact(&project, &moto.endpoint, stack);
+    project
+        .stackup_with_env(
+            &["destroy", "--yes", "--stack", stack],
+            &[("AWS_ENDPOINT_URL", &moto.endpoint)],
+        )
+        .expect_code(0);
+}
+
+#[test]
+fn second_ctrl_c_aborts_at_once_and_the_next_run_recovers() {
+    let moto = Moto::shared();
+    let stack = "ctrlc-twice";
+    let (proxy, project) = slow_project(moto, stack, 1500);
+    let (code, stderr) = interrupt_up(&project, &proxy.endpoint, stack, Duration::from_millis(2500), 2);
+    assert_eq!(code, 130, "a second Ctrl-C aborts:\n{stderr}");
+    assert!(stderr.contains("aborted"), "{stderr}");
+    // The calls in flight were cut off; their journal entries let the next run adopt
+    // whatever AWS finished, so nothing is duplicated or orphaned.
+    let rerun = project.stackup_with_env(
+        &["up", "--yes", "--stack", stack],
+        &[("AWS_ENDPOINT_URL", &moto.endpoint)],
+    );
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    assert_exact(&project, &moto.endpoint, stack);
+    assert_eq!(
+        project
+            .stackup_with_env(&["diff", "--stack", stack], &[("AWS_ENDPOINT_URL", &moto.endpoint)])
+            .code,
+        0
+    );
+    project
+        .stackup_with_env(
+            &["destroy", "--yes", "--stack", stack],
+            &[("AWS_ENDPOINT_URL", &moto.endpoint)],
+        )
+        .expect_code(0);
+}
