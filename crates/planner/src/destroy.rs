@@ -5,7 +5,7 @@
 //!
 //! Pure, like the rest of the planner: it decides from records alone.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use stackup_model::{ResourceRecord, Urn};
 
@@ -47,7 +47,10 @@ pub struct Selection {
 /// when there are no targets), less the exclusions and what they depend on. A target
 /// that an exclusion keeps is an error, not a silent no-op.
 pub fn select(req: &DestroyRequest<'_>) -> Result<Selection, DestroyError> {
-    let known: BTreeSet<&Urn> = req.current.iter().map(|r| &r.urn).collect();
+    // Hash sets of references throughout: ordered sets of cloned URNs made selecting
+    // grow faster than the stack (URNs share long prefixes, so every comparison walks
+    // them). Only the answer is ordered.
+    let known: HashSet<&Urn> = req.current.iter().map(|r| &r.urn).collect();
     for (flag, list) in [("--target", req.targets), ("--exclude", req.excludes)] {
         if let Some(urn) = list.iter().find(|u| !known.contains(u)) {
             return Err(DestroyError::Unknown { flag, urn: urn.clone() });
@@ -55,26 +58,16 @@ pub fn select(req: &DestroyRequest<'_>) -> Result<Selection, DestroyError> {
     }
     // Recorded edges that point at resources no longer recorded are ignored, as in
     // deletion order.
-    let mut dependents: BTreeMap<&Urn, Vec<&Urn>> = BTreeMap::new();
-    let mut dependencies: BTreeMap<&Urn, Vec<&Urn>> = BTreeMap::new();
+    let mut dependents: HashMap<&Urn, Vec<&Urn>> = HashMap::new();
+    let mut dependencies: HashMap<&Urn, Vec<&Urn>> = HashMap::new();
     for r in req.current {
         for d in r.dependencies.iter().filter(|d| known.contains(d)) {
             dependents.entry(d).or_default().push(&r.urn);
             dependencies.entry(&r.urn).or_default().push(d);
         }
     }
-    let closure = |start: &[Urn], edges: &BTreeMap<&Urn, Vec<&Urn>>| -> BTreeSet<Urn> {
-        let mut seen = BTreeSet::new();
-        let mut todo: Vec<&Urn> = start.iter().collect();
-        while let Some(u) = todo.pop() {
-            if seen.insert(u.clone()) {
-                todo.extend(edges.get(u).into_iter().flatten().copied());
-            }
-        }
-        seen
-    };
     let chosen = if req.targets.is_empty() {
-        known.iter().map(|u| (*u).clone()).collect()
+        known.clone()
     } else {
         closure(req.targets, &dependents)
     };
@@ -99,24 +92,33 @@ pub fn select(req: &DestroyRequest<'_>) -> Result<Selection, DestroyError> {
             });
         }
     }
-    let delete: BTreeSet<Urn> = chosen.difference(&keep_closure).cloned().collect();
-    let keep = known
-        .iter()
-        .filter(|u| !delete.contains(*u))
-        .map(|u| (*u).clone())
-        .collect();
+    let deleted = |u: &Urn| chosen.contains(u) && !keep_closure.contains(u);
+    // In record order: the store keeps records sorted by URN, so the ordered sets are
+    // built without a real sort.
+    let urns = || req.current.iter().map(|r| &r.urn);
+    let delete = urns().filter(|u| deleted(u)).cloned().collect();
+    let keep = urns().filter(|u| !deleted(u)).cloned().collect();
     Ok(Selection { delete, keep })
+}
+
+/// `start` and everything reachable from it along `edges`.
+fn closure<'a>(start: &'a [Urn], edges: &HashMap<&'a Urn, Vec<&'a Urn>>) -> HashSet<&'a Urn> {
+    let mut seen = HashSet::new();
+    let mut todo: Vec<&Urn> = start.iter().collect();
+    while let Some(u) = todo.pop() {
+        if seen.insert(u) {
+            todo.extend(edges.get(u).into_iter().flatten().copied());
+        }
+    }
+    seen
 }
 
 /// Plans a destroy: deletes of the selected resources, dependents first, and of the
 /// objects their earlier replacements left behind; the rest unchanged.
 pub fn plan_destroy(req: DestroyRequest<'_>) -> Result<Plan, DestroyError> {
     let selection = select(&req)?;
-    let removed: Vec<&ResourceRecord> = req
-        .current
-        .iter()
-        .filter(|r| selection.delete.contains(&r.urn))
-        .collect();
+    let deleting: HashSet<&Urn> = selection.delete.iter().collect();
+    let removed: Vec<&ResourceRecord> = req.current.iter().filter(|r| deleting.contains(&r.urn)).collect();
     let mut steps = Vec::new();
     for record in deletion_order(&removed) {
         steps.push(delete_step(record, false));
@@ -125,12 +127,12 @@ pub fn plan_destroy(req: DestroyRequest<'_>) -> Result<Plan, DestroyError> {
     for record in req.retired {
         // A retired object is garbage either way; a partial destroy leaves the
         // garbage of resources it keeps to the next full run.
-        if whole || selection.delete.contains(&record.urn) {
+        if whole || deleting.contains(&record.urn) {
             steps.push(delete_step(record, true));
         }
     }
     for record in req.current {
-        if selection.keep.contains(&record.urn) {
+        if !deleting.contains(&record.urn) {
             steps.push(same_step(record));
         }
     }

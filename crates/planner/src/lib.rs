@@ -12,7 +12,7 @@
 pub mod destroy;
 mod ops;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -189,7 +189,7 @@ pub fn plan(req: PlanRequest<'_>) -> Result<Plan, PlanError> {
     for urn in req.graph.topological() {
         let Some(goal) = goals.get(&urn) else { continue };
         let old = current.get(&urn).copied();
-        if !in_scope.contains(&urn) {
+        if in_scope.as_ref().is_some_and(|s| !s.contains(&urn)) {
             known.insert(urn.clone(), old.map(|r| r.outputs.clone()));
             if let Some(old) = old {
                 steps.push(same_step(old));
@@ -360,7 +360,7 @@ fn delete_step(record: &ResourceRecord, retired: bool) -> Step {
 /// Records in an order where dependents come before what they depend on. Recorded
 /// dependencies may point at resources already gone; those edges are ignored.
 fn deletion_order<'a>(records: &[&'a ResourceRecord]) -> Vec<&'a ResourceRecord> {
-    let by_urn: BTreeMap<&Urn, &ResourceRecord> = records.iter().map(|r| (&r.urn, *r)).collect();
+    let by_urn: HashMap<&Urn, &ResourceRecord> = records.iter().map(|r| (&r.urn, *r)).collect();
     let nodes = records.iter().map(|r| {
         let deps = r
             .dependencies
@@ -382,19 +382,20 @@ fn deletion_order<'a>(records: &[&'a ResourceRecord]) -> Vec<&'a ResourceRecord>
     }
 }
 
-/// The resources a targeted run plans: the targets and everything they depend on.
-fn scope(req: &PlanRequest<'_>) -> BTreeSet<Urn> {
+/// The resources a targeted run plans: the targets and everything they depend on; None
+/// (everything) when the run is not targeted, rather than a copy of every URN.
+fn scope(req: &PlanRequest<'_>) -> Option<HashSet<Urn>> {
     if req.targets.is_empty() {
-        return req.goals.iter().map(|g| g.urn.clone()).collect();
+        return None;
     }
-    let mut out = BTreeSet::new();
+    let mut out = HashSet::new();
     let mut stack: Vec<Urn> = req.targets.iter().filter(|t| req.graph.contains(t)).cloned().collect();
     while let Some(u) = stack.pop() {
         if out.insert(u.clone()) {
             stack.extend(req.graph.dependencies(&u));
         }
     }
-    out
+    Some(out)
 }
 
 /// Resolves references with the outputs known at plan time.

@@ -24,8 +24,9 @@ pub const CHILD_FLAG: &str = "--plan-child";
 
 const SIZES: [usize; 3] = [1000, 10_000, 100_000];
 
-/// Timed runs per scenario; the median is reported. One run of 100000 resources is
-/// seconds in a debug build, so a few repeats stay affordable.
+/// Timed runs per scenario below 100000 resources; the median is reported. A run of
+/// 100000 takes seconds (in a debug build), long enough to time once: repeating it
+/// would cost the bench half a minute for no steadier figure.
 const REPEATS: usize = 3;
 
 /// One size's figures, as the child prints them.
@@ -154,7 +155,8 @@ pub fn child(n: &str) -> Result<(), String> {
     let program = synthetic_program(stack, n);
     let registry = stackup_aws::offline_registry();
 
-    let (empty, created) = timed(|| plan_up(&registry, stack, &program, &[]))?;
+    let repeats = if n >= 100_000 { 1 } else { REPEATS };
+    let (empty, created) = timed(repeats, || plan_up(&registry, stack, &program, &[]))?;
     let counts = created.counts();
     if counts.create != program.goals.len() {
         return Err(format!(
@@ -165,7 +167,7 @@ pub fn child(n: &str) -> Result<(), String> {
     drop(created);
 
     let records = recorded_state(&registry, &program)?;
-    let (recorded, unchanged) = timed(|| plan_up(&registry, stack, &program, &records))?;
+    let (recorded, unchanged) = timed(repeats, || plan_up(&registry, stack, &program, &records))?;
     let counts = unchanged.counts();
     if counts.same != program.goals.len() {
         // A bench whose "recorded" state is not what `up` would record measures the
@@ -176,7 +178,7 @@ pub fn child(n: &str) -> Result<(), String> {
     }
     drop(unchanged);
 
-    let (destroy, deleted) = timed(|| plan_teardown(stack, &records))?;
+    let (destroy, deleted) = timed(repeats, || plan_teardown(stack, &records))?;
     let counts = deleted.counts();
     if counts.delete != records.len() {
         return Err(format!("destroying {n} resources planned {counts:?}, not all deletes"));
@@ -195,11 +197,11 @@ pub fn child(n: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `f` [`REPEATS`] times; returns the median seconds and the last result.
-fn timed<T>(f: impl Fn() -> Result<T, String>) -> Result<(f64, T), String> {
+/// Runs `f` `repeats` times; returns the median seconds and the last result.
+fn timed<T>(repeats: usize, f: impl Fn() -> Result<T, String>) -> Result<(f64, T), String> {
     let mut times: Vec<Duration> = Vec::new();
     let mut last = None;
-    for _ in 0..REPEATS {
+    for _ in 0..repeats {
         // Drop the previous run's plan before timing the next, so runs do not pay for
         // each other's deallocation and the peak is one plan's.
         drop(last.take());
@@ -304,5 +306,7 @@ fn recorded_state(registry: &Registry, program: &Program) -> Result<Vec<Resource
             dependencies: goal.dependencies(),
         });
     }
+    // In the store's order (its keys are URNs), which the planner may rely on.
+    records.sort_by(|a, b| a.urn.cmp(&b.urn));
     Ok(records)
 }

@@ -11,17 +11,18 @@
 //! Each run gets its own moto, proxy and state, so no run sees another's leftovers and
 //! the proxy's random draws (per seed, action and call number) repeat between runs.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use stackup_ecommerce::StackConfig;
-use stackup_executor::refresh;
+use stackup_executor::{apply, refresh, ApplyContext, Event, Observer};
 use stackup_graph::DependencyGraph;
-use stackup_model::Program;
-use stackup_planner::{plan, OpKind, Plan, PlanRequest};
+use stackup_model::{Program, Urn};
+use stackup_planner::{plan, OpKind, Operation, Plan, PlanRequest};
 use stackup_provider::Registry;
 use stackup_proxy::{Profile, Proxy};
 use stackup_state::{SledStore, StateStore};
@@ -50,13 +51,9 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Runs the platform measurements and prints the table; returns the figures.
 pub async fn measure() -> Result<serde_json::Map<String, serde_json::Value>, String> {
-    platform_under_proxy().await
-}
-
-/// The measurements that need the proxy crate (`stackup-proxy`).
-async fn platform_under_proxy() -> Result<serde_json::Map<String, serde_json::Value>, String> {
-    let dir = crate::refresh::bench_dir()?.join("platform");
+    let dir = crate::refresh::bench_dir()?;
     let result = measure_in(&dir).await;
+    // The state stores are scratch: gone whether the measurement worked or not.
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -71,9 +68,13 @@ async fn measure_in(dir: &Path) -> Result<serde_json::Map<String, serde_json::Va
         1.0 / REALISTIC_TIME_SCALE
     );
     println!(
-        "{:>22} {:>10} {:>16} {:>20} {:>10} {:>8} {:>14}",
-        "run", "seconds", "critical path (s)", "measured/critical", "path min", "calls", "rate limited"
+        "{:>20} {:>8} {:>14} {:>9} {:>9} {:>14} {:>6} {:>7}",
+        "run", "seconds", "critical path", "measured", "path min", "path measured", "calls", "limited"
     );
+
+    // A run the engine fails is a finding, not a broken bench: it is printed and listed
+    // under `platform_failures`, and the figures that needed it are null.
+    let mut failures: Vec<String> = Vec::new();
 
     // up and destroy at the default parallelism.
     let run = Run::start(
@@ -82,21 +83,23 @@ async fn measure_in(dir: &Path) -> Result<serde_json::Map<String, serde_json::Va
         load_profile(&realistic_path)?,
         REALISTIC_TIME_SCALE,
     )?;
-    let up_plan = run.plan(&run.program)?;
-    let up_bound = critical_path(&up_plan, &latencies, REALISTIC_TIME_SCALE);
-    let up_seconds = run.apply(&run.program, PARALLEL).await?;
+    let up_bound = critical_path(&run.plan(&run.program)?, &latencies, REALISTIC_TIME_SCALE);
+    let up_label = format!("up, parallel {PARALLEL}");
+    let up = run.apply(&run.program, PARALLEL).await;
     let up_counts = run.counts();
-    print_row(&format!("up, parallel {PARALLEL}"), up_seconds, &up_bound, up_counts);
-    let destroy_plan = run.plan(&Program::default())?;
-    let destroy_bound = critical_path(&destroy_plan, &latencies, REALISTIC_TIME_SCALE);
-    let destroy_seconds = run.apply(&Program::default(), PARALLEL).await?;
-    let destroy_counts = run.counts();
-    print_row(
-        &format!("destroy, parallel {PARALLEL}"),
-        destroy_seconds,
-        &destroy_bound,
-        (destroy_counts.0 - up_counts.0, destroy_counts.1 - up_counts.1),
-    );
+    let up = report(&up_label, up, &up_bound, up_counts, &mut failures);
+    let destroy_label = format!("destroy, parallel {PARALLEL}");
+    let (destroy_bound, destroy) = if up.is_some() {
+        let bound = critical_path(&run.plan(&Program::default())?, &latencies, REALISTIC_TIME_SCALE);
+        let result = run.apply(&Program::default(), PARALLEL).await;
+        let all_counts = run.counts();
+        let counts = (all_counts.0 - up_counts.0, all_counts.1 - up_counts.1);
+        let destroy = report(&destroy_label, result, &bound, counts, &mut failures);
+        (Some(bound), destroy)
+    } else {
+        println!("{destroy_label:>20} skipped: nothing was deployed");
+        (None, None)
+    };
     drop(run);
 
     // The same up, fewer at a time.
@@ -106,49 +109,80 @@ async fn measure_in(dir: &Path) -> Result<serde_json::Map<String, serde_json::Va
         load_profile(&realistic_path)?,
         REALISTIC_TIME_SCALE,
     )?;
-    let slow_seconds = run.apply(&run.program, PARALLEL_SLOW).await?;
-    print_row(
-        &format!("up, parallel {PARALLEL_SLOW}"),
-        slow_seconds,
-        &up_bound,
-        run.counts(),
-    );
+    let slow_label = format!("up, parallel {PARALLEL_SLOW}");
+    let slow = run.apply(&run.program, PARALLEL_SLOW).await;
+    let slow = report(&slow_label, slow, &up_bound, run.counts(), &mut failures);
     drop(run);
-    let unweighed: Vec<&str> = up_bound
+
+    println!(
+        "critical path: the longest chain of the plan's operations, each weighed by the profile's mean latency for \
+         its type's main create or delete call (path min: the ranges' minimum; path measured: each operation's \
+         own duration in this run). limited: calls refused by a rate limit."
+    );
+    let mut unweighed: Vec<&str> = up_bound
         .unweighed
         .iter()
-        .chain(&destroy_bound.unweighed)
+        .chain(destroy_bound.iter().flat_map(|b| &b.unweighed))
         .map(String::as_str)
         .collect();
+    unweighed.sort_unstable();
+    unweighed.dedup();
     if !unweighed.is_empty() {
+        println!("types without a main call, weighed 0: {}", unweighed.join(", "));
+    }
+    for (what, run) in [("up", &up), ("destroy", &destroy)] {
+        let Some((_, timed)) = run else { continue };
+        let longest: Vec<String> = timed
+            .longest
+            .iter()
+            .map(|(urn, kind, s)| {
+                format!(
+                    "{} {kind:?} {s:.1} s",
+                    urn.as_str().rsplit("::").next().unwrap_or_default()
+                )
+            })
+            .collect();
+        println!("longest operations of {what} at {PARALLEL}: {}", longest.join(", "));
+    }
+    if let (Some((fast, _)), Some((slow, _))) = (&up, &slow) {
         println!(
-            "types without a main action for the bound (weighed 0): {}",
-            unweighed.join(", ")
+            "up at parallel {PARALLEL_SLOW} takes {:.2}x the time of up at {PARALLEL}",
+            slow / fast
         );
     }
-    println!(
-        "critical path: longest chain of the plan's operations, each weighed by the profile's mean latency of its type's \
-         main create or delete call (min: the range's minimum); up at {PARALLEL} is {:.2}x faster than at {PARALLEL_SLOW}",
-        slow_seconds / up_seconds
-    );
 
-    figures.insert("platform_up_seconds".into(), json!(round4(up_seconds)));
-    figures.insert("platform_destroy_seconds".into(), json!(round4(destroy_seconds)));
-    figures.insert("platform_up_parallel_10_seconds".into(), json!(round4(slow_seconds)));
-    figures.insert("up_critical_path_seconds".into(), json!(round4(up_bound.mean)));
-    figures.insert(
-        "destroy_critical_path_seconds".into(),
-        json!(round4(destroy_bound.mean)),
+    let mut put = |key: &str, value: Option<f64>| {
+        figures.insert(key.to_string(), json!(value.map(round4)));
+    };
+    let up_seconds = up.as_ref().map(|(s, _)| *s);
+    let destroy_seconds = destroy.as_ref().map(|(s, _)| *s);
+    let slow_seconds = slow.as_ref().map(|(s, _)| *s);
+    let destroy_mean = destroy_bound.as_ref().map(|b| b.mean);
+    put("platform_up_seconds", up_seconds);
+    put("platform_destroy_seconds", destroy_seconds);
+    put("platform_up_parallel_10_seconds", slow_seconds);
+    put("up_critical_path_seconds", Some(up_bound.mean));
+    put("destroy_critical_path_seconds", destroy_mean);
+    put(
+        "up_critical_path_measured_seconds",
+        up.as_ref().map(|(_, t)| t.critical_path),
     );
-    figures.insert("up_vs_critical_path".into(), json!(round4(up_seconds / up_bound.mean)));
-    figures.insert(
-        "destroy_vs_critical_path".into(),
-        json!(round4(destroy_seconds / destroy_bound.mean)),
+    put(
+        "destroy_critical_path_measured_seconds",
+        destroy.as_ref().map(|(_, t)| t.critical_path),
     );
-    figures.insert(
-        "up_speedup_vs_parallel_10".into(),
-        json!(round4(slow_seconds / up_seconds)),
+    put("up_vs_critical_path", up_seconds.map(|s| s / up_bound.mean));
+    put(
+        "destroy_vs_critical_path",
+        destroy_seconds.zip(destroy_mean).map(|(s, b)| s / b),
     );
+    put(
+        "up_speedup_vs_parallel_10",
+        slow_seconds.zip(up_seconds).map(|(slow, fast)| slow / fast),
+    );
+    if !failures.is_empty() {
+        figures.insert("platform_failures".into(), json!(failures));
+    }
 
     // Chaos: the outcome is the figure, so failures are reported, not raised.
     let chaos = Run::start(
@@ -177,13 +211,32 @@ async fn measure_in(dir: &Path) -> Result<serde_json::Map<String, serde_json::Va
     Ok(figures)
 }
 
-fn print_row(run: &str, seconds: f64, bound: &Bound, (calls, limited): (usize, usize)) {
-    println!(
-        "{run:>22} {seconds:>10.2} {:>16.2} {:>20.2} {:>10.2} {calls:>8} {limited:>14}",
-        bound.mean,
-        seconds / bound.mean,
-        bound.min
-    );
+/// Prints a run's row, or its failure (kept in `failures`); returns the run's figures
+/// when it succeeded.
+fn report(
+    run: &str,
+    result: Result<(f64, Timed), String>,
+    bound: &Bound,
+    (calls, limited): (usize, usize),
+    failures: &mut Vec<String>,
+) -> Option<(f64, Timed)> {
+    match result {
+        Ok((seconds, timed)) => {
+            println!(
+                "{run:>20} {seconds:>8.2} {:>14.2} {:>8.2}x {:>9.2} {:>14.2} {calls:>6} {limited:>7}",
+                bound.mean,
+                seconds / bound.mean,
+                bound.min,
+                timed.critical_path
+            );
+            Some((seconds, timed))
+        }
+        Err(e) => {
+            println!("{run:>20} failed after {calls} calls: {e}");
+            failures.push(format!("{run}: {e}"));
+            None
+        }
+    }
 }
 
 /// The workspace root, where `profiles/` and `stacks/` live.
@@ -239,11 +292,39 @@ impl Run {
         plan_program(&self.registry, self.store.as_ref(), &self.stack, program)
     }
 
-    /// Plans and applies `program`; returns the seconds it took.
-    async fn apply(&self, program: &Program, parallel: usize) -> Result<f64, String> {
+    /// Plans and applies `program` as `stackup_testkit::up` does, watching each
+    /// operation; returns the seconds it took and the plan's operations weighed by how
+    /// long each took.
+    async fn apply(&self, program: &Program, parallel: usize) -> Result<(f64, Timed), String> {
+        let plan = self.plan(program)?;
+        let timeline = Arc::new(Timeline::default());
+        let (_cancel, cancel) = tokio::sync::watch::channel(false);
         let started = Instant::now();
-        within(up(&self.registry, self.store.clone(), &self.stack, program, parallel)).await?;
-        Ok(started.elapsed().as_secs_f64())
+        let report = within(async {
+            Ok(apply(
+                &plan,
+                ApplyContext {
+                    stack: self.stack.clone(),
+                    registry: self.registry.clone(),
+                    store: self.store.clone(),
+                    parallel,
+                    cancel,
+                    observer: timeline.clone(),
+                },
+            )
+            .await)
+        })
+        .await?;
+        let seconds = started.elapsed().as_secs_f64();
+        if !report.is_success() {
+            let failures: Vec<String> = report
+                .failures()
+                .iter()
+                .map(|f| format!("{}: {:?}", f.urn, f.outcome))
+                .collect();
+            return Err(format!("apply failed: {}", failures.join("; ")));
+        }
+        Ok((seconds, timeline.weigh(&plan)))
     }
 
     /// All calls the proxy saw so far, and how many of them a rate limit refused.
@@ -362,8 +443,20 @@ fn critical_path(plan: &Plan, latencies: &Latencies, time_scale: f64) -> Bound {
                 .unwrap_or((0.0, 0.0))
         })
         .collect();
-    // Kahn's order over the `after` edges: ops are not listed in dependency order
-    // (a delete runs before those of what it depended on, which come earlier).
+    let mean: Vec<f64> = weights.iter().map(|w| w.0).collect();
+    let min: Vec<f64> = weights.iter().map(|w| w.1).collect();
+    Bound {
+        mean: longest_path(&ops, &mean),
+        min: longest_path(&ops, &min),
+        unweighed,
+    }
+}
+
+/// The heaviest chain through `ops` (their `after` lists are the edges), each weighing
+/// `weights[i]`.
+fn longest_path(ops: &[Operation], weights: &[f64]) -> f64 {
+    // Kahn's order: ops are not listed in dependency order (a delete runs before those
+    // of what it depended on, which come earlier in the list).
     let mut waiting: Vec<usize> = ops.iter().map(|o| o.after.len()).collect();
     let mut next: Vec<Vec<usize>> = vec![Vec::new(); ops.len()];
     for (i, op) in ops.iter().enumerate() {
@@ -371,15 +464,11 @@ fn critical_path(plan: &Plan, latencies: &Latencies, time_scale: f64) -> Bound {
             next[before].push(i);
         }
     }
-    let mut finish = vec![(0.0f64, 0.0f64); ops.len()];
+    let mut finish = vec![0.0f64; ops.len()];
     let mut ready: Vec<usize> = (0..ops.len()).filter(|&i| waiting[i] == 0).collect();
     while let Some(i) = ready.pop() {
-        let start = ops[i]
-            .after
-            .iter()
-            .map(|&b| finish[b])
-            .fold((0.0f64, 0.0f64), |a, b| (a.0.max(b.0), a.1.max(b.1)));
-        finish[i] = (start.0 + weights[i].0, start.1 + weights[i].1);
+        let start = ops[i].after.iter().map(|&b| finish[b]).fold(0.0, f64::max);
+        finish[i] = start + weights.get(i).copied().unwrap_or(0.0);
         for &j in &next[i] {
             waiting[j] -= 1;
             if waiting[j] == 0 {
@@ -387,10 +476,7 @@ fn critical_path(plan: &Plan, latencies: &Latencies, time_scale: f64) -> Bound {
             }
         }
     }
-    let (mean, min) = finish
-        .iter()
-        .fold((0.0f64, 0.0f64), |a, b| (a.0.max(b.0), a.1.max(b.1)));
-    Bound { mean, min, unweighed }
+    finish.into_iter().fold(0.0, f64::max)
 }
 
 /// The call that stands for a type's creation and for its deletion, as the proxy names
@@ -511,5 +597,53 @@ impl Latencies {
             .iter()
             .find(|r| (r.service == "*" || r.service == service) && r.actions.iter().any(|a| matches(a)))
             .map(|r| r.ms)
+    }
+}
+
+/// Records how long each operation of an apply took, as the executor reports it.
+#[derive(Default)]
+struct Timeline {
+    elapsed: Mutex<HashMap<(Urn, OpKind), Duration>>,
+}
+
+impl Observer for Timeline {
+    fn event(&self, event: Event) {
+        if let Event::Finished { urn, kind, elapsed } = event {
+            // A poisoned lock only means another event panicked: keep the figures.
+            let mut map = self.elapsed.lock().unwrap_or_else(|e| e.into_inner());
+            map.insert((urn, kind), elapsed);
+        }
+    }
+}
+
+/// An apply's operations with their measured durations.
+struct Timed {
+    /// Seconds along the longest chain of operations, each weighed by how long it
+    /// took in this run: what unlimited parallelism would have taken with these very
+    /// durations.
+    critical_path: f64,
+    /// The longest operations: (URN, kind, seconds), longest first.
+    longest: Vec<(Urn, OpKind, f64)>,
+}
+
+impl Timeline {
+    fn weigh(&self, plan: &Plan) -> Timed {
+        let map = self.elapsed.lock().unwrap_or_else(|e| e.into_inner());
+        let ops = plan.operations();
+        let weights: Vec<f64> = ops
+            .iter()
+            .map(|op| {
+                map.get(&(plan.steps[op.step].urn.clone(), op.kind))
+                    .map_or(0.0, Duration::as_secs_f64)
+            })
+            .collect();
+        let mut longest: Vec<(Urn, OpKind, f64)> =
+            map.iter().map(|((u, k), d)| (u.clone(), *k, d.as_secs_f64())).collect();
+        longest.sort_by(|a, b| b.2.total_cmp(&a.2));
+        longest.truncate(5);
+        Timed {
+            critical_path: longest_path(&ops, &weights),
+            longest,
+        }
     }
 }
