@@ -19,3 +19,4 @@ mod proxy;
 mod resilience;
 mod state;
 mod teardown;
+mod wait;

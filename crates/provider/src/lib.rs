@@ -6,7 +6,9 @@
 //! this trait; a provider never decides ordering, never touches state.
 
 pub mod fake;
+pub mod progress;
 mod registry;
+pub mod wait;
 
 use std::fmt;
 

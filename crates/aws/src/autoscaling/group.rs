@@ -10,10 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_autoscaling::client::Waiters;
 use aws_sdk_autoscaling::types::builders::TagBuilder;
-use aws_sdk_autoscaling::types::{AutoScalingGroup as LiveGroup, Filter, LaunchTemplateSpecification, Tag};
+use aws_sdk_autoscaling::types::{
+    AutoScalingGroup as LiveGroup, Filter, LaunchTemplateSpecification, LifecycleState, Tag,
+};
 use stackup_model::{Input, Properties, ResourceArgs, Urn, Value, RESERVED_TAG_PREFIX, STACK_TAG};
+use stackup_provider::wait::{self, Patience, Poll};
 use stackup_provider::{
     CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
     ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
@@ -29,6 +31,11 @@ pub const TYPE: &str = "aws:autoscaling:Group";
 /// How long create waits for the group's instances to be in service, and delete for
 /// the group (and so its instances) to be gone.
 const DEADLINE: Duration = Duration::from_secs(600);
+
+/// Waiting for a new group's instances to be in service: up to `DEADLINE`; instances
+/// take a minute or two to launch and pass health checks, so poll at most every 5
+/// seconds.
+const IN_SERVICE_PATIENCE: Patience = Patience::new(DEADLINE.as_secs(), 5);
 
 /// How often delete polls for the group to be gone.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -218,8 +225,8 @@ impl AutoScalingGroup {
         Ok(describe_groups(&self.client, [name.to_string()]).await?.remove(name))
     }
 
-    /// Whether a group called `name` is still listed, in whatever state.
-    async fn listed(&self, name: &str) -> Result<bool, ProviderError> {
+    /// The group called `name` if it is still listed, in whatever state.
+    async fn listed(&self, name: &str) -> Result<Option<LiveGroup>, ProviderError> {
         let out = self
             .client
             .describe_auto_scaling_groups()
@@ -228,9 +235,40 @@ impl AutoScalingGroup {
             .await
             .map_err(|e| classify_asg("DescribeAutoScalingGroups", e))?;
         Ok(out
-            .auto_scaling_groups()
-            .iter()
-            .any(|g| g.auto_scaling_group_name() == Some(name)))
+            .auto_scaling_groups
+            .and_then(|all| all.into_iter().find(|g| g.auto_scaling_group_name() == Some(name))))
+    }
+
+    /// Polls the group until at least `min_size` of its instances are `InService`, as
+    /// the SDK's GroupInService waiter does, and returns it. A group being deleted will
+    /// not get there; one not listed is not found (the poller allows a new group a
+    /// grace period to show up).
+    async fn wait_in_service(&self, name: &str) -> Result<LiveGroup, ProviderError> {
+        let object = format!("Auto Scaling group {name}");
+        wait::until(&object, "in service", IN_SERVICE_PATIENCE, || async {
+            let group = self.listed(name).await?;
+            let Some(group) = group else {
+                return Err(ProviderError::new(
+                    ErrorKind::NotFound,
+                    format!("{object} is not listed"),
+                ));
+            };
+            if group.status() == Some(DELETE_IN_PROGRESS) {
+                return Ok(Poll::Failed("it is being deleted".to_string()));
+            }
+            let min = usize::try_from(group.min_size().unwrap_or(0)).unwrap_or(0);
+            let in_service = group
+                .instances()
+                .iter()
+                .filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService))
+                .count();
+            Ok(if in_service >= min {
+                Poll::Ready(group)
+            } else {
+                Poll::Pending(format!("{in_service} of {min} instances in service"))
+            })
+        })
+        .await
     }
 
     /// Takes over a group a previous, interrupted run created (it carries our URN tag):
@@ -510,7 +548,7 @@ impl Provider for AutoScalingGroup {
                 ));
             }
             self.adopt(&req, &name, &live).await?;
-        } else if self.listed(&name).await? {
+        } else if self.listed(&name).await?.is_some() {
             return Err(ProviderError::new(
                 ErrorKind::Conflict,
                 format!("Auto Scaling group '{name}' is still being deleted; retry when it is gone"),
@@ -535,21 +573,7 @@ impl Provider for AutoScalingGroup {
                 .await
                 .map_err(|e| classify_asg("CreateAutoScalingGroup", e))?;
         }
-        self.client
-            .wait_until_group_in_service()
-            .auto_scaling_group_names(&name)
-            .wait(DEADLINE)
-            .await
-            .map_err(|e| {
-                ProviderError::new(
-                    ErrorKind::Transient,
-                    format!("waiting for Auto Scaling group {name} to have min_size instances in service: {e}"),
-                )
-            })?;
-        let live = self
-            .describe(&name)
-            .await?
-            .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("Auto Scaling group {name} vanished")))?;
+        let live = self.wait_in_service(&name).await?;
         let arn = live.auto_scaling_group_arn().unwrap_or_default();
         Ok(CreateResponse {
             outputs: outputs(&name, arn),
@@ -651,7 +675,7 @@ impl Provider for AutoScalingGroup {
         }
         // The group's instances terminate with it; wait until it no longer lists, so
         // that its launch template and subnets can go after it.
-        while self.listed(name).await? {
+        while self.listed(name).await?.is_some() {
             if started.elapsed() >= DEADLINE {
                 return Err(ProviderError::new(
                     ErrorKind::Transient,

@@ -5,15 +5,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::client::Waiters;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
     PointInTimeRecoveryStatus, ScalarAttributeType, TableDescription, TableStatus, Tag, TimeToLiveSpecification,
     TimeToLiveStatus,
 };
-use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use stackup_model::{Properties, ResourceArgs, Urn, Value};
+use stackup_provider::wait::{self, Patience, Poll};
 use stackup_provider::{
     CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest, ListResponse,
     LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
@@ -28,6 +26,10 @@ pub const TYPE: &str = "aws:dynamodb:Table";
 
 /// How long a table may take to become active or to go.
 const TABLE_DEADLINE: Duration = Duration::from_secs(600);
+
+/// Waiting for a table to become active or to go: up to `TABLE_DEADLINE`; an on-demand
+/// table usually takes seconds either way, so poll at most every 5 seconds.
+const TABLE_PATIENCE: Patience = Patience::new(TABLE_DEADLINE.as_secs(), 5);
 
 /// How long to retry the calls AWS refuses while a new table's backups are set up.
 const SETTLE_DEADLINE: Duration = Duration::from_secs(120);
@@ -273,6 +275,40 @@ impl Table {
         }
     }
 
+    /// Polls the table until it is `ACTIVE`, returning its description, or with
+    /// `deleting` until DescribeTable no longer finds it (None). As with the SDK's
+    /// waiters every other status is pending: none of them is final.
+    async fn wait(&self, name: &str, deleting: bool) -> Result<Option<TableDescription>, ProviderError> {
+        let state = if deleting { "deleted" } else { "active" };
+        wait::until(&format!("table {name}"), state, TABLE_PATIENCE, || async {
+            let described = self
+                .dynamodb
+                .describe_table()
+                .table_name(name)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeTable", e));
+            let table = match described {
+                Ok(out) => out.table,
+                Err(e) if deleting && e.kind == ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            let Some(table) = table else {
+                return Ok(if deleting {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Pending("not described yet".to_string())
+                });
+            };
+            Ok(match table.table_status() {
+                Some(TableStatus::Active) if !deleting => Poll::Ready(Some(table)),
+                Some(s) => Poll::Pending(s.as_str().to_string()),
+                None => Poll::Pending("no status yet".to_string()),
+            })
+        })
+        .await
+    }
+
     /// Applies the declared TTL and point-in-time recovery to a new (or adopted) table,
     /// changing only what differs: AWS refuses to enable a TTL that is already on.
     async fn apply_settings(&self, name: &str, inputs: &Properties) -> Result<(), ProviderError> {
@@ -343,26 +379,6 @@ fn live(urn: Urn, id: &str, t: &LiveTable) -> LiveResource {
         id: id.to_string(),
         outputs: name_arn_outputs(id, t.description.table_arn().unwrap_or_default()),
         inputs: live_inputs(t),
-    }
-}
-
-fn waiter_error<O, E>(what: &str, name: &str, err: WaiterError<O, E>) -> ProviderError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match err {
-        WaiterError::OperationFailed(failed) => classify("DescribeTable", failed.into_error()),
-        WaiterError::ExceededMaxWait(_) => ProviderError::new(
-            ErrorKind::Transient,
-            format!(
-                "table {name} did not become {what} within {}s",
-                TABLE_DEADLINE.as_secs()
-            ),
-        ),
-        WaiterError::FailureState(_) => {
-            ProviderError::new(ErrorKind::Other, format!("table {name} cannot become {what}"))
-        }
-        other => ProviderError::invalid(format!("waiting for table {name}: {other}")),
     }
 }
 
@@ -463,19 +479,8 @@ impl Provider for Table {
                 ));
             }
         }
-        let ready = self
-            .dynamodb
-            .wait_until_table_exists()
-            .table_name(&name)
-            .wait(TABLE_DEADLINE)
-            .await
-            .map_err(|e| waiter_error("active", &name, e))?;
-        let arn = ready
-            .as_result()
-            .ok()
-            .and_then(|o| o.table())
-            .and_then(|t| t.table_arn())
-            .map(str::to_string);
+        let ready = self.wait(&name, false).await?;
+        let arn = ready.as_ref().and_then(|t| t.table_arn()).map(str::to_string);
         let arn = match arn {
             Some(a) => a,
             None => self
@@ -585,12 +590,7 @@ impl Provider for Table {
                 }
             }
         }
-        self.dynamodb
-            .wait_until_table_not_exists()
-            .table_name(&req.id)
-            .wait(TABLE_DEADLINE)
-            .await
-            .map_err(|e| waiter_error("deleted", &req.id, e))?;
+        self.wait(&req.id, true).await?;
         Ok(())
     }
 }

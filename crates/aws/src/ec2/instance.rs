@@ -6,18 +6,15 @@
 //! a replacement is created while the old instance (same URN tag) still runs.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::client::Waiters;
-use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
     AttributeValue, Filter, InstanceAttributeName, InstanceStateName, InstanceType, MonitoringState, Reservation,
     ResourceType, RunInstancesMonitoringEnabled, Volume,
 };
-use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use aws_smithy_types::base64;
 use stackup_model::{Input, Properties, ResourceArgs, Value, URN_TAG};
+use stackup_provider::wait::{self, Patience, Poll};
 use stackup_provider::{
     CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
     ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
@@ -34,7 +31,8 @@ use crate::{classify, tags};
 pub const TYPE: &str = "aws:ec2:Instance";
 
 /// How long an instance may take to start, stop or terminate.
-const INSTANCE_DEADLINE: Duration = Duration::from_secs(600);
+/// Instances take 30 to 60 seconds each way; poll at most every 5 seconds.
+const INSTANCE_PATIENCE: Patience = Patience::new(600, 5);
 
 /// An image input AWS resolves from an SSM parameter at launch.
 const SSM_PREFIX: &str = "resolve:ssm:";
@@ -106,21 +104,6 @@ fn is_gone(instance: &Ec2Instance) -> bool {
     )
 }
 
-/// Maps an instance waiter's failure into the contract's kinds.
-fn waiter_error<O, E>(what: &str, id: &str, err: WaiterError<O, E>) -> ProviderError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    super::waiter_error(
-        "DescribeInstances",
-        &format!("instance {id}"),
-        what,
-        INSTANCE_DEADLINE,
-        err,
-        |_| format!("it entered a state it cannot leave for {what}"),
-    )
-}
-
 fn outputs(instance: &Ec2Instance) -> Properties {
     let ip = |v: Option<&str>| v.filter(|s| !s.is_empty()).map_or(Value::Null, Value::from);
     props([
@@ -183,13 +166,51 @@ impl Instance {
     }
 
     async fn wait_running(&self, id: &str) -> Result<(), ProviderError> {
-        self.ec2
-            .wait_until_instance_running()
-            .instance_ids(id)
-            .wait(INSTANCE_DEADLINE)
-            .await
-            .map_err(|e| waiter_error("running", id, e))?;
-        Ok(())
+        self.wait_state(id, InstanceStateName::Running).await
+    }
+
+    /// Polls the instance until it is in `wanted` (`Running`, `Stopped` or
+    /// `Terminated`; an instance no longer described counts as terminated). The
+    /// states each wait cannot end from are those of the SDK's own waiters.
+    async fn wait_state(&self, id: &str, wanted: InstanceStateName) -> Result<(), ProviderError> {
+        use InstanceStateName as S;
+        let terminating = wanted == S::Terminated;
+        wait::until(
+            &format!("instance {id}"),
+            wanted.as_str(),
+            INSTANCE_PATIENCE,
+            || async {
+                let described = self
+                    .ec2
+                    .describe_instances()
+                    .instance_ids(id)
+                    .send()
+                    .await
+                    .map_err(|e| classify("DescribeInstances", e));
+                let state = match described {
+                    Ok(out) => out
+                        .reservations()
+                        .iter()
+                        .flat_map(|r| r.instances())
+                        .find_map(|i| i.state().and_then(|s| s.name()).cloned()),
+                    Err(e) if terminating && e.kind == ErrorKind::NotFound => None,
+                    Err(e) => return Err(e),
+                };
+                let cannot_leave = match wanted {
+                    S::Running => matches!(state, Some(S::ShuttingDown | S::Terminated | S::Stopping)),
+                    S::Stopped => matches!(state, Some(S::Pending | S::Terminated)),
+                    _ => false,
+                };
+                Ok(match state {
+                    Some(s) if s == wanted => Poll::Ready(()),
+                    None if terminating => Poll::Ready(()),
+                    None => Poll::Pending("not described yet".to_string()),
+                    Some(s) if cannot_leave => Poll::Failed(format!("it is {}", s.as_str())),
+                    Some(s) => Poll::Pending(s.as_str().to_string()),
+                })
+            },
+        )
+        .await
     }
 
     /// The decoded user data of an instance (empty when it has none).
@@ -221,12 +242,7 @@ impl Instance {
             .send()
             .await
             .map_err(|e| classify("StopInstances", e))?;
-        self.ec2
-            .wait_until_instance_stopped()
-            .instance_ids(id)
-            .wait(INSTANCE_DEADLINE)
-            .await
-            .map_err(|e| waiter_error("stopped", id, e))?;
+        self.wait_state(id, InstanceStateName::Stopped).await?;
         self.ec2
             .modify_instance_attribute()
             .instance_id(id)
@@ -503,22 +519,6 @@ impl Provider for Instance {
             Err(e) => return Err(e),
             Ok(_) => {}
         }
-        match self
-            .ec2
-            .wait_until_instance_terminated()
-            .instance_ids(&req.id)
-            .wait(INSTANCE_DEADLINE)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = waiter_error("terminated", &req.id, e);
-                if e.kind == ErrorKind::NotFound {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        self.wait_state(&req.id, InstanceStateName::Terminated).await
     }
 }

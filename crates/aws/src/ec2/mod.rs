@@ -63,8 +63,6 @@ use std::time::Duration;
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, Tag};
-use aws_smithy_runtime_api::client::waiters::error::WaiterError;
-use aws_smithy_runtime_api::client::waiters::FinalPoll;
 use stackup_model::{Properties, Urn, Value, STACK_TAG, URN_TAG};
 use stackup_provider::{CheckFailure, CheckResponse, ErrorKind, Provider, ProviderError, ReadTarget, UpdateRequest};
 
@@ -205,43 +203,9 @@ pub(crate) async fn update_tags(ec2: &aws_sdk_ec2::Client, req: &UpdateRequest) 
     Ok(true)
 }
 
-/// Maps a waiter's failure into the contract's kinds. A poll that failed is classified
-/// like any call (`op`); running out of time is worth retrying; a state the object
-/// cannot leave is explained by `reason`, from the waiter's last poll.
-pub(crate) fn waiter_error<O, E>(
-    op: &str,
-    object: &str,
-    state: &str,
-    deadline: Duration,
-    err: WaiterError<O, E>,
-    reason: impl FnOnce(&FinalPoll<O, E>) -> String,
-) -> ProviderError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match err {
-        WaiterError::OperationFailed(failed) => crate::classify(op, failed.into_error()),
-        WaiterError::ExceededMaxWait(_) => ProviderError::new(
-            ErrorKind::Transient,
-            format!("{object} did not become {state} within {}s", deadline.as_secs()),
-        ),
-        WaiterError::FailureState(failed) => ProviderError::new(
-            ErrorKind::Other,
-            format!("{object} did not become {state}: {}", reason(failed.final_poll())),
-        ),
-        // The waiter could not even be built (a malformed request).
-        other => ProviderError::invalid(format!("waiting for {object}: {other}")),
-    }
-}
-
-/// How long a VPC or subnet may take to become available (usually moments).
-pub(crate) const AVAILABLE_DEADLINE: Duration = Duration::from_secs(120);
-
-/// The error of a failed wait for an object that is normally ready at once: whatever
-/// went wrong, waiting again later may succeed.
-pub(crate) fn wait_failed<E: std::fmt::Display>(object: String) -> impl FnOnce(E) -> ProviderError {
-    move |e| ProviderError::new(ErrorKind::Transient, format!("waiting for {object}: {e}"))
-}
+/// How long a VPC or subnet may take to become available (usually moments), polled at
+/// most every 2 seconds.
+pub(crate) const AVAILABLE_PATIENCE: stackup_provider::wait::Patience = stackup_provider::wait::Patience::new(120, 2);
 
 /// Length of the suffix appended to a declared name (security groups, launch
 /// templates), plus its dash.

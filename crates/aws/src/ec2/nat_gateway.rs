@@ -1,18 +1,13 @@
 //! `aws:ec2:NatGateway`: a public NAT gateway in a subnet, with an Elastic IP.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::client::Waiters;
-use aws_sdk_ec2::error::ProvideErrorMetadata;
-use aws_sdk_ec2::operation::describe_nat_gateways::{DescribeNatGatewaysError, DescribeNatGatewaysOutput};
 use aws_sdk_ec2::types::{
     ConnectivityType, NatGateway as AwsGateway, NatGatewayAddress, NatGatewayState, ResourceType,
 };
-use aws_smithy_runtime_api::client::waiters::error::WaiterError;
-use aws_smithy_runtime_api::client::waiters::FinalPoll;
 use stackup_model::{Input, Properties, ResourceArgs, Value};
+use stackup_provider::wait::{self, Patience, Poll};
 use stackup_provider::{
     CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest, ListResponse,
     LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
@@ -28,7 +23,8 @@ pub const TYPE: &str = "aws:ec2:NatGateway";
 
 /// How long AWS may take to make a NAT gateway available or to delete it; both
 /// usually take one to five minutes.
-const NAT_DEADLINE: Duration = Duration::from_secs(600);
+/// NAT gateways take a minute or two each way; poll at most every 5 seconds.
+const NAT_PATIENCE: Patience = Patience::new(600, 5);
 
 /// Arguments of a public NAT gateway.
 #[derive(Clone, Debug)]
@@ -107,41 +103,6 @@ fn primary_address(gateway: &AwsGateway) -> Option<&NatGatewayAddress> {
         .or_else(|| addresses.first())
 }
 
-/// Maps a NAT gateway waiter's failure into the contract's kinds; a gateway that ended
-/// `failed` carries AWS's reason.
-fn waiter_error(
-    what: &str,
-    id: &str,
-    err: WaiterError<DescribeNatGatewaysOutput, DescribeNatGatewaysError>,
-) -> ProviderError {
-    super::waiter_error(
-        "DescribeNatGateways",
-        &format!("NAT gateway {id}"),
-        what,
-        NAT_DEADLINE,
-        err,
-        failure_reason,
-    )
-}
-
-/// Why a waited-for gateway ended in a state it cannot leave, from the last poll.
-fn failure_reason(poll: &FinalPoll<DescribeNatGatewaysOutput, DescribeNatGatewaysError>) -> String {
-    match poll.as_result() {
-        Ok(out) => out
-            .nat_gateways()
-            .first()
-            .map(|g| {
-                format!(
-                    "state {}: {}",
-                    g.state().map_or("unknown", |s| s.as_str()),
-                    g.failure_message().unwrap_or("no reason given")
-                )
-            })
-            .unwrap_or_else(|| "no gateway reported".to_string()),
-        Err(e) => e.message().unwrap_or("no message").to_string(),
-    }
-}
-
 fn outputs(id: &str, public_ip: &str, subnet_id: &str) -> Properties {
     props([
         ("id", id.into()),
@@ -165,6 +126,46 @@ fn resource(picked: Picked<'_>, gateway: &AwsGateway) -> LiveResource {
         ]),
         outputs: outputs(&picked.id, public_ip, subnet_id),
         id: picked.id,
+    }
+}
+
+impl NatGateway {
+    /// Polls the gateway until it is in `wanted` (`Available`, or `Deleted`, which a
+    /// gateway no longer listed also counts as); a gateway that ends `failed` carries
+    /// AWS's reason. Returns the last description, if there was one.
+    async fn wait(&self, id: &str, state: &str, wanted: NatGatewayState) -> Result<Option<AwsGateway>, ProviderError> {
+        let deleting = wanted == NatGatewayState::Deleted;
+        wait::until(&format!("NAT gateway {id}"), state, NAT_PATIENCE, || async {
+            let described = self
+                .ec2
+                .describe_nat_gateways()
+                .nat_gateway_ids(id)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeNatGateways", e));
+            let gateway = match described {
+                Ok(out) => out.nat_gateways().first().cloned(),
+                Err(e) if deleting && e.kind == ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            let now = gateway.as_ref().and_then(|g| g.state()).cloned();
+            Ok(match (now, deleting) {
+                (Some(s), _) if s == wanted => Poll::Ready(gateway),
+                (None, true) => Poll::Ready(None),
+                (None, false) => Poll::Pending("not listed yet".to_string()),
+                (Some(NatGatewayState::Pending), false) => Poll::Pending("pending".to_string()),
+                (Some(s), true) => Poll::Pending(s.as_str().to_string()),
+                (Some(s), false) => Poll::Failed(format!(
+                    "state {}: {}",
+                    s.as_str(),
+                    gateway
+                        .as_ref()
+                        .and_then(|g| g.failure_message())
+                        .unwrap_or("no reason given")
+                )),
+            })
+        })
+        .await
     }
 }
 
@@ -201,19 +202,11 @@ impl Provider for NatGateway {
             .nat_gateway_id()
             .ok_or_else(|| ProviderError::invalid("CreateNatGateway returned no gateway id"))?
             .to_string();
-        let ready = self
-            .ec2
-            .wait_until_nat_gateway_available()
-            .nat_gateway_ids(&id)
-            .wait(NAT_DEADLINE)
-            .await
-            .map_err(|e| waiter_error("available", &id, e))?;
+        let ready = self.wait(&id, "available", NatGatewayState::Available).await?;
         // The public IP is assigned while the gateway is pending: take it from the
         // final poll, falling back to what the create answered.
         let public_ip = ready
-            .as_result()
-            .ok()
-            .and_then(|o| o.nat_gateways().first())
+            .as_ref()
             .and_then(primary_address)
             .or_else(|| primary_address(created))
             .and_then(|a| a.public_ip())
@@ -263,12 +256,7 @@ impl Provider for NatGateway {
             other => other?,
         }
         // Deleting takes minutes; the Elastic IP and the subnet stay in use until then.
-        self.ec2
-            .wait_until_nat_gateway_deleted()
-            .nat_gateway_ids(&req.id)
-            .wait(NAT_DEADLINE)
-            .await
-            .map_err(|e| waiter_error("deleted", &req.id, e))?;
+        self.wait(&req.id, "deleted", NatGatewayState::Deleted).await?;
         Ok(())
     }
 }

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::client::Waiters;
-use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet as AwsSubnet};
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet as AwsSubnet, SubnetState};
 use stackup_model::{Input, Properties, ResourceArgs, Value};
+use stackup_provider::wait::{self, Poll};
 use stackup_provider::{
     CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse, LiveResource,
     Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
@@ -13,8 +13,7 @@ use stackup_provider::{
 
 use super::dependents::{delete_when_released, preflight, Dependents};
 use super::{
-    checked, describe_each, done, update_tags, wait_failed, Picked, Wanted, AVAILABLE_DEADLINE,
-    DELETE_DEPENDENCY_DEADLINE,
+    checked, describe_each, done, update_tags, Picked, Wanted, AVAILABLE_PATIENCE, DELETE_DEPENDENCY_DEADLINE,
 };
 use crate::props::{bool_of, check_cidr, props, str_of};
 use crate::{classify, tags};
@@ -158,12 +157,21 @@ impl Provider for Subnet {
             .and_then(|s| s.subnet_id())
             .ok_or_else(|| ProviderError::invalid("CreateSubnet returned no subnet id"))?
             .to_string();
-        self.ec2
-            .wait_until_subnet_available()
-            .subnet_ids(&id)
-            .wait(AVAILABLE_DEADLINE)
-            .await
-            .map_err(wait_failed(format!("subnet {id}")))?;
+        wait::until(&format!("subnet {id}"), "available", AVAILABLE_PATIENCE, || async {
+            let out = self
+                .ec2
+                .describe_subnets()
+                .subnet_ids(&id)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeSubnets", e))?;
+            Ok(match out.subnets().first().and_then(|s| s.state()) {
+                Some(SubnetState::Available) => Poll::Ready(()),
+                Some(state) => Poll::Pending(state.as_str().to_string()),
+                None => Poll::Pending("not described yet".to_string()),
+            })
+        })
+        .await?;
         if bool_of(&req.inputs, "map_public_ip_on_launch") {
             self.set_map_public_ip(&id, true).await?;
         }

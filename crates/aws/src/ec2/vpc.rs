@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::client::Waiters;
-use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc as AwsVpc, VpcAttributeName};
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc as AwsVpc, VpcAttributeName, VpcState};
 use stackup_model::{Input, Properties, ResourceArgs, Value};
+use stackup_provider::wait::{self, Poll};
 use stackup_provider::{
     CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse, LiveResource,
     Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
@@ -13,8 +13,7 @@ use stackup_provider::{
 
 use super::dependents::{delete_when_released, preflight, Dependents};
 use super::{
-    checked, describe_each, done, update_tags, wait_failed, Picked, Wanted, AVAILABLE_DEADLINE,
-    DELETE_DEPENDENCY_DEADLINE,
+    checked, describe_each, done, update_tags, Picked, Wanted, AVAILABLE_PATIENCE, DELETE_DEPENDENCY_DEADLINE,
 };
 use crate::props::{bool_of, check_cidr, props, str_of};
 use crate::{classify, tags};
@@ -167,12 +166,21 @@ impl Provider for Vpc {
             .and_then(|v| v.vpc_id())
             .ok_or_else(|| ProviderError::invalid("CreateVpc returned no VPC id"))?
             .to_string();
-        self.ec2
-            .wait_until_vpc_available()
-            .vpc_ids(&id)
-            .wait(AVAILABLE_DEADLINE)
-            .await
-            .map_err(wait_failed(format!("VPC {id}")))?;
+        wait::until(&format!("VPC {id}"), "available", AVAILABLE_PATIENCE, || async {
+            let out = self
+                .ec2
+                .describe_vpcs()
+                .vpc_ids(&id)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeVpcs", e))?;
+            Ok(match out.vpcs().first().and_then(|v| v.state()) {
+                Some(VpcState::Available) => Poll::Ready(()),
+                Some(state) => Poll::Pending(state.as_str().to_string()),
+                None => Poll::Pending("not described yet".to_string()),
+            })
+        })
+        .await?;
         // AWS turns DNS support on by default and hostnames off; set both as declared.
         self.set_attribute(
             &id,

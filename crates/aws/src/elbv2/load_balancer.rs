@@ -5,15 +5,14 @@
 //! balancer first; a rename creates the new one first.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_elasticloadbalancingv2::client::Waiters;
-use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
 use aws_sdk_elasticloadbalancingv2::types::Tag;
-use aws_sdk_elasticloadbalancingv2::types::{IpAddressType, LoadBalancerSchemeEnum, LoadBalancerTypeEnum};
-use aws_smithy_runtime_api::client::waiters::error::WaiterError;
+use aws_sdk_elasticloadbalancingv2::types::{
+    IpAddressType, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
+};
 use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
+use stackup_provider::wait::{self, Patience, Poll};
 use stackup_provider::{
     CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, DiffRequest, DiffResponse,
     ErrorKind, ListRequest, ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema,
@@ -31,8 +30,9 @@ use crate::{classify, tags};
 /// The type token of an application load balancer.
 pub const TYPE: &str = "aws:elbv2:LoadBalancer";
 
-/// How long a load balancer may take to become active or to go away.
-const LB_DEADLINE: Duration = Duration::from_secs(600);
+/// How long a load balancer may take to become active or to go away: usually a few
+/// minutes to become active, less to go; poll at most every 5 seconds.
+const LB_PATIENCE: Patience = Patience::new(600, 5);
 
 type Lb = aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
 
@@ -118,40 +118,51 @@ impl LoadBalancer {
         Ok(out.and_then(|o| o.load_balancers().first().cloned()))
     }
 
-    async fn wait_available(&self, arn: &str) -> Result<Lb, ProviderError> {
-        let done = self
-            .elbv2
-            .wait_until_load_balancer_available()
-            .load_balancer_arns(arn)
-            .wait(LB_DEADLINE)
-            .await
-            .map_err(|e| waiter_error("active", arn, e))?;
-        done.as_result()
-            .ok()
-            .and_then(|o| o.load_balancers().first().cloned())
-            .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("load balancer {arn} vanished")))
+    /// Polls the load balancer until it is `active` (returning it), or with `deleting`
+    /// until DescribeLoadBalancers no longer finds it (None). While waiting for
+    /// `active`, `failed` is final (with AWS's reason); every other state
+    /// (`provisioning`, `active_impaired`) is pending, as with the SDK's waiters.
+    async fn wait(&self, arn: &str, deleting: bool) -> Result<Option<Lb>, ProviderError> {
+        let state = if deleting { "deleted" } else { "active" };
+        wait::until(&format!("load balancer {arn}"), state, LB_PATIENCE, || async {
+            let described = self
+                .elbv2
+                .describe_load_balancers()
+                .load_balancer_arns(arn)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeLoadBalancers", e));
+            let lb = match described {
+                Ok(out) => out.load_balancers.and_then(|all| all.into_iter().next()),
+                Err(e) if deleting && e.kind == ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            let Some(lb) = lb else {
+                return Ok(if deleting {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Pending("not listed yet".to_string())
+                });
+            };
+            let code = lb.state().and_then(|s| s.code()).cloned();
+            Ok(match code {
+                Some(LoadBalancerStateEnum::Active) if !deleting => Poll::Ready(Some(lb)),
+                Some(LoadBalancerStateEnum::Failed) if !deleting => Poll::Failed(format!(
+                    "state failed: {}",
+                    lb.state().and_then(|s| s.reason()).unwrap_or("no reason given")
+                )),
+                Some(c) => Poll::Pending(c.as_str().to_string()),
+                None => Poll::Pending("no state yet".to_string()),
+            })
+        })
+        .await
     }
-}
 
-/// Maps a load balancer waiter's failure into the contract's kinds.
-fn waiter_error<O, E>(what: &str, arn: &str, err: WaiterError<O, E>) -> ProviderError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match err {
-        WaiterError::OperationFailed(failed) => classify("DescribeLoadBalancers", failed.into_error()),
-        WaiterError::ExceededMaxWait(_) => ProviderError::new(
-            ErrorKind::Transient,
-            format!(
-                "load balancer {arn} did not become {what} within {}s",
-                LB_DEADLINE.as_secs()
-            ),
-        ),
-        WaiterError::FailureState(_) => ProviderError::new(
-            ErrorKind::Other,
-            format!("load balancer {arn} did not become {what}: it reached a failed state"),
-        ),
-        other => ProviderError::invalid(format!("waiting for load balancer {arn}: {other}")),
+    /// The load balancer once it is active.
+    async fn wait_available(&self, arn: &str) -> Result<Lb, ProviderError> {
+        self.wait(arn, false)
+            .await?
+            .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("load balancer {arn} vanished")))
     }
 }
 
@@ -361,12 +372,7 @@ impl Provider for LoadBalancer {
                 .map(|_| ())
                 .map_err(|e| classify("DeleteLoadBalancer", e)),
         )?;
-        self.elbv2
-            .wait_until_load_balancers_deleted()
-            .load_balancer_arns(&req.id)
-            .wait(LB_DEADLINE)
-            .await
-            .map_err(|e| waiter_error("deleted", &req.id, e))?;
+        self.wait(&req.id, true).await?;
         Ok(())
     }
 }

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_iam::client::Waiters;
 use aws_sdk_iam::types::{InstanceProfile as LiveProfile, Tag};
 use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
@@ -14,7 +13,7 @@ use stackup_provider::{
 
 use super::{
     adopt, check_name, classify_iam, iam_tags, list_entities, live_tags, read_entities, sync_entity_tags,
-    update_entity_tags, wait_error, Entity, WithTags, EXISTS_DEADLINE,
+    update_entity_tags, wait_exists, Entity, WithTags,
 };
 use crate::common::name_arn_outputs;
 use crate::props::{props, str_of};
@@ -232,12 +231,7 @@ impl Provider for InstanceProfile {
             Err(e) => return Err(e),
         };
         self.set_role(&name, &live, Some(role)).await?;
-        self.iam
-            .wait_until_instance_profile_exists()
-            .instance_profile_name(&name)
-            .wait(EXISTS_DEADLINE)
-            .await
-            .map_err(|e| wait_error("instance profile", &name, e))?;
+        wait_exists(self, "instance profile", &name).await?;
         Ok(CreateResponse {
             outputs: name_arn_outputs(&name, live.arn()),
             id: name,

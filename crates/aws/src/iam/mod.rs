@@ -20,6 +20,7 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::Tag;
 use serde_json::{json, Value as Json};
 use stackup_model::{Input, Properties, Urn, Value};
+use stackup_provider::wait::{self, Patience, Poll};
 use stackup_provider::{
     CheckFailure, ErrorKind, ListRequest, ListResponse, LiveResource, Provider, ProviderError, ReadRequest,
     ReadResponse, UpdateRequest,
@@ -48,8 +49,9 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
 /// The policy language version every document stackup writes declares.
 const POLICY_VERSION: &str = "2012-10-17";
 
-/// How long create waits for IAM to report a new entity.
-const EXISTS_DEADLINE: Duration = Duration::from_secs(60);
+/// How long create waits for IAM to report a new entity: usually a second or two, so
+/// poll at most every 2 seconds.
+const EXISTS_PATIENCE: Patience = Patience::new(60, 2);
 
 /// How long delete retries DeleteConflict: IAM applies detachments eventually, so a
 /// delete in the right order can still be refused for a moment.
@@ -260,9 +262,17 @@ async fn adopt<E: Entity>(
     }
 }
 
-/// The error of a create's wait for IAM to report the new entity.
-fn wait_error(what: &str, name: &str, err: impl std::fmt::Display) -> ProviderError {
-    ProviderError::new(ErrorKind::Transient, format!("waiting for {what} {name}: {err}"))
+/// Waits until IAM's Get* reports the `what` (role, user, ...) `name` a create just
+/// made: IAM is eventually consistent, and a new entity may not be found for a moment.
+/// As with the SDK's `*Exists` waiters, not found is pending until the deadline.
+async fn wait_exists<E: Entity>(entity: &E, what: &str, name: &str) -> Result<(), ProviderError> {
+    wait::until(&format!("IAM {what} {name}"), "visible", EXISTS_PATIENCE, || async {
+        Ok(match entity.get(name).await? {
+            Some(_) => Poll::Ready(()),
+            None => Poll::Pending("not found yet".to_string()),
+        })
+    })
+    .await
 }
 
 /// Runs a delete, retrying DeleteConflict for a short while; NotFound is success.

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_iam::client::Waiters;
 use aws_sdk_iam::types::{Role as LiveRole, Tag};
 use stackup_model::{Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
@@ -15,7 +14,7 @@ use stackup_provider::{
 
 use super::{
     adopt, check_name, classify_iam, delete_retrying, iam_tags, list_entities, live_tags, read_entities,
-    sync_entity_tags, trust_document, trust_service, update_entity_tags, wait_error, Entity, WithTags, EXISTS_DEADLINE,
+    sync_entity_tags, trust_document, trust_service, update_entity_tags, wait_exists, Entity, WithTags,
 };
 use crate::common::{found, name_arn_outputs};
 use crate::props::{props, str_of};
@@ -297,12 +296,7 @@ impl Provider for Role {
             }
             Err(e) => return Err(e),
         };
-        self.iam
-            .wait_until_role_exists()
-            .role_name(&name)
-            .wait(EXISTS_DEADLINE)
-            .await
-            .map_err(|e| wait_error("role", &name, e))?;
+        wait_exists(self, "role", &name).await?;
         Ok(CreateResponse {
             outputs: name_arn_outputs(&name, &arn),
             id: name,

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_iam::client::Waiters;
 use aws_sdk_iam::types::{Tag, User as LiveUser};
 use stackup_model::{Properties, ResourceArgs, Urn, Value};
 use stackup_provider::{
@@ -13,7 +12,7 @@ use stackup_provider::{
 
 use super::{
     adopt, check_name, classify_iam, delete_retrying, iam_tags, list_entities, live_tags, read_entities,
-    sync_entity_tags, update_entity_tags, wait_error, Entity, WithTags, EXISTS_DEADLINE,
+    sync_entity_tags, update_entity_tags, wait_exists, Entity, WithTags,
 };
 use crate::common::{found, name_arn_outputs};
 use crate::props::{props, str_of};
@@ -262,12 +261,7 @@ impl Provider for User {
             }
             Err(e) => return Err(e),
         };
-        self.iam
-            .wait_until_user_exists()
-            .user_name(&name)
-            .wait(EXISTS_DEADLINE)
-            .await
-            .map_err(|e| wait_error("user", &name, e))?;
+        wait_exists(self, "user", &name).await?;
         Ok(CreateResponse {
             outputs: name_arn_outputs(&name, &arn),
             id: name,

@@ -10,11 +10,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_rds::client::Waiters;
-use aws_sdk_rds::error::ProvideErrorMetadata;
 use aws_sdk_rds::types::{DbInstance as LiveInstance, Filter};
-use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
+use stackup_provider::wait::{self, Patience, Poll};
 use stackup_provider::{
     CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
     ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
@@ -31,6 +29,11 @@ pub const TYPE: &str = "aws:rds:DbInstance";
 
 /// How long RDS may take to create, modify or delete an instance.
 const RDS_DEADLINE: Duration = Duration::from_secs(40 * 60);
+
+/// Waiting for an instance to become available or to be deleted: up to
+/// `RDS_DEADLINE`; either usually takes 5 to 15 minutes, so poll at most every 15
+/// seconds.
+const RDS_PATIENCE: Patience = Patience::new(RDS_DEADLINE.as_secs(), 15);
 
 /// How often an update polls for its modifications to be applied.
 const POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -222,30 +225,61 @@ impl DbInstance {
         ))
     }
 
-    async fn wait_available(&self, id: &str) -> Result<LiveInstance, ProviderError> {
-        let ready = self
-            .rds
-            .wait_until_db_instance_available()
-            .db_instance_identifier(id)
-            .wait(RDS_DEADLINE)
-            .await
-            .map_err(|e| waiter_error("available", id, e))?;
-        let from_poll = ready
-            .as_result()
-            .ok()
-            .and_then(|o| {
-                o.db_instances()
-                    .iter()
-                    .find(|db| db.db_instance_identifier() == Some(id))
+    /// Polls the instance until it is `available` (returning it), or with `deleting`
+    /// until DescribeDBInstances no longer finds it (None). The states the SDK's
+    /// waiters treat as final are final here too: `deleted`, `deleting`, `failed`,
+    /// `incompatible-restore` and `incompatible-parameters` while waiting for
+    /// `available`; `creating`, `modifying`, `rebooting` and
+    /// `resetting-master-credentials` while waiting for deletion.
+    async fn wait(&self, id: &str, deleting: bool) -> Result<Option<LiveInstance>, ProviderError> {
+        let state = if deleting { "deleted" } else { "available" };
+        wait::until(&format!("DB instance {id}"), state, RDS_PATIENCE, || async {
+            let described = self
+                .rds
+                .describe_db_instances()
+                .db_instance_identifier(id)
+                .send()
+                .await
+                .map_err(|e| rds_error("DescribeDBInstances", e));
+            let db = match described {
+                Ok(out) => out.db_instances.and_then(|all| all.into_iter().next()),
+                Err(e) if deleting && e.kind == ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            let Some(db) = db else {
+                return Ok(if deleting {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Pending("not listed yet".to_string())
+                });
+            };
+            let status = db.db_instance_status().unwrap_or_default().to_string();
+            let last = if deleting {
+                matches!(
+                    status.as_str(),
+                    "creating" | "modifying" | "rebooting" | "resetting-master-credentials"
+                )
+            } else {
+                matches!(
+                    status.as_str(),
+                    "deleted" | "deleting" | "failed" | "incompatible-restore" | "incompatible-parameters"
+                )
+            };
+            Ok(match status.as_str() {
+                "available" if !deleting => Poll::Ready(Some(db)),
+                _ if last => Poll::Failed(status_reason(&db, &status)),
+                "" => Poll::Pending("no status yet".to_string()),
+                _ => Poll::Pending(status),
             })
-            .cloned();
-        match from_poll {
-            Some(db) => Ok(db),
-            None => self
-                .describe_one(id)
-                .await?
-                .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("DB instance {id} vanished"))),
-        }
+        })
+        .await
+    }
+
+    /// The instance once it is available.
+    async fn wait_available(&self, id: &str) -> Result<LiveInstance, ProviderError> {
+        self.wait(id, false)
+            .await?
+            .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("DB instance {id} vanished")))
     }
 
     /// Polls until the modifications just requested are applied. Unlike the SDK waiter
@@ -298,24 +332,13 @@ fn has_pending(db: &LiveInstance) -> bool {
     })
 }
 
-fn waiter_error<O, E>(what: &str, id: &str, err: WaiterError<O, E>) -> ProviderError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match err {
-        WaiterError::OperationFailed(failed) => rds_error("DescribeDBInstances", failed.into_error()),
-        WaiterError::ExceededMaxWait(_) => ProviderError::new(
-            ErrorKind::Transient,
-            format!(
-                "DB instance {id} did not become {what} within {}s",
-                RDS_DEADLINE.as_secs()
-            ),
-        ),
-        WaiterError::FailureState(_) => ProviderError::new(
-            ErrorKind::Other,
-            format!("DB instance {id} reached a state from which it cannot become {what}"),
-        ),
-        other => ProviderError::invalid(format!("waiting for DB instance {id}: {other}")),
+/// Why an instance is stuck in `status`: the status with the messages RDS gives.
+fn status_reason(db: &LiveInstance, status: &str) -> String {
+    let messages: Vec<&str> = db.status_infos().iter().filter_map(|i| i.message()).collect();
+    if messages.is_empty() {
+        format!("status {status}")
+    } else {
+        format!("status {status}: {}", messages.join("; "))
     }
 }
 
@@ -871,12 +894,7 @@ impl Provider for DbInstance {
                 _ => return Err(e),
             }
         }
-        self.rds
-            .wait_until_db_instance_deleted()
-            .db_instance_identifier(&req.id)
-            .wait(RDS_DEADLINE)
-            .await
-            .map_err(|e| waiter_error("deleted", &req.id, e))?;
+        self.wait(&req.id, true).await?;
         Ok(())
     }
 

@@ -7,10 +7,8 @@
 //! anything, before deleting anything.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_s3::client::Waiters;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Delete, ErrorDocument, IndexDocument,
@@ -19,6 +17,7 @@ use aws_sdk_s3::types::{
     WebsiteConfiguration,
 };
 use stackup_model::{Properties, ResourceArgs, Urn, Value};
+use stackup_provider::wait::{self, Patience, Poll};
 use stackup_provider::{
     CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, FindRequest, ListRequest,
     ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
@@ -32,8 +31,9 @@ use crate::{classify, tags};
 /// The type token of an S3 bucket.
 pub const TYPE: &str = "aws:s3:Bucket";
 
-/// How long S3 may take to show a new bucket or to forget a deleted one.
-const BUCKET_DEADLINE: Duration = Duration::from_secs(120);
+/// How long S3 may take to show a new bucket or to forget a deleted one: usually a
+/// moment, so poll at most every 2 seconds.
+const BUCKET_PATIENCE: Patience = Patience::new(120, 2);
 
 /// The most keys one DeleteObjects call takes.
 const DELETE_BATCH: i32 = 1000;
@@ -174,6 +174,26 @@ impl Bucket {
             .config()
             .region()
             .map_or_else(|| "us-east-1".to_string(), |r| r.to_string())
+    }
+
+    /// Polls HeadBucket until it finds the bucket or, with `deleting`, until it answers
+    /// not found. As with the SDK's waiters, not found is pending while waiting for a
+    /// new bucket, and any other refusal (403, ...) ends the wait unless retryable.
+    async fn wait(&self, name: &str, deleting: bool) -> Result<(), ProviderError> {
+        let state = if deleting { "deleted" } else { "visible" };
+        wait::until(&format!("bucket {name}"), state, BUCKET_PATIENCE, || async {
+            match self.s3.head_bucket().bucket(name).send().await {
+                Ok(_) if deleting => Ok(Poll::Pending("still found".to_string())),
+                Ok(_) => Ok(Poll::Ready(())),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(if deleting {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending("not found yet".to_string())
+                }),
+                Err(e) => Err(s3_error("HeadBucket", e)),
+            }
+        })
+        .await
     }
 
     fn outputs(&self, name: &str, inputs: &Properties) -> Properties {
@@ -823,12 +843,7 @@ impl Provider for Bucket {
                 return Err(s3_error("HeadBucket", e));
             }
         }
-        self.s3
-            .wait_until_bucket_exists()
-            .bucket(&name)
-            .wait(BUCKET_DEADLINE)
-            .await
-            .map_err(|e| ProviderError::new(ErrorKind::Transient, format!("waiting for bucket {name}: {e}")))?;
+        self.wait(&name, false).await?;
         // Tags again, as not every endpoint honours tags at creation.
         self.configure(&name, &tags, &req.inputs).await?;
         Ok(CreateResponse {
@@ -903,12 +918,7 @@ impl Provider for Bucket {
                 }
             }
         }
-        self.s3
-            .wait_until_bucket_not_exists()
-            .bucket(name)
-            .wait(BUCKET_DEADLINE)
-            .await
-            .map_err(|e| ProviderError::new(ErrorKind::Transient, format!("waiting for bucket {name} to go: {e}")))?;
+        self.wait(name, true).await?;
         Ok(())
     }
 
