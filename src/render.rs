@@ -206,12 +206,16 @@ pub fn plan_json(plan: &Plan, drift: &[ResourceDrift]) -> serde_json::Value {
     })
 }
 
+/// An operation in flight: when it started, and what it last reported waiting for.
+type Running = (Instant, Option<String>);
+
 /// The live progress view of `up` and `destroy`: one line per start, finish and
 /// failure with a running count, and every ten seconds the operations still running.
 pub struct Progress {
     total: usize,
     finished: AtomicUsize,
-    running: Mutex<BTreeMap<(Urn, String), Instant>>,
+    /// Operations in flight: when each started and what it last reported waiting for.
+    running: Mutex<BTreeMap<(Urn, String), Running>>,
     started: Instant,
     quiet: bool,
 }
@@ -240,7 +244,10 @@ impl Progress {
                 }
                 let list: Vec<String> = running
                     .iter()
-                    .map(|((urn, verb), t)| format!("{verb} {} ({}s)", urn.name(), t.elapsed().as_secs()))
+                    .map(|((urn, verb), (t, waiting))| match waiting {
+                        Some(w) => format!("{verb} {} ({}s; {w})", urn.name(), t.elapsed().as_secs()),
+                        None => format!("{verb} {} ({}s)", urn.name(), t.elapsed().as_secs()),
+                    })
                     .collect();
                 eprintln!(
                     "  [{:>5.1}s] still running: {}",
@@ -296,7 +303,7 @@ impl Observer for Progress {
                 self.running
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert((urn.clone(), verb(kind).to_string()), Instant::now());
+                    .insert((urn.clone(), verb(kind).to_string()), (Instant::now(), None));
                 self.line("..", "36", &format!("{} {urn}", verb(kind)));
             }
             Event::Finished { urn, kind, elapsed } => {
@@ -314,6 +321,16 @@ impl Observer for Progress {
                         elapsed.as_secs_f64()
                     ),
                 );
+            }
+            Event::Waiting { urn, kind, status } => {
+                if let Some(entry) = self
+                    .running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_mut(&(urn, verb(kind).to_string()))
+                {
+                    entry.1 = Some(status);
+                }
             }
             Event::Failed { urn, kind, error } => {
                 self.running

@@ -1135,3 +1135,139 @@ async fn planning_is_deterministic() {
         actions(&first)
     );
 }
+
+#[tokio::test]
+async fn a_create_that_fails_after_making_its_object_is_adopted_and_finished_in_place() {
+    let w = World::new();
+    // The create of `net` makes its object without `description` (the follow-up call
+    // that sets it failed), then fails as a lost response would.
+    w.cloud.create_partially_when(|call| {
+        (call.op == Op::Create && call.urn.name() == "net").then(|| {
+            (
+                vec!["description".to_string()],
+                ProviderError::new(ErrorKind::Transient, "connection reset after the create"),
+            )
+        })
+    });
+    // The lookup then fails twice with "not found", as a describe by id does while a
+    // new object becomes visible: that is waited out, never taken as "nothing made".
+    let finds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = finds.clone();
+    w.cloud.fail_when(move |call| {
+        (call.op == Op::Find && seen.fetch_add(1, Ordering::SeqCst) < 2)
+            .then(|| ProviderError::new(ErrorKind::NotFound, "InvalidVpcID.NotFound"))
+    });
+
+    let program = chain();
+    let (_, report) = w.up(&program).await;
+    assert!(report.is_success(), "{:#?}", report.failures());
+    assert_eq!(
+        finds.load(Ordering::SeqCst),
+        3,
+        "two failed lookups, then the one that found it"
+    );
+    assert_eq!(
+        w.objects_per_name().get("net"),
+        Some(&1),
+        "one object, never a second create"
+    );
+    let mutations: Vec<(Op, String)> = w
+        .cloud
+        .mutations()
+        .into_iter()
+        .filter(|(_, name)| name == "net")
+        .collect();
+    assert_eq!(mutations, vec![m(Op::Create, "net"), m(Op::Update, "net")]);
+    // The update set what the create did not, and the record says what is live.
+    let record = w.record("net");
+    assert_eq!(w.object(&record.id).inputs.get("description"), Some(&s("main")));
+    assert_eq!(record.inputs.get("description"), Some(&s("main")));
+    // Its dependents were created with its outputs.
+    assert_eq!(
+        w.object(&w.record("subnet").id).inputs.get("network_id"),
+        Some(&Value::String(record.id.clone()))
+    );
+    assert!(w.journal_is_empty());
+    w.assert_converged(&program);
+}
+
+#[tokio::test]
+async fn a_lookup_that_keeps_failing_after_a_failed_create_never_creates_again() {
+    let w = World::new();
+    w.cloud.create_partially_when(|call| {
+        (call.op == Op::Create && call.urn.name() == "queue")
+            .then(|| (Vec::new(), ProviderError::new(ErrorKind::Transient, "connection reset")))
+    });
+    w.cloud.fail_when(|call| {
+        (call.op == Op::Find).then(|| ProviderError::invalid("AccessDenied: not allowed to describe"))
+    });
+    let program = vec![goal(NAMED, "queue", &[("name", s("orders"))])];
+    let (_, report) = w.up(&program).await;
+    let failures = report.failures();
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    match &failures[0].outcome {
+        NodeOutcome::Failed(StepError::Engine(e)) => {
+            assert!(
+                e.contains("connection reset") && e.contains("not allowed to describe"),
+                "{e}"
+            );
+            assert!(e.contains("run again"), "{e}");
+        }
+        other => panic!("expected an engine failure naming both errors, got {other:?}"),
+    }
+    assert_eq!(w.cloud.mutations(), vec![m(Op::Create, "queue")], "exactly one create");
+    assert!(
+        !w.journal_is_empty(),
+        "the journal keeps the create for the next run's recovery"
+    );
+}
+
+/// Collects what running operations report waiting for.
+#[derive(Default)]
+struct WaitingLog(Mutex<Vec<(String, OpKind, String)>>);
+
+impl Observer for WaitingLog {
+    fn event(&self, event: Event) {
+        if let Event::Waiting { urn, kind, status } = event {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((urn.name().to_string(), kind, status));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_running_operation_reports_what_it_waits_for() {
+    let w = World::new();
+    // `web` is slow (its provider reports why), `queue` is throttled once (the engine
+    // reports the retry).
+    w.cloud
+        .delay_when(|call| (call.op == Op::Create && call.urn.name() == "web").then_some(Duration::from_millis(20)));
+    let throttled = Arc::new(AtomicBool::new(false));
+    let once = throttled.clone();
+    w.cloud.fail_when(move |call| {
+        (call.op == Op::Create && call.urn.name() == "queue" && !once.swap(true, Ordering::SeqCst))
+            .then(|| ProviderError::new(ErrorKind::Throttled, "Rate exceeded"))
+    });
+    let program = chain();
+    let plan = w.plan(&program);
+    let log = Arc::new(WaitingLog::default());
+    let (_never, cancel) = watch::channel(false);
+    let report = w.apply_with(&plan, 4, log.clone(), cancel).await;
+    assert!(report.is_success(), "{:#?}", report.failures());
+    let log = log.0.lock().unwrap();
+    assert!(
+        log.iter()
+            .any(|(name, kind, status)| name == "web" && *kind == OpKind::Create && status.contains("held for 20 ms")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter().any(|(name, kind, status)| name == "queue"
+            && *kind == OpKind::Create
+            && status.contains("retrying in")
+            && status.contains("Rate exceeded")),
+        "{log:?}"
+    );
+    assert_eq!(log.len(), 2, "nothing else waited: {log:?}");
+}

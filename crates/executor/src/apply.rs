@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use stackup_model::{Properties, ResourceRecord, Urn, Value};
 use stackup_planner::{Action, OpKind, Plan, Step};
 use stackup_provider::{
-    CheckRequest, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, Registry, UpdateRequest,
+    CheckRequest, CreateRequest, DeleteRequest, DiffRequest, ErrorKind, LiveResource, ProviderError, Registry,
+    UpdateRequest,
 };
 use stackup_state::{now_unix, JournalEntry, JournalOp, StateStore};
 use tokio::sync::watch;
@@ -19,9 +20,27 @@ use crate::StepError;
 /// What the CLI's progress view is told.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Started { urn: Urn, kind: OpKind },
-    Finished { urn: Urn, kind: OpKind, elapsed: Duration },
-    Failed { urn: Urn, kind: OpKind, error: String },
+    Started {
+        urn: Urn,
+        kind: OpKind,
+    },
+    Finished {
+        urn: Urn,
+        kind: OpKind,
+        elapsed: Duration,
+    },
+    Failed {
+        urn: Urn,
+        kind: OpKind,
+        error: String,
+    },
+    /// What a running operation is waiting for, as its provider last reported it ("NAT
+    /// gateway nat-0abc to become available: pending (40s)").
+    Waiting {
+        urn: Urn,
+        kind: OpKind,
+        status: String,
+    },
 }
 
 pub trait Observer: Send + Sync {
@@ -152,24 +171,47 @@ async fn run_op(shared: &Shared, i: usize) -> Result<(), StepError> {
     });
     let started = Instant::now();
     let mut attempt = 1;
+    let reporter: stackup_provider::progress::Reporter = {
+        let (observer, urn, kind) = (observer.clone(), step.urn.clone(), op.kind);
+        Arc::new(move |status| {
+            observer.event(Event::Waiting {
+                urn: urn.clone(),
+                kind,
+                status,
+            })
+        })
+    };
     let result = loop {
-        let result = match op.kind {
-            OpKind::Create => create(shared, step, None).await,
-            OpKind::CreateReplacement => {
-                let retire = (step.action == Action::CreateThenDelete)
-                    .then_some(())
-                    .and(step.old.as_ref());
-                create(shared, step, retire).await
+        let attempt_once = async {
+            match op.kind {
+                OpKind::Create => create(shared, step, None).await,
+                OpKind::CreateReplacement => {
+                    let retire = (step.action == Action::CreateThenDelete)
+                        .then_some(())
+                        .and(step.old.as_ref());
+                    create(shared, step, retire).await
+                }
+                OpKind::Update => update(shared, step).await,
+                OpKind::Delete | OpKind::DeleteReplaced => delete(shared, step, op.kind).await,
             }
-            OpKind::Update => update(shared, step).await,
-            OpKind::Delete | OpKind::DeleteReplaced => delete(shared, step, op.kind).await,
         };
+        let result = stackup_provider::progress::scope(reporter.clone(), attempt_once).await;
         match result {
             Err(e) if attempt < OP_ATTEMPTS && worth_retrying(&e, op.kind) => {
                 // The SDK already retried with backoff; this covers longer bursts of
                 // throttling, an outage of a minute, and objects not yet visible right
                 // after their creation (eventual consistency).
-                tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+                let delay = Duration::from_secs(1 << attempt);
+                observer.event(Event::Waiting {
+                    urn: step.urn.clone(),
+                    kind: op.kind,
+                    status: format!(
+                        "retrying in {}s (attempt {} of {OP_ATTEMPTS}) after: {e}",
+                        delay.as_secs(),
+                        attempt + 1
+                    ),
+                });
+                tokio::time::sleep(delay).await;
                 attempt += 1;
             }
             other => break other,
@@ -310,8 +352,8 @@ async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -
         Err(e) => {
             // The create may have happened before the failure (a lost response, a step
             // after the create call failing): adopt what it made rather than make another.
-            match adopt_created(shared, step, &inputs, &token).await? {
-                Some(c) => c,
+            match adopt_created(shared, step, &inputs, &token, &e).await? {
+                Some(adopted) => return finish_adoption(shared, step, retire, inputs, token, adopted).await,
                 None => {
                     let _ = shared.ctx.store.journal_end(&token);
                     return Err(e.into());
@@ -342,32 +384,121 @@ async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -
     Ok(())
 }
 
-/// After a failed create: the one object the attempt made, if any, as if the create had
-/// returned it. Several candidates are an error for a person to resolve.
+/// After a failed create: the one object the attempt made, if any. Several candidates
+/// are an error for a person to resolve. A lookup that keeps failing is an error too,
+/// and leaves the journal entry for the next run's recovery: another create now could
+/// duplicate an object that exists but could not be seen.
 async fn adopt_created(
     shared: &Shared,
     step: &Step,
     inputs: &Properties,
     token: &str,
-) -> Result<Option<CreateResponse>, StepError> {
+    failure: &ProviderError,
+) -> Result<Option<LiveResource>, StepError> {
     let provider = provider(shared, step)?;
     let mut known: std::collections::BTreeSet<String> = shared.ctx.store.records()?.into_iter().map(|r| r.id).collect();
     known.extend(shared.ctx.store.retired()?.into_iter().map(|r| r.id));
-    let found =
-        crate::recover::created_objects(provider.as_ref(), &shared.ctx.stack, &step.urn, inputs, token, &known).await?;
-    match found.as_slice() {
-        [] => Ok(None),
-        [object] => Ok(Some(CreateResponse {
-            id: object.id.clone(),
-            outputs: object.outputs.clone(),
-        })),
-        many => Err(StepError::Engine(format!(
-            "the create failed, and {} objects claim {}: {}; delete the extra ones, then run again",
-            many.len(),
-            step.urn,
-            many.iter().map(|o| o.id.as_str()).collect::<Vec<_>>().join(", ")
-        ))),
+    let found = crate::recover::created_objects(provider.as_ref(), &shared.ctx.stack, &step.urn, inputs, token, &known)
+        .await
+        .map_err(|e| {
+            StepError::Engine(format!(
+                "the create failed ({failure}), and looking for an object it may have made failed too ({e}); \
+                 run again: recovery looks for it before anything else is done"
+            ))
+        })?;
+    let mut found = found.into_iter();
+    match (found.next(), found.next()) {
+        (None, _) => Ok(None),
+        (Some(object), None) => Ok(Some(object)),
+        (Some(first), Some(second)) => {
+            let ids: Vec<String> = [first, second].into_iter().chain(found).map(|o| o.id).collect();
+            Err(StepError::Engine(format!(
+                "the create failed ({failure}), and {} objects claim {}: {}; delete the extra ones, then run again",
+                ids.len(),
+                step.urn,
+                ids.join(", ")
+            )))
+        }
     }
+}
+
+/// Records an object adopted after a failed create, then finishes what the create did
+/// not: the failure may have come between the create call and the calls that set the
+/// rest of the inputs (a VPC's DNS attributes, a bucket's versioning), so where the
+/// live object differs from the inputs it is updated in place. Until that update
+/// succeeds the record holds the live inputs, so a failure here leaves the next plan
+/// to finish the job.
+async fn finish_adoption(
+    shared: &Shared,
+    step: &Step,
+    retire: Option<&ResourceRecord>,
+    inputs: Properties,
+    token: String,
+    adopted: LiveResource,
+) -> Result<(), StepError> {
+    let provider = provider(shared, step)?;
+    let diff = provider.diff(DiffRequest {
+        urn: &step.urn,
+        old_inputs: &adopted.inputs,
+        new_inputs: &inputs,
+    });
+    let record = ResourceRecord {
+        urn: step.urn.clone(),
+        ty: step.ty.clone(),
+        id: adopted.id.clone(),
+        inputs: if diff.changed.is_empty() {
+            inputs.clone()
+        } else {
+            adopted.inputs.clone()
+        },
+        outputs: adopted.outputs.clone(),
+        dependencies: step.dependencies.clone(),
+    };
+    match retire {
+        Some(old) => shared.ctx.store.replace(old, &record)?,
+        None => shared.ctx.store.put(&record)?,
+    }
+    shared.ctx.store.journal_end(&token)?;
+    let mut outputs = adopted.outputs;
+    if !diff.changed.is_empty() && diff.replace.is_empty() {
+        let token = journal(shared, &step.urn, JournalOp::Update, Some(&adopted.id), None)?;
+        // Repeated here while it fails for a moment: a failure must not reach the
+        // operation's own retry, which would run the create again.
+        let changed = diff.changed;
+        let updated = crate::patience::patiently(|| {
+            provider.update(UpdateRequest {
+                urn: step.urn.clone(),
+                stack: shared.ctx.stack.clone(),
+                id: adopted.id.clone(),
+                old_inputs: record.inputs.clone(),
+                new_inputs: inputs.clone(),
+                old_outputs: outputs.clone(),
+                changed: changed.clone(),
+            })
+        })
+        .await
+        .map_err(|e| {
+            settle_failed(shared, &token, e.kind);
+            StepError::Engine(format!(
+                "{} was adopted after its create failed, but setting {} on it failed: {e}; run again to finish",
+                adopted.id,
+                changed.join(", ")
+            ))
+        })?;
+        outputs = updated.outputs;
+        shared.ctx.store.put(&ResourceRecord {
+            inputs,
+            outputs: outputs.clone(),
+            ..record
+        })?;
+        shared.ctx.store.journal_end(&token)?;
+    }
+    shared
+        .outputs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(step.urn.clone(), outputs);
+    Ok(())
 }
 
 async fn update(shared: &Shared, step: &Step) -> Result<(), StepError> {

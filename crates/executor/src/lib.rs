@@ -8,12 +8,13 @@
 //! record. The executor never decides what to do, only when.
 
 mod apply;
+mod patience;
 mod recover;
 mod refresh;
 mod walk;
 
 pub use apply::{apply, ApplyContext, ApplyReport, Event, Observer, OpResult};
-pub use recover::{created_objects, recover, Recovery};
+pub use recover::{recover, Recovery};
 pub use refresh::{refresh, unmanaged, AttributeDrift, Refreshed, ResourceDrift};
 pub use walk::{walk, NodeOutcome};
 

@@ -13,9 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use stackup_model::{ResourceRecord, Urn};
-use stackup_provider::{ListRequest, LiveResource, Registry};
+use stackup_provider::{ListRequest, LiveResource, ProviderError, Registry};
 use stackup_state::{JournalOp, StateStore};
 
+use crate::patience::patiently;
 use crate::StepError;
 
 /// What recovery did.
@@ -37,33 +38,36 @@ impl Recovery {
 
 /// Looks for the object an interrupted or failed create of `urn` may have made: first
 /// the provider's own `find` (the create's inputs and token), then objects carrying the
-/// URN's tag. Ids in `known` (recorded or retired objects) are never candidates.
-pub async fn created_objects(
+/// URN's tag. Ids in `known` (recorded or retired objects) are never candidates. Each
+/// lookup is repeated while it fails for a moment (throttling, or "not found" while a
+/// new object becomes visible): the caller must not conclude "nothing was made" from a
+/// lookup that failed.
+pub(crate) async fn created_objects(
     provider: &dyn stackup_provider::Provider,
     stack: &str,
     urn: &Urn,
     inputs: &stackup_model::Properties,
     token: &str,
     known: &BTreeSet<String>,
-) -> Result<Vec<LiveResource>, StepError> {
-    let found = provider
-        .find(stackup_provider::FindRequest {
+) -> Result<Vec<LiveResource>, ProviderError> {
+    let found = patiently(|| {
+        provider.find(stackup_provider::FindRequest {
             urn: urn.clone(),
             stack: stack.to_string(),
             inputs: inputs.clone(),
             token: token.to_string(),
         })
-        .await
-        .map_err(|e| StepError::Engine(format!("looking for {urn} left by an interrupted create: {e}")))?;
+    })
+    .await?;
     if let Some(object) = found.filter(|o| !known.contains(&o.id)) {
         return Ok(vec![object]);
     }
-    let listed = provider
-        .list(ListRequest {
+    let listed = patiently(|| {
+        provider.list(ListRequest {
             stack: stack.to_string(),
         })
-        .await
-        .map_err(|e| StepError::Engine(format!("looking for {urn} left by an interrupted create: {e}")))?;
+    })
+    .await?;
     Ok(listed
         .map(|l| l.found)
         .unwrap_or_default()
@@ -88,7 +92,6 @@ pub async fn recover(
     let records: BTreeMap<Urn, ResourceRecord> = store.records()?.into_iter().map(|r| (r.urn.clone(), r)).collect();
     let mut known: BTreeSet<String> = records.values().map(|r| r.id.clone()).collect();
     known.extend(store.retired()?.into_iter().map(|r| r.id));
-    let mut listed: BTreeMap<stackup_model::TypeToken, Vec<LiveResource>> = BTreeMap::new();
 
     for entry in journal {
         if entry.op != JournalOp::Create {
@@ -103,38 +106,16 @@ pub async fn recover(
                 entry.urn
             )));
         };
-        // The provider may know how to find its object from the create's own inputs and
-        // token (a bucket's name, ...); otherwise look for the `stackup:urn` tag.
-        let found = provider
-            .find(stackup_provider::FindRequest {
-                urn: entry.urn.clone(),
-                stack: stack.to_string(),
-                inputs: entry.inputs.clone().unwrap_or_default(),
-                token: entry.token.clone(),
-            })
-            .await
-            .map_err(|e| StepError::Engine(format!("looking for {} left by an interrupted run: {e}", entry.urn)))?;
-        let candidates: Vec<LiveResource> = match found.filter(|o| !known.contains(&o.id)) {
-            Some(object) => vec![object],
-            None => {
-                if !listed.contains_key(&ty) {
-                    let all = provider
-                        .list(ListRequest {
-                            stack: stack.to_string(),
-                        })
-                        .await
-                        .map_err(|e| {
-                            StepError::Engine(format!("looking for objects of {ty} left by an interrupted run: {e}"))
-                        })?;
-                    listed.insert(ty.clone(), all.map(|l| l.found).unwrap_or_default());
-                }
-                listed[&ty]
-                    .iter()
-                    .filter(|o| o.urn == entry.urn && !known.contains(&o.id))
-                    .cloned()
-                    .collect()
-            }
-        };
+        let candidates = created_objects(
+            provider.as_ref(),
+            stack,
+            &entry.urn,
+            &entry.inputs.clone().unwrap_or_default(),
+            &entry.token,
+            &known,
+        )
+        .await
+        .map_err(|e| StepError::Engine(format!("looking for {} left by an interrupted run: {e}", entry.urn)))?;
         match candidates.as_slice() {
             [] => {}
             [object] => {

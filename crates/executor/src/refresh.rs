@@ -8,6 +8,7 @@ use stackup_model::{ResourceRecord, TypeToken, Urn, Value};
 use stackup_provider::{ListRequest, ReadRequest, ReadTarget, Registry};
 use tokio::task::JoinSet;
 
+use crate::patience::patiently;
 use crate::StepError;
 
 /// One attribute whose live value differs from the recorded one.
@@ -76,7 +77,12 @@ pub async fn refresh(registry: &Registry, records: &[ResourceRecord]) -> Result<
             .ok_or_else(|| StepError::Engine(format!("no provider for recorded type {ty}")))?
             .clone();
         reads.spawn(async move {
-            let read = provider.read(ReadRequest { targets }).await;
+            let read = patiently(|| {
+                provider.read(ReadRequest {
+                    targets: targets.clone(),
+                })
+            })
+            .await;
             (ty, read)
         });
     }
@@ -145,7 +151,10 @@ pub async fn unmanaged(
             continue;
         };
         let (ty, stack) = (ty.clone(), stack.to_string());
-        lists.spawn(async move { (ty, provider.list(ListRequest { stack }).await) });
+        lists.spawn(async move {
+            let listed = patiently(|| provider.list(ListRequest { stack: stack.clone() })).await;
+            (ty, listed)
+        });
     }
     let mut out = Vec::new();
     while let Some(joined) = lists.join_next().await {

@@ -22,6 +22,8 @@ pub enum Op {
     Read,
     Update,
     Delete,
+    /// A lookup of what an interrupted or failed create made.
+    Find,
 }
 
 /// One logged call.
@@ -43,6 +45,7 @@ pub struct FakeObject {
 
 type FailHook = Box<dyn Fn(&Call) -> Option<ProviderError> + Send + Sync>;
 type DelayHook = Box<dyn Fn(&Call) -> Option<Duration> + Send + Sync>;
+type PartialHook = Box<dyn Fn(&Call) -> Option<(Vec<String>, ProviderError)> + Send + Sync>;
 
 #[derive(Default)]
 struct CloudInner {
@@ -57,6 +60,7 @@ pub struct FakeCloud {
     inner: Mutex<CloudInner>,
     fail: Mutex<Vec<FailHook>>,
     delay: Mutex<Vec<DelayHook>>,
+    partial: Mutex<Vec<PartialHook>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
 }
@@ -83,6 +87,19 @@ impl FakeCloud {
             .push(Box::new(hook));
     }
 
+    /// Makes every create for which `hook` returns `(keys, error)` make its object
+    /// without those input keys, then fail with the error: a create whose follow-up
+    /// calls failed after the object was made, or whose response was lost.
+    pub fn create_partially_when(
+        &self,
+        hook: impl Fn(&Call) -> Option<(Vec<String>, ProviderError)> + Send + Sync + 'static,
+    ) {
+        self.partial
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(hook));
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
     }
@@ -95,7 +112,7 @@ impl FakeCloud {
     pub fn mutations(&self) -> Vec<(Op, String)> {
         self.calls()
             .into_iter()
-            .filter(|c| c.op != Op::Read)
+            .filter(|c| !matches!(c.op, Op::Read | Op::Find))
             .map(|c| (c.op, c.urn.name().to_string()))
             .collect()
     }
@@ -129,6 +146,14 @@ impl FakeCloud {
             let hooks = self.delay.lock().unwrap_or_else(|e| e.into_inner());
             hooks.iter().find_map(|h| h(&call))
         };
+        if let Some(d) = delay {
+            crate::progress::report(format!(
+                "fake {:?} of {} held for {} ms",
+                call.op,
+                call.urn.name(),
+                d.as_millis()
+            ));
+        }
         self.lock().calls.push(call);
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -209,6 +234,10 @@ impl Provider for FakeProvider {
             id: None,
             inputs: req.inputs.clone(),
         };
+        let partial = {
+            let hooks = self.cloud.partial.lock().unwrap_or_else(|e| e.into_inner());
+            hooks.iter().find_map(|h| h(&call))
+        };
         let _guard = self.cloud.enter(call).await?;
         if req
             .inputs
@@ -220,14 +249,21 @@ impl Provider for FakeProvider {
         let mut inner = self.cloud.lock();
         inner.next_id += 1;
         let id = format!("{}-{}", req.urn.name(), inner.next_id);
+        let mut inputs = req.inputs.clone();
+        if let Some((keys, _)) = &partial {
+            inputs.retain(|k, _| !keys.contains(k));
+        }
         inner.objects.insert(
             id.clone(),
             FakeObject {
                 urn: req.urn.clone(),
                 ty: self.schema.ty.clone(),
-                inputs: req.inputs.clone(),
+                inputs,
             },
         );
+        if let Some((_, e)) = partial {
+            return Err(e);
+        }
         Ok(CreateResponse {
             outputs: Self::outputs(&id, &req.inputs),
             id,
@@ -288,6 +324,13 @@ impl Provider for FakeProvider {
     }
 
     async fn find(&self, req: FindRequest) -> Result<Option<LiveResource>, ProviderError> {
+        let call = Call {
+            op: Op::Find,
+            urn: req.urn.clone(),
+            id: None,
+            inputs: req.inputs.clone(),
+        };
+        let _guard = self.cloud.enter(call).await?;
         let inner = self.cloud.lock();
         Ok(inner
             .objects
