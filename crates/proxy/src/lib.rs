@@ -127,6 +127,11 @@ impl Proxy {
         self.shared.lock().injected.clone()
     }
 
+    /// Every call held for a latency so far, in the order they arrived.
+    pub fn holds(&self) -> Vec<Hold> {
+        self.shared.lock().holds.clone()
+    }
+
     /// Swaps the rules at run time. Token buckets and the not-found windows of earlier
     /// creates start afresh; counts and injected totals carry on.
     pub fn set_profile(&self, profile: Profile) {
@@ -175,6 +180,21 @@ struct State {
     buckets: HashMap<(usize, String), Bucket>,
     /// Resources created moments ago that reads must not see yet.
     fresh: Vec<Fresh>,
+    /// Every call held for a latency, in the order they arrived.
+    holds: Vec<Hold>,
+}
+
+/// One call the proxy held before forwarding it: what a benchmark needs to know how
+/// long AWS itself took in a run, as opposed to the engine.
+#[derive(Clone, Debug)]
+pub struct Hold {
+    /// SigV4 signing name (`ec2`, `rds`, ...).
+    pub service: String,
+    pub action: String,
+    /// When the hold began.
+    pub started: Instant,
+    /// How long the call was held (the profile's draw, times the time scale).
+    pub held: Duration,
 }
 
 impl State {
@@ -185,6 +205,7 @@ impl State {
             injected: BTreeMap::new(),
             buckets: HashMap::new(),
             fresh: Vec::new(),
+            holds: Vec::new(),
         }
     }
 
@@ -459,6 +480,12 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     }
 
     if !plan.latency.is_zero() {
+        shared.lock().holds.push(Hold {
+            service: call.service.clone(),
+            action: call.action.clone(),
+            started: Instant::now(),
+            held: plan.latency,
+        });
         tokio::time::sleep(plan.latency).await;
     }
     let Some((spec, window)) = plan.follow else {
