@@ -4,7 +4,7 @@
 //! The SDK's generated waiters poll no sooner than 15 to 30 seconds after the first
 //! look (their Smithy `minDelay`), and most do not retry a "not found" answered in the
 //! moments after a create. A NAT gateway that becomes available 2 seconds after the
-//! first poll then costs 15 seconds more. These waiters poll 100 ms after the first
+//! first poll then costs 15 seconds more. These waiters poll 50 ms after the first
 //! look, then back off by half again each time up to a per-type ceiling, so the
 //! overshoot past the moment AWS is ready stays a small fraction of the wait; the
 //! SDK's own retry (adaptive mode) keeps the polling within the service's rate limits.
@@ -41,7 +41,7 @@ impl Patience {
 }
 
 /// Delay before the second poll; each later delay is half again the one before.
-const FIRST_DELAY: Duration = Duration::from_millis(100);
+const FIRST_DELAY: Duration = Duration::from_millis(50);
 
 /// How long a "not found" from a poll counts as AWS's eventual consistency (the object
 /// was just created and is not visible everywhere yet) rather than an answer.

@@ -202,7 +202,12 @@ impl Provider for NatGateway {
             .nat_gateway_id()
             .ok_or_else(|| ProviderError::invalid("CreateNatGateway returned no gateway id"))?
             .to_string();
-        let ready = self.wait(&id, "available", NatGatewayState::Available).await?;
+        // Nothing to wait for if the create already answers an available gateway.
+        let ready = if created.state() == Some(&NatGatewayState::Available) {
+            Some(created.clone())
+        } else {
+            self.wait(&id, "available", NatGatewayState::Available).await?
+        };
         // The public IP is assigned while the gateway is pending: take it from the
         // final poll, falling back to what the create answered.
         let public_ip = ready

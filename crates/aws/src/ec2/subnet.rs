@@ -157,21 +157,25 @@ impl Provider for Subnet {
             .and_then(|s| s.subnet_id())
             .ok_or_else(|| ProviderError::invalid("CreateSubnet returned no subnet id"))?
             .to_string();
-        wait::until(&format!("subnet {id}"), "available", AVAILABLE_PATIENCE, || async {
-            let out = self
-                .ec2
-                .describe_subnets()
-                .subnet_ids(&id)
-                .send()
-                .await
-                .map_err(|e| classify("DescribeSubnets", e))?;
-            Ok(match out.subnets().first().and_then(|s| s.state()) {
-                Some(SubnetState::Available) => Poll::Ready(()),
-                Some(state) => Poll::Pending(state.as_str().to_string()),
-                None => Poll::Pending("not described yet".to_string()),
+        // Nothing to wait for if the create already answers an available subnet.
+        let ready = out.subnet().and_then(|v| v.state()) == Some(&SubnetState::Available);
+        if !ready {
+            wait::until(&format!("subnet {id}"), "available", AVAILABLE_PATIENCE, || async {
+                let out = self
+                    .ec2
+                    .describe_subnets()
+                    .subnet_ids(&id)
+                    .send()
+                    .await
+                    .map_err(|e| classify("DescribeSubnets", e))?;
+                Ok(match out.subnets().first().and_then(|s| s.state()) {
+                    Some(SubnetState::Available) => Poll::Ready(()),
+                    Some(state) => Poll::Pending(state.as_str().to_string()),
+                    None => Poll::Pending("not described yet".to_string()),
+                })
             })
-        })
-        .await?;
+            .await?;
+        }
         if bool_of(&req.inputs, "map_public_ip_on_launch") {
             self.set_map_public_ip(&id, true).await?;
         }

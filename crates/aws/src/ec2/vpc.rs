@@ -166,21 +166,25 @@ impl Provider for Vpc {
             .and_then(|v| v.vpc_id())
             .ok_or_else(|| ProviderError::invalid("CreateVpc returned no VPC id"))?
             .to_string();
-        wait::until(&format!("VPC {id}"), "available", AVAILABLE_PATIENCE, || async {
-            let out = self
-                .ec2
-                .describe_vpcs()
-                .vpc_ids(&id)
-                .send()
-                .await
-                .map_err(|e| classify("DescribeVpcs", e))?;
-            Ok(match out.vpcs().first().and_then(|v| v.state()) {
-                Some(VpcState::Available) => Poll::Ready(()),
-                Some(state) => Poll::Pending(state.as_str().to_string()),
-                None => Poll::Pending("not described yet".to_string()),
+        // Nothing to wait for if the create already answers an available VPC.
+        let ready = out.vpc().and_then(|v| v.state()) == Some(&VpcState::Available);
+        if !ready {
+            wait::until(&format!("VPC {id}"), "available", AVAILABLE_PATIENCE, || async {
+                let out = self
+                    .ec2
+                    .describe_vpcs()
+                    .vpc_ids(&id)
+                    .send()
+                    .await
+                    .map_err(|e| classify("DescribeVpcs", e))?;
+                Ok(match out.vpcs().first().and_then(|v| v.state()) {
+                    Some(VpcState::Available) => Poll::Ready(()),
+                    Some(state) => Poll::Pending(state.as_str().to_string()),
+                    None => Poll::Pending("not described yet".to_string()),
+                })
             })
-        })
-        .await?;
+            .await?;
+        }
         // AWS turns DNS support on by default and hostnames off; set both as declared.
         self.set_attribute(
             &id,

@@ -717,7 +717,8 @@ impl Provider for DbInstance {
         }
         let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
         let i = &req.inputs;
-        self.rds
+        let created = self
+            .rds
             .create_db_instance()
             .db_instance_identifier(&id)
             .engine(str_of(i, "engine")?)
@@ -743,7 +744,11 @@ impl Provider for DbInstance {
             .send()
             .await
             .map_err(|e| rds_error("CreateDBInstance", e))?;
-        let db = self.wait_available(&id).await?;
+        // Nothing to wait for if the create already answers an available instance.
+        let db = match created.db_instance() {
+            Some(db) if db.db_instance_status() == Some("available") && db.endpoint().is_some() => db.clone(),
+            _ => self.wait_available(&id).await?,
+        };
         Ok(CreateResponse {
             outputs: outputs(&db),
             id,
