@@ -406,20 +406,16 @@ async fn adopt_created(
                  run again: recovery looks for it before anything else is done"
             ))
         })?;
-    let mut found = found.into_iter();
-    match (found.next(), found.next()) {
-        (None, _) => Ok(None),
-        (Some(object), None) => Ok(Some(object)),
-        (Some(first), Some(second)) => {
-            let ids: Vec<String> = [first, second].into_iter().chain(found).map(|o| o.id).collect();
-            Err(StepError::Engine(format!(
-                "the create failed ({failure}), and {} objects claim {}: {}; delete the extra ones, then run again",
-                ids.len(),
-                step.urn,
-                ids.join(", ")
-            )))
-        }
+    if found.len() > 1 {
+        let ids: Vec<&str> = found.iter().map(|o| o.id.as_str()).collect();
+        return Err(StepError::Engine(format!(
+            "the create failed ({failure}), and {} objects claim {}: {}; delete the extra ones, then run again",
+            ids.len(),
+            step.urn,
+            ids.join(", ")
+        )));
     }
+    Ok(found.into_iter().next())
 }
 
 /// Records an object adopted after a failed create, then finishes what the create did

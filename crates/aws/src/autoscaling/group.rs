@@ -32,10 +32,10 @@ pub const TYPE: &str = "aws:autoscaling:Group";
 /// the group (and so its instances) to be gone.
 const DEADLINE: Duration = Duration::from_secs(600);
 
-/// Waiting for a new group's instances to be in service: up to `DEADLINE`; instances
-/// take a minute or two to launch and pass health checks, so poll at most every 5
-/// seconds.
-const IN_SERVICE_PATIENCE: Patience = Patience::new(DEADLINE.as_secs(), 5);
+/// Waiting for a new group's instances to be in service, or for a deleted group to go:
+/// up to `DEADLINE`; instances take a minute or two to launch (or terminate), so poll
+/// at most every 5 seconds.
+const GROUP_PATIENCE: Patience = Patience::new(DEADLINE.as_secs(), 5);
 
 /// How often delete polls for the group to be gone.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -245,7 +245,7 @@ impl AutoScalingGroup {
     /// grace period to show up).
     async fn wait_in_service(&self, name: &str) -> Result<LiveGroup, ProviderError> {
         let object = format!("Auto Scaling group {name}");
-        wait::until(&object, "in service", IN_SERVICE_PATIENCE, || async {
+        wait::until(&object, "in service", GROUP_PATIENCE, || async {
             let group = self.listed(name).await?;
             let Some(group) = group else {
                 return Err(ProviderError::new(
@@ -675,19 +675,18 @@ impl Provider for AutoScalingGroup {
         }
         // The group's instances terminate with it; wait until it no longer lists, so
         // that its launch template and subnets can go after it.
-        while self.listed(name).await?.is_some() {
-            if started.elapsed() >= DEADLINE {
-                return Err(ProviderError::new(
-                    ErrorKind::Transient,
-                    format!(
-                        "Auto Scaling group {name} is still {} after {}s",
-                        DELETE_IN_PROGRESS.to_ascii_lowercase(),
-                        DEADLINE.as_secs()
-                    ),
-                ));
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        wait::until(
+            &format!("Auto Scaling group {name}"),
+            "deleted",
+            GROUP_PATIENCE,
+            || async {
+                Ok(match self.listed(name).await? {
+                    Some(group) => Poll::Pending(group.status().unwrap_or("listed").to_ascii_lowercase()),
+                    None => Poll::Ready(()),
+                })
+            },
+        )
+        .await?;
         Ok(())
     }
 }

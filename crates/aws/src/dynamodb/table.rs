@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::ec2::retry_while;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
@@ -250,29 +251,20 @@ impl Table {
             .point_in_time_recovery_enabled(enabled)
             .build()
             .map_err(|e| ProviderError::invalid(format!("point-in-time recovery of table {name}: {e}")))?;
-        let started = tokio::time::Instant::now();
-        loop {
-            let sent = self
-                .dynamodb
+        // AWS refuses for a while after a table is created, until its continuous
+        // backups are set up.
+        let settling = |e: &ProviderError| e.code.as_deref() == Some("ContinuousBackupsUnavailableException");
+        retry_while(SETTLE_DEADLINE, Duration::from_secs(5), settling, || async {
+            self.dynamodb
                 .update_continuous_backups()
                 .table_name(name)
                 .point_in_time_recovery_specification(spec.clone())
                 .send()
-                .await;
-            match sent {
-                Ok(_) => return Ok(()),
-                Err(e) => {
-                    let e = classify("UpdateContinuousBackups", e);
-                    // AWS refuses for a while after a table is created, until its
-                    // continuous backups are set up.
-                    let settling = e.code.as_deref() == Some("ContinuousBackupsUnavailableException");
-                    if !settling || started.elapsed() > SETTLE_DEADLINE {
-                        return Err(e);
-                    }
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
-            }
-        }
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("UpdateContinuousBackups", e))
+        })
+        .await
     }
 
     /// Polls the table until it is `ACTIVE`, returning its description, or with
@@ -571,24 +563,21 @@ impl Provider for Table {
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
-        let started = tokio::time::Instant::now();
-        loop {
-            match self.dynamodb.delete_table().table_name(&req.id).send().await {
-                Ok(_) => break,
-                Err(e) => {
-                    let e = classify("DeleteTable", e);
-                    if e.kind == ErrorKind::NotFound {
-                        return Ok(());
-                    }
-                    // A table being created or updated refuses deletion until it is
-                    // active again.
-                    let busy = e.code.as_deref() == Some("ResourceInUseException");
-                    if !busy || started.elapsed() > TABLE_DEADLINE {
-                        return Err(e);
-                    }
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
-            }
+        // A table being created or updated refuses deletion until it is active again.
+        let busy = |e: &ProviderError| e.code.as_deref() == Some("ResourceInUseException");
+        let deleted = retry_while(TABLE_DEADLINE, Duration::from_secs(5), busy, || async {
+            self.dynamodb
+                .delete_table()
+                .table_name(&req.id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("DeleteTable", e))
+        })
+        .await;
+        match deleted {
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
+            other => other?,
         }
         self.wait(&req.id, true).await?;
         Ok(())

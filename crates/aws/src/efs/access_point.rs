@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_efs::types::{AccessPointDescription, CreationInfo, LifeCycleState, PosixUser, RootDirectory};
 use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
+use stackup_provider::wait::{self, Poll};
 use stackup_provider::{
     CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse, LiveResource,
     Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::{efs_error, efs_tags, live_tags, read_children, tag_map, update_tags, wait_for, Poll};
+use super::{efs_error, efs_tags, live_tags, read_children, tag_map, update_tags, EFS_PATIENCE};
 use crate::common::{client_token, failure, found, ok_if_gone};
 use crate::props::{int_of, props, str_of};
 use crate::tags;
@@ -101,11 +102,11 @@ impl AccessPoint {
     }
 
     async fn wait_available(&self, id: &str) -> Result<AccessPointDescription, ProviderError> {
-        wait_for(&format!("access point {id}"), || async {
+        wait::until(&format!("access point {id}"), "available", EFS_PATIENCE, || async {
             Ok(match self.describe(id).await? {
                 None => Poll::Failed("vanished".into()),
                 Some(ap) => match ap.life_cycle_state() {
-                    Some(LifeCycleState::Available) => Poll::Done(ap),
+                    Some(LifeCycleState::Available) => Poll::Ready(ap),
                     Some(LifeCycleState::Creating | LifeCycleState::Updating) | None => {
                         Poll::Pending(ap.life_cycle_state().map_or("unknown", |s| s.as_str()).to_string())
                     }
@@ -294,10 +295,10 @@ impl Provider for AccessPoint {
                 .map(|_| ())
                 .map_err(|e| efs_error("DeleteAccessPoint", e)),
         )?;
-        wait_for(&format!("deleting access point {}", req.id), || async {
+        wait::until(&format!("access point {}", req.id), "deleted", EFS_PATIENCE, || async {
             Ok(match self.describe(&req.id).await? {
-                None => Poll::Done(()),
-                Some(ap) if ap.life_cycle_state() == Some(&LifeCycleState::Deleted) => Poll::Done(()),
+                None => Poll::Ready(()),
+                Some(ap) if ap.life_cycle_state() == Some(&LifeCycleState::Deleted) => Poll::Ready(()),
                 Some(ap) => Poll::Pending(ap.life_cycle_state().map_or("unknown", |s| s.as_str()).to_string()),
             })
         })

@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_efs::types::{FileSystemDescription, LifeCycleState, PerformanceMode, ThroughputMode};
 use stackup_model::{Properties, ResourceArgs, Urn, Value};
+use stackup_provider::wait::{self, Poll};
 use stackup_provider::{
     CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse, LiveResource,
     Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::{efs_error, efs_tags, live_tags, tag_map, update_tags, wait_for, Poll, EFS_DEADLINE};
+use super::{efs_error, efs_tags, live_tags, tag_map, update_tags, EFS_DEADLINE, EFS_PATIENCE};
 use crate::common::{client_token, failure, found};
 use crate::ec2::retry_dependency;
 use crate::props::{bool_of, props, str_of};
@@ -104,25 +105,30 @@ impl FileSystem {
         if targets.is_empty() {
             return Ok(());
         }
-        wait_for(&format!("deleting the mount targets of file system {id}"), || async {
-            let left = self
-                .efs
-                .describe_mount_targets()
-                .file_system_id(id)
-                .send()
-                .await
-                .map_err(|e| efs_error("DescribeMountTargets", e));
-            let left = found(left)?.map(|out| {
-                out.mount_targets()
-                    .iter()
-                    .filter(|mt| mt.life_cycle_state() != &LifeCycleState::Deleted)
-                    .count()
-            });
-            Ok(match left {
-                None | Some(0) => Poll::Done(()),
-                Some(n) => Poll::Pending(format!("{n} mount target(s) left")),
-            })
-        })
+        wait::until(
+            &format!("the mount targets of file system {id}"),
+            "deleted",
+            EFS_PATIENCE,
+            || async {
+                let left = self
+                    .efs
+                    .describe_mount_targets()
+                    .file_system_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| efs_error("DescribeMountTargets", e));
+                let left = found(left)?.map(|out| {
+                    out.mount_targets()
+                        .iter()
+                        .filter(|mt| mt.life_cycle_state() != &LifeCycleState::Deleted)
+                        .count()
+                });
+                Ok(match left {
+                    None | Some(0) => Poll::Ready(()),
+                    Some(n) => Poll::Pending(format!("{n} mount target(s) left")),
+                })
+            },
+        )
         .await
     }
 
@@ -167,11 +173,11 @@ impl FileSystem {
     }
 
     async fn wait_available(&self, id: &str) -> Result<FileSystemDescription, ProviderError> {
-        wait_for(&format!("file system {id}"), || async {
+        wait::until(&format!("file system {id}"), "available", EFS_PATIENCE, || async {
             Ok(match self.describe(id).await? {
                 None => Poll::Failed("vanished".into()),
                 Some(fs) => match fs.life_cycle_state() {
-                    LifeCycleState::Available => Poll::Done(fs),
+                    LifeCycleState::Available => Poll::Ready(fs),
                     LifeCycleState::Creating | LifeCycleState::Updating => {
                         Poll::Pending(fs.life_cycle_state().as_str().to_string())
                     }
@@ -342,10 +348,10 @@ impl Provider for FileSystem {
                 .map_err(|e| efs_error("DeleteFileSystem", e))
         })
         .await?;
-        wait_for(&format!("deleting file system {}", req.id), || async {
+        wait::until(&format!("file system {}", req.id), "deleted", EFS_PATIENCE, || async {
             Ok(match self.describe(&req.id).await? {
-                None => Poll::Done(()),
-                Some(fs) if fs.life_cycle_state() == &LifeCycleState::Deleted => Poll::Done(()),
+                None => Poll::Ready(()),
+                Some(fs) if fs.life_cycle_state() == &LifeCycleState::Deleted => Poll::Ready(()),
                 Some(fs) => Poll::Pending(fs.life_cycle_state().as_str().to_string()),
             })
         })

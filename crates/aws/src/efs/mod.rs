@@ -12,6 +12,7 @@ use std::time::Duration;
 use aws_sdk_efs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_efs::types::Tag;
 use stackup_model::Value;
+use stackup_provider::wait::Patience;
 use stackup_provider::{ErrorKind, Provider, ProviderError, ReadTarget, UpdateRequest};
 
 pub use access_point::{AccessPoint, AccessPointArgs};
@@ -33,8 +34,9 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
 /// How long EFS may take to make an object available or to delete it.
 const EFS_DEADLINE: Duration = Duration::from_secs(600);
 
-/// How often the EFS waits poll (EFS has no SDK waiters).
-const POLL_INTERVAL: Duration = Duration::from_secs(3);
+/// Waiting for an EFS object to become available or to go: up to `EFS_DEADLINE`, polled
+/// at most every 3 seconds (EFS has no SDK waiters).
+const EFS_PATIENCE: Patience = Patience::new(EFS_DEADLINE.as_secs(), 3);
 
 /// Classifies an EFS error; EFS's conflict codes do not follow the shared naming.
 fn efs_error<E, R>(action: &str, err: SdkError<E, R>) -> ProviderError
@@ -50,37 +52,6 @@ where
         _ => {}
     }
     e
-}
-
-/// What a poll learned about an object being waited for.
-enum Poll<T> {
-    Done(T),
-    Pending(String),
-    Failed(String),
-}
-
-/// Polls `probe` until it reports done or failed, or `EFS_DEADLINE` passes.
-async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> Result<T, ProviderError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Poll<T>, ProviderError>>,
-{
-    let started = tokio::time::Instant::now();
-    loop {
-        match probe().await? {
-            Poll::Done(v) => return Ok(v),
-            Poll::Failed(state) => {
-                return Err(ProviderError::new(ErrorKind::Other, format!("{what}: {state}")));
-            }
-            Poll::Pending(state) if started.elapsed() > EFS_DEADLINE => {
-                return Err(ProviderError::new(
-                    ErrorKind::Transient,
-                    format!("{what}: still {state} after {}s", EFS_DEADLINE.as_secs()),
-                ));
-            }
-            Poll::Pending(_) => tokio::time::sleep(POLL_INTERVAL).await,
-        }
-    }
 }
 
 /// The live objects behind read targets that belong to a file system (mount targets,

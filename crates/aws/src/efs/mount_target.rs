@@ -6,12 +6,13 @@
 use async_trait::async_trait;
 use aws_sdk_efs::types::{LifeCycleState, MountTargetDescription};
 use stackup_model::{Input, Properties, ResourceArgs, Value};
+use stackup_provider::wait::{self, Poll};
 use stackup_provider::{
     CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource, Provider,
     ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
-use super::{efs_error, read_children, wait_for, Poll};
+use super::{efs_error, read_children, EFS_PATIENCE};
 use crate::common::{failure, found, ok_if_gone, sort_ids};
 use crate::props::{list_of, props, str_of, strings_of};
 
@@ -124,11 +125,11 @@ impl MountTarget {
     }
 
     async fn wait_available(&self, id: &str) -> Result<MountTargetDescription, ProviderError> {
-        wait_for(&format!("mount target {id}"), || async {
+        wait::until(&format!("mount target {id}"), "available", EFS_PATIENCE, || async {
             Ok(match self.describe(id).await? {
                 None => Poll::Failed("vanished".into()),
                 Some(mt) => match mt.life_cycle_state() {
-                    LifeCycleState::Available => Poll::Done(mt),
+                    LifeCycleState::Available => Poll::Ready(mt),
                     LifeCycleState::Creating | LifeCycleState::Updating => {
                         Poll::Pending(mt.life_cycle_state().as_str().to_string())
                     }
@@ -273,10 +274,10 @@ impl Provider for MountTarget {
                 .map(|_| ())
                 .map_err(|e| efs_error("DeleteMountTarget", e)),
         )?;
-        wait_for(&format!("deleting mount target {}", req.id), || async {
+        wait::until(&format!("mount target {}", req.id), "deleted", EFS_PATIENCE, || async {
             Ok(match self.describe(&req.id).await? {
-                None => Poll::Done(()),
-                Some(mt) if mt.life_cycle_state() == &LifeCycleState::Deleted => Poll::Done(()),
+                None => Poll::Ready(()),
+                Some(mt) if mt.life_cycle_state() == &LifeCycleState::Deleted => Poll::Ready(()),
                 Some(mt) => Poll::Pending(mt.life_cycle_state().as_str().to_string()),
             })
         })

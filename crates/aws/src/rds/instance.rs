@@ -35,8 +35,9 @@ const RDS_DEADLINE: Duration = Duration::from_secs(40 * 60);
 /// seconds.
 const RDS_PATIENCE: Patience = Patience::new(RDS_DEADLINE.as_secs(), 15);
 
-/// How often an update polls for its modifications to be applied.
-const POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// Waiting for modifications to be applied: up to `RDS_DEADLINE`, polled at most every
+/// 5 seconds.
+const MODIFY_PATIENCE: Patience = Patience::new(RDS_DEADLINE.as_secs(), 5);
 
 /// Identifiers per DescribeDBInstances filter.
 const FILTER_VALUES_MAX: usize = 100;
@@ -287,36 +288,22 @@ impl DbInstance {
     /// while the instance is fully usable, and waits for the pending values to clear,
     /// since AWS may still report `available` for a moment after ModifyDBInstance.
     async fn wait_modified(&self, id: &str) -> Result<LiveInstance, ProviderError> {
-        let started = tokio::time::Instant::now();
-        loop {
+        let wanted = "available with its modifications applied";
+        wait::until(&format!("DB instance {id}"), wanted, MODIFY_PATIENCE, || async {
             let db = self
                 .describe_one(id)
                 .await?
                 .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("DB instance {id} vanished")))?;
-            let status = db.db_instance_status().unwrap_or_default();
-            if matches!(status, "available" | "storage-optimization") && !has_pending(&db) {
-                return Ok(db);
-            }
-            if matches!(
-                status,
-                "failed" | "incompatible-parameters" | "incompatible-network" | "deleting" | "deleted"
-            ) {
-                return Err(ProviderError::new(
-                    ErrorKind::Other,
-                    format!("DB instance {id} is {status} after modification"),
-                ));
-            }
-            if started.elapsed() > RDS_DEADLINE {
-                return Err(ProviderError::new(
-                    ErrorKind::Transient,
-                    format!(
-                        "DB instance {id} did not finish modifying within {}s (status {status})",
-                        RDS_DEADLINE.as_secs()
-                    ),
-                ));
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+            let status = db.db_instance_status().unwrap_or_default().to_string();
+            Ok(match status.as_str() {
+                "available" | "storage-optimization" if !has_pending(&db) => Poll::Ready(db),
+                "failed" | "incompatible-parameters" | "incompatible-network" | "deleting" | "deleted" => {
+                    Poll::Failed(format!("it is {status} after modification"))
+                }
+                _ => Poll::Pending(status),
+            })
+        })
+        .await
     }
 }
 
