@@ -59,6 +59,9 @@ pub fn plan(plan: &Plan, drift: &[ResourceDrift]) {
             ""
         };
         println!("{}  {}{retired}", paint(&head, action_color(step.action)), step.action);
+        for note in &step.notes {
+            println!("      note: {note}");
+        }
         for change in &step.changes {
             print_change(change, step.action);
         }
@@ -166,6 +169,7 @@ pub fn plan_json(plan: &Plan, drift: &[ResourceDrift]) -> serde_json::Value {
                 "type": s.ty,
                 "action": s.action,
                 "retired": s.retired,
+                "notes": s.notes,
                 "changes": s.changes.iter().map(|c| json!({
                     "key": c.key,
                     "old": c.old.as_ref().map(Value::to_json),

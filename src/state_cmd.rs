@@ -338,6 +338,7 @@ pub async fn import(g: &Global, ty_text: &str, name: &str, id: &str) -> anyhow::
         inputs: live.inputs,
         outputs: live.outputs,
         dependencies: Vec::new(),
+        tainted: None,
     };
     s.store.put(&record)?;
     record_run(

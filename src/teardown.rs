@@ -133,6 +133,7 @@ async fn refusals(
                 id: old.id.clone(),
                 inputs: old.inputs.clone(),
                 outputs: old.outputs.clone(),
+                replacing: s.action != Action::Delete,
             };
             Some((s.urn.clone(), req, provider))
         })
@@ -646,6 +647,7 @@ async fn list_tagged(registry: &Registry, stack: &str) -> anyhow::Result<Vec<Res
                 inputs: found.inputs,
                 outputs: found.outputs,
                 dependencies: Vec::new(),
+                tainted: None,
             });
         }
     }
@@ -721,6 +723,7 @@ fn sweep_plan(
             dependencies: Vec::new(),
             old: Some(record),
             retired: is_retired,
+            notes: Vec::new(),
         });
     }
     (

@@ -413,6 +413,7 @@ async fn fake_cloud_refuses_to_delete_an_object_still_in_use() {
             id: net.id.clone(),
             inputs: net.inputs.clone(),
             outputs: net.outputs.clone(),
+            replacing: false,
         })
         .await
         .expect_err("a network with a subnet cannot be deleted");
@@ -1099,6 +1100,7 @@ async fn a_second_store_on_a_locked_stack_is_refused_naming_the_holder() {
         inputs: Default::default(),
         outputs: Default::default(),
         dependencies: Vec::new(),
+        tainted: None,
     };
     first.put(&record).expect("a record is written");
     drop(first);
@@ -1270,4 +1272,148 @@ async fn a_running_operation_reports_what_it_waits_for() {
         "{log:?}"
     );
     assert_eq!(log.len(), 2, "nothing else waited: {log:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Objects that never become ready, refused replacements, plan notes
+// ---------------------------------------------------------------------------------------
+
+/// A create whose object exists but never became ready (an RDS instance ending
+/// `failed`, a load balancer stuck, an Auto Scaling group below capacity) is neither
+/// recorded clean nor forgotten: the step fails, nothing built on it starts, the object
+/// is recorded tainted, and the next plan replaces it.
+#[tokio::test]
+async fn an_object_that_never_becomes_ready_is_recorded_tainted_and_replaced_next_run() {
+    let w = World::new();
+    let fail_once = Arc::new(AtomicBool::new(true));
+    let armed = fail_once.clone();
+    w.cloud.create_partially_when(move |call| {
+        (call.op == Op::Create && call.urn.name() == "subnet" && armed.swap(false, Ordering::SeqCst)).then(|| {
+            (
+                Vec::new(),
+                ProviderError::new(ErrorKind::Other, "subnet did not become available: failed").created("?"),
+            )
+        })
+    });
+    let program = chain();
+    let (_, report) = w.up(&program).await;
+    assert!(!report.is_success(), "the create whose wait failed fails the run");
+    let failures = report.failures();
+    assert_eq!(failures.len(), 1, "only the root cause fails: {failures:#?}");
+    assert!(
+        format!("{:?}", failures[0].outcome).contains("tainted"),
+        "{:?}",
+        failures[0].outcome
+    );
+    // Nothing built on it started: the instance in the subnet was skipped.
+    assert!(!w.cloud.mutations().contains(&(Op::Create, "web".to_string())));
+    let subnet = w.record("subnet");
+    assert!(subnet.tainted.is_some(), "recorded, tainted: {subnet:?}");
+    assert!(w.journal_is_empty(), "the outcome is known: no journal entry left");
+    assert_eq!(w.objects_per_name().get("subnet"), Some(&1), "one object, not two");
+
+    // The next plan replaces it although no input changed, and says why.
+    let plan = w.plan(&program);
+    let step = step(&plan, "subnet");
+    assert!(step.action.is_replace(), "{:?}", step.action);
+    assert!(step.notes.iter().any(|n| n.contains("tainted")), "{:?}", step.notes);
+    w.up_ok(&program).await;
+    let subnet_after = w.record("subnet");
+    assert!(subnet_after.tainted.is_none());
+    assert_ne!(subnet_after.id, subnet.id, "a new object replaced the tainted one");
+    assert_eq!(
+        w.objects_per_name().get("subnet"),
+        Some(&1),
+        "the tainted one was deleted"
+    );
+    assert!(!w.plan(&program).has_changes(), "converged");
+}
+
+/// A provider may refuse a change at plan time (a database replaced under its own
+/// identifier would be deleted first): the plan fails naming the resource and the key,
+/// before anything is touched. Its notes (when a change takes effect) reach the plan.
+#[test]
+fn a_change_a_provider_refuses_fails_the_plan_and_notes_reach_the_steps() {
+    use stackup_provider::{DiffRequest, DiffResponse};
+    struct Picky(FakeProvider);
+    #[async_trait::async_trait]
+    impl stackup_provider::Provider for Picky {
+        fn schema(&self) -> &stackup_provider::Schema {
+            self.0.schema()
+        }
+        fn diff(&self, req: DiffRequest<'_>) -> DiffResponse {
+            let mut d = self.0.diff(req);
+            if d.changed.iter().any(|k| k == "name") {
+                d.refuse = Some(("name".into(), "would delete the data first".into()));
+            }
+            if d.changed.iter().any(|k| k == "size") {
+                d.notes.push("size takes effect in the maintenance window".into());
+            }
+            d
+        }
+        async fn create(
+            &self,
+            req: stackup_provider::CreateRequest,
+        ) -> Result<stackup_provider::CreateResponse, ProviderError> {
+            self.0.create(req).await
+        }
+        async fn read(
+            &self,
+            req: stackup_provider::ReadRequest,
+        ) -> Result<stackup_provider::ReadResponse, ProviderError> {
+            self.0.read(req).await
+        }
+        async fn update(
+            &self,
+            req: stackup_provider::UpdateRequest,
+        ) -> Result<stackup_provider::UpdateResponse, ProviderError> {
+            self.0.update(req).await
+        }
+        async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
+            self.0.delete(req).await
+        }
+    }
+    let mut w = World::new();
+    let mut registry = Registry::new();
+    registry.register(Arc::new(Picky(
+        FakeProvider::new(w.cloud.clone(), NAMED, &["name"]).delete_before_replace(),
+    )));
+    w.registry = registry;
+    let current = vec![ResourceRecord {
+        urn: urn(NAMED, "db"),
+        ty: TypeToken::parse(NAMED).expect("type"),
+        id: "db-1".into(),
+        inputs: [("name".to_string(), s("orders")), ("size".to_string(), s("small"))]
+            .into_iter()
+            .collect(),
+        outputs: Default::default(),
+        dependencies: Vec::new(),
+        tainted: None,
+    }];
+    let resized = vec![goal(NAMED, "db", &[("name", s("orders")), ("size", s("large"))])];
+    let resize = w.plan_on(&resized, &current);
+    let resize_step = step(&resize, "db");
+    assert_eq!(resize_step.action, Action::Update);
+    assert_eq!(
+        resize_step.notes,
+        vec!["size takes effect in the maintenance window".to_string()]
+    );
+
+    let renamed = vec![goal(NAMED, "db", &[("name", s("orders-v2")), ("size", s("small"))])];
+    let graph = DependencyGraph::from_goals(&renamed).expect("graph");
+    let refused = plan(PlanRequest {
+        stack: STACK,
+        goals: &renamed,
+        graph: &graph,
+        current: &current,
+        retired: &[],
+        registry: &w.registry,
+        targets: &[],
+    })
+    .expect_err("the provider refuses the change");
+    let text = refused.to_string();
+    assert!(
+        text.contains("db") && text.contains("'name'") && text.contains("would delete the data first"),
+        "{text}"
+    );
 }

@@ -124,6 +124,7 @@ fn destroy_selection_follows_dependents_and_exclusions() {
         inputs: Default::default(),
         outputs: Default::default(),
         dependencies: deps.iter().map(|d| urn(d)).collect(),
+        tainted: None,
     };
     // vpc <- subnet <- instance; vpc <- group <- instance; table alone.
     let current = vec![
@@ -356,6 +357,7 @@ fn a_refused_delete_fails_at_once_naming_what_stays() {
         id: vpc.clone(),
         inputs: Default::default(),
         outputs: Default::default(),
+        replacing: false,
     }));
     let e = result.expect_err("the VPC still has a subnet");
     assert_eq!(e.kind, stackup_provider::ErrorKind::DependencyViolation);

@@ -75,3 +75,48 @@ pub(crate) fn sort_ids(inputs: &mut stackup_model::Properties, key: &str) {
         inputs.insert(key.to_string(), Value::List(sorted));
     }
 }
+
+/// How long a call naming a new IAM role or instance profile is retried while AWS
+/// answers that the profile is invalid: IAM changes take seconds to reach EC2 and
+/// Auto Scaling ("changes ... are eventually consistent"; terraform-provider-aws
+/// retries such calls for `iamPropagationTimeout`, 2 minutes).
+pub(crate) const IAM_PROPAGATION: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// True for the answers EC2 and Auto Scaling give while a new instance profile (or its
+/// role) has not reached them yet: `InvalidParameterValue` (RunInstances) or
+/// `ValidationError` (CreateAutoScalingGroup, UpdateAutoScalingGroup) saying "Invalid IAM
+/// Instance Profile", or that the profile's role cannot be assumed yet.
+pub(crate) fn iam_not_propagated(e: &ProviderError) -> bool {
+    let m = e.message.to_ascii_lowercase();
+    matches!(
+        e.code.as_deref(),
+        Some("InvalidParameterValue" | "ValidationError" | "InvalidParameterCombination")
+    ) && (m.contains("invalid iam instance profile")
+        || m.contains("iaminstanceprofile")
+        || m.contains("instance profile")
+        || m.contains("not authorized to perform: iam:passrole")
+        || m.contains("role cannot be assumed"))
+}
+
+/// Runs `attempt` (a call naming an instance profile) again every 2 seconds for up to
+/// [`IAM_PROPAGATION`] while AWS answers that the profile is not usable yet, reporting
+/// each wait; any other outcome is returned at once.
+pub(crate) async fn while_iam_propagates<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProviderError>>,
+{
+    let started = tokio::time::Instant::now();
+    loop {
+        match attempt().await {
+            Err(e) if iam_not_propagated(&e) && started.elapsed() < IAM_PROPAGATION => {
+                stackup_provider::progress::report(format!(
+                    "{what}: waiting for the instance profile to reach EC2 ({}s): {e}",
+                    started.elapsed().as_secs()
+                ));
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            other => return other,
+        }
+    }
+}

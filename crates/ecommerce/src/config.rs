@@ -110,6 +110,9 @@ pub struct ComputeConfig {
 pub struct DatabaseConfig {
     #[serde(default = "default_db_class")]
     pub instance_class: String,
+    /// A major version (`"16"`) or a version prefix (`"16.4"`): RDS resolves it to the
+    /// newest version it offers with that prefix, upgrades minor versions itself, and a
+    /// newer minor within the prefix is not drift.
     #[serde(default = "default_engine_version")]
     pub engine_version: String,
     #[serde(default = "default_storage")]
@@ -129,6 +132,16 @@ pub struct DatabaseConfig {
     pub skip_final_snapshot: bool,
     #[serde(default = "default_master_username")]
     pub master_username: String,
+    /// Apply modifications (class, storage, Multi-AZ, engine version) now, restarting the
+    /// instance if they need it; otherwise RDS applies them in the next maintenance
+    /// window. Default false, as in RDS and Terraform.
+    #[serde(default)]
+    pub apply_immediately: bool,
+    /// Accept a change that can only be made by deleting the instance and creating a new
+    /// one under the same identifier (engine, encryption, master user name). A final
+    /// snapshot is taken first regardless of `skip_final_snapshot`.
+    #[serde(default)]
+    pub allow_replacement: bool,
 }
 
 /// Static assets, sessions and shared product images.
@@ -182,7 +195,7 @@ fn default_db_class() -> String {
     "db.t3.micro".into()
 }
 fn default_engine_version() -> String {
-    "16.3".into()
+    "16".into()
 }
 fn default_storage() -> i64 {
     20
@@ -526,6 +539,19 @@ impl StackConfig {
                 p.push((
                     "database.instance_class".into(),
                     format!("'{}' is not an RDS class like db.t3.micro", d.instance_class),
+                ));
+            }
+            let version_ok = !d.engine_version.is_empty()
+                && d.engine_version
+                    .split('.')
+                    .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+            if !version_ok {
+                p.push((
+                    "database.engine_version".into(),
+                    format!(
+                        "'{}' is not a PostgreSQL version or version prefix like \"16\" or \"16.4\"",
+                        d.engine_version
+                    ),
                 ));
             }
             if !(1..=35).contains(&d.backup_retention_days) {

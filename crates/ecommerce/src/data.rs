@@ -19,6 +19,8 @@ pub struct Data {
     pub file_system: Handle<FileSystemArgs>,
     pub access_point: Handle<AccessPointArgs>,
     pub bucket: Handle<BucketArgs>,
+    /// The file system's mount targets: web servers mount it at boot.
+    pub mount_targets: Vec<stackup_model::Urn>,
 }
 
 fn name_tag(stack: &StackBuilder, name: &str) -> BTreeMap<String, String> {
@@ -59,6 +61,8 @@ pub fn declare(stack: &mut StackBuilder, config: &StackConfig, platform: Platfor
             skip_final_snapshot: db_config.skip_final_snapshot,
             final_snapshot_prefix: format!("{s}-db-final"),
             master_username: db_config.master_username.clone(),
+            apply_immediately: db_config.apply_immediately,
+            allow_replacement: db_config.allow_replacement,
             tags: name_tag(stack, "db"),
         },
     );
@@ -87,9 +91,10 @@ pub fn declare(stack: &mut StackBuilder, config: &StackConfig, platform: Platfor
             tags: name_tag(stack, "images"),
         },
     );
+    let mut mount_targets = Vec::new();
     if let Some(efs_sg) = &net.efs_sg {
         for (subnet, zone) in net.private_subnets.iter().zip(&config.network.availability_zones) {
-            stack.declare(
+            let target = stack.declare(
                 &format!(
                     "images-mt-{}",
                     zone.chars().last().map(String::from).unwrap_or_default()
@@ -100,6 +105,7 @@ pub fn declare(stack: &mut StackBuilder, config: &StackConfig, platform: Platfor
                     security_group_ids: vec![efs_sg.id()],
                 },
             );
+            mount_targets.push(target.urn().clone());
         }
     }
     let access_point = stack.declare(
@@ -137,5 +143,6 @@ pub fn declare(stack: &mut StackBuilder, config: &StackConfig, platform: Platfor
         file_system,
         access_point,
         bucket,
+        mount_targets,
     }
 }

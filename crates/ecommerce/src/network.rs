@@ -9,7 +9,7 @@ use stackup_aws::ec2::{
     Route, RouteTableArgs, RouteTableAssociationArgs, RuleSource, SecurityGroupArgs, SecurityGroupRuleArgs, SubnetArgs,
     VpcArgs,
 };
-use stackup_model::{Handle, StackBuilder};
+use stackup_model::{Handle, StackBuilder, Urn};
 
 use crate::{NatMode, StackConfig};
 
@@ -31,6 +31,14 @@ pub struct Network {
     pub db_sg: Handle<SecurityGroupArgs>,
     /// Present with the platform: NFS to the shared image store.
     pub efs_sg: Option<Handle<SecurityGroupArgs>>,
+    /// What must exist before anything internet-facing is created in the public subnets:
+    /// the gateway attachment and the public route associations. AWS refuses an
+    /// internet-facing load balancer in a VPC whose gateway it does not see yet
+    /// (`InvalidSubnet`), and refuses to detach a gateway while public addresses remain.
+    pub internet_ready: Vec<Urn>,
+    /// The private subnets' route table associations (their default route through a NAT
+    /// gateway): instances whose user data installs packages must launch after them.
+    pub private_egress: Vec<Urn>,
 }
 
 pub fn declare(stack: &mut StackBuilder, config: &StackConfig) -> Network {
@@ -101,14 +109,16 @@ pub fn declare(stack: &mut StackBuilder, config: &StackConfig) -> Network {
         },
         &[attachment.urn()],
     );
+    let mut internet_ready = vec![attachment.urn().clone()];
     for (subnet, zone) in public_subnets.iter().zip(zones) {
-        stack.declare(
+        let association = stack.declare(
             &format!("public-rta-{}", zone_suffix(zone)),
             RouteTableAssociationArgs {
                 route_table_id: public_rt.id(),
                 subnet_id: subnet.id(),
             },
         );
+        internet_ready.push(association.urn().clone());
     }
 
     // Outbound access for the private subnets: NAT gateways in the public subnets.
@@ -138,6 +148,7 @@ pub fn declare(stack: &mut StackBuilder, config: &StackConfig) -> Network {
             &[attachment.urn()],
         ));
     }
+    let mut private_egress = Vec::new();
     for (i, (subnet, zone)) in private_subnets.iter().zip(zones).enumerate() {
         let suffix = zone_suffix(zone);
         let nat = nats.get(i).or(nats.first());
@@ -156,19 +167,22 @@ pub fn declare(stack: &mut StackBuilder, config: &StackConfig) -> Network {
                 tags: name_tag(stack, &format!("private-rt-{suffix}")),
             },
         );
-        stack.declare(
+        let association = stack.declare(
             &format!("private-rta-{suffix}"),
             RouteTableAssociationArgs {
                 route_table_id: rt.id(),
                 subnet_id: subnet.id(),
             },
         );
+        private_egress.push(association.urn().clone());
     }
 
     declare_acls(stack, config, &vpc, &public_subnets, &private_subnets);
     let mut network = declare_security_groups(stack, config, &vpc, public_subnets, private_subnets);
     network.vpc = vpc;
     network.nats = nats;
+    network.internet_ready = internet_ready;
+    network.private_egress = private_egress;
     network
 }
 
@@ -426,6 +440,8 @@ fn declare_security_groups(
         web_sg,
         db_sg,
         efs_sg,
+        internet_ready: Vec::new(),
+        private_egress: Vec::new(),
     }
 }
 

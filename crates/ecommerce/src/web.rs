@@ -148,7 +148,8 @@ pub fn declare(
     );
 
     // The load balancer, its target group and listeners.
-    let load_balancer = stack.declare(
+    let internet_ready: Vec<&stackup_model::Urn> = net.internet_ready.iter().collect();
+    let load_balancer = stack.declare_after(
         "alb",
         LoadBalancerArgs {
             name: format!("{s}-alb"),
@@ -157,6 +158,7 @@ pub fn declare(
             security_group_ids: vec![net.alb_sg.id()],
             tags: name_tag(stack, "alb"),
         },
+        &internet_ready,
     );
     let target_group = stack.declare(
         "web-tg",
@@ -225,7 +227,10 @@ pub fn declare(
         },
     );
 
-    let group = stack.declare(
+    // User data runs `dnf install` (through the NAT route) and mounts the file system
+    // (through its mount target) at first boot: launch only when both exist.
+    let boot_needs: Vec<&stackup_model::Urn> = net.private_egress.iter().chain(&data.mount_targets).collect();
+    let group = stack.declare_after(
         "web-asg",
         AutoScalingGroupArgs {
             name: format!("{s}-web"),
@@ -238,7 +243,10 @@ pub fn declare(
             health_check_type: "ELB".into(),
             health_check_grace_period: 300,
             tags: name_tag(stack, "web"),
+            // `up` ends when the web tier answers its health checks, not before.
+            wait_for_elb_capacity: compute.asg_min,
         },
+        &boot_needs,
     );
     stack.declare(
         "web-cpu-scaling",
@@ -254,7 +262,7 @@ pub fn declare(
         .first()
         .map(|h| h.id())
         .unwrap_or_else(|| "".to_string().into());
-    let bastion = stack.declare(
+    let bastion = stack.declare_after(
         "bastion",
         InstanceArgs {
             image_id: compute.ami.clone(),
@@ -266,6 +274,7 @@ pub fn declare(
             user_data: "#!/bin/bash\ndnf install -y postgresql16\n".into(),
             tags: name_tag(stack, "bastion"),
         },
+        &internet_ready,
     );
 
     Web {

@@ -339,6 +339,8 @@ async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -
         .await;
     let created = match created {
         Ok(c) => c,
+        // The object exists but never became ready: record it, tainted, and fail.
+        Err(e) if e.created.is_some() => return record_tainted(shared, step, retire, inputs, &token, e),
         Err(e)
             if matches!(
                 e.kind,
@@ -369,6 +371,7 @@ async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -
         inputs,
         outputs: created.outputs.clone(),
         dependencies: step.dependencies.clone(),
+        tainted: None,
     };
     match retire {
         Some(old) => shared.ctx.store.replace(old, &record)?,
@@ -382,6 +385,39 @@ async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -
         .unwrap_or_else(|e| e.into_inner())
         .insert(step.urn.clone(), created.outputs);
     Ok(())
+}
+
+/// A create made an object that did not become ready (its wait failed or ran out): the
+/// object is recorded, tainted, so that nothing is orphaned and the next `up` replaces
+/// it, and the step fails, so that nothing built on it starts. The replacement of an
+/// existing object keeps the old one as the resource and retires the new one (the next
+/// run deletes it and tries again); a first create records it as the resource.
+fn record_tainted(
+    shared: &Shared,
+    step: &Step,
+    retire: Option<&ResourceRecord>,
+    inputs: Properties,
+    token: &str,
+    error: ProviderError,
+) -> Result<(), StepError> {
+    let id = error.created.clone().unwrap_or_default();
+    let record = ResourceRecord {
+        urn: step.urn.clone(),
+        ty: step.ty.clone(),
+        id: id.clone(),
+        inputs,
+        outputs: Properties::new(),
+        dependencies: step.dependencies.clone(),
+        tainted: Some(error.message.clone()),
+    };
+    match retire {
+        Some(old) => shared.ctx.store.replace(&record, old)?,
+        None => shared.ctx.store.put(&record)?,
+    }
+    shared.ctx.store.journal_end(token)?;
+    Err(StepError::Engine(format!(
+        "{id} was created but is not usable: {error}; it is recorded as tainted and the next `up` replaces it"
+    )))
 }
 
 /// After a failed create: the one object the attempt made, if any. Several candidates
@@ -449,6 +485,7 @@ async fn finish_adoption(
         },
         outputs: adopted.outputs.clone(),
         dependencies: step.dependencies.clone(),
+        tainted: None,
     };
     match retire {
         Some(old) => shared.ctx.store.replace(old, &record)?,
@@ -553,6 +590,8 @@ async fn delete(shared: &Shared, step: &Step, kind: OpKind) -> Result<(), StepEr
             id: old.id.clone(),
             inputs: old.inputs.clone(),
             outputs: old.outputs.clone(),
+            // A retired object's successor exists: it, too, is the old half of a replacement.
+            replacing: kind == OpKind::DeleteReplaced || step.retired,
         })
         .await;
     match deleted {

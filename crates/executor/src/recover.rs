@@ -128,6 +128,7 @@ pub async fn recover(
                     inputs: entry.inputs.clone().unwrap_or_else(|| object.inputs.clone()),
                     outputs: object.outputs.clone(),
                     dependencies: dependencies.get(&entry.urn).cloned().unwrap_or_default(),
+                    tainted: None,
                 };
                 match records.get(&entry.urn) {
                     // A create-before-delete replacement finished in AWS but not in state:

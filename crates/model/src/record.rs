@@ -47,4 +47,8 @@ pub struct ResourceRecord {
     /// The URNs this resource depended on when it was last applied; deletes run in the
     /// reverse of this order even after the program stops declaring the resource.
     pub dependencies: Vec<Urn>,
+    /// Why the object cannot be trusted: its create made it, but it never became ready
+    /// (a wait that failed or ran out). The next plan replaces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tainted: Option<String>,
 }

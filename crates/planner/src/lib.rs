@@ -96,6 +96,10 @@ pub struct Step {
     /// A step deleting an object that a finished create-before-delete replacement left
     /// behind, rather than the resource's current object.
     pub retired: bool,
+    /// What a person should know about this step: why a resource is replaced although
+    /// its inputs did not change (it is tainted), when a change takes effect.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The plan of one run.
@@ -234,6 +238,7 @@ pub fn plan(req: PlanRequest<'_>) -> Result<Plan, PlanError> {
                     dependencies,
                     old: None,
                     retired: false,
+                    notes: Vec::new(),
                 }
             }
             Some(old) => {
@@ -243,9 +248,18 @@ pub fn plan(req: PlanRequest<'_>) -> Result<Plan, PlanError> {
                     new_inputs: &inputs,
                 });
                 let type_changed = old.ty != goal.ty;
-                let replace = type_changed || !diff.replace.is_empty();
+                let tainted = old.tainted.is_some();
+                let replace = type_changed || tainted || !diff.replace.is_empty();
+                // A tainted object is replaced whatever the diff thinks of it.
+                if let (Some((key, reason)), false) = (&diff.refuse, tainted) {
+                    invalid.0.push((urn.clone(), key.clone(), reason.clone()));
+                }
+                let mut notes = diff.notes.clone();
+                if let Some(why) = &old.tainted {
+                    notes.insert(0, format!("tainted ({why}): replaced"));
+                }
                 let dependency_deletes_first = dependencies.iter().any(|d| delete_first.contains(d));
-                let action = if diff.changed.is_empty() && !type_changed {
+                let action = if diff.changed.is_empty() && !type_changed && !tainted {
                     Action::Same
                 } else if replace && (diff.delete_before_replace || dependency_deletes_first) {
                     Action::DeleteThenCreate
@@ -288,6 +302,7 @@ pub fn plan(req: PlanRequest<'_>) -> Result<Plan, PlanError> {
                     dependencies,
                     old: Some(old.clone()),
                     retired: false,
+                    notes,
                 }
             }
         };
@@ -332,6 +347,7 @@ fn same_step(old: &ResourceRecord) -> Step {
         dependencies: old.dependencies.clone(),
         old: Some(old.clone()),
         retired: false,
+        notes: Vec::new(),
     }
 }
 
@@ -354,6 +370,7 @@ fn delete_step(record: &ResourceRecord, retired: bool) -> Step {
         dependencies: Vec::new(),
         old: Some(record.clone()),
         retired,
+        notes: Vec::new(),
     }
 }
 

@@ -89,7 +89,9 @@ impl FakeCloud {
 
     /// Makes every create for which `hook` returns `(keys, error)` make its object
     /// without those input keys, then fail with the error: a create whose follow-up
-    /// calls failed after the object was made, or whose response was lost.
+    /// calls failed after the object was made, or whose response was lost. An error
+    /// marked with [`ProviderError::created`] (any id) is answered naming the object
+    /// made: a create whose wait for readiness failed.
     pub fn create_partially_when(
         &self,
         hook: impl Fn(&Call) -> Option<(Vec<String>, ProviderError)> + Send + Sync + 'static,
@@ -262,7 +264,12 @@ impl Provider for FakeProvider {
             },
         );
         if let Some((_, e)) = partial {
-            return Err(e);
+            // An error marked as having created an object (a wait that failed after
+            // the create) names the object this create made.
+            return Err(match e.created {
+                Some(_) => e.created(id),
+                None => e,
+            });
         }
         Ok(CreateResponse {
             outputs: Self::outputs(&id, &req.inputs),

@@ -48,6 +48,10 @@ pub struct ProviderError {
     /// The service's error code, when it gave one.
     pub code: Option<String>,
     pub message: String,
+    /// For a create: the physical id of an object the create made that did not become
+    /// ready (its wait failed or ran out). The engine records it as tainted, to be
+    /// replaced by the next `up`, rather than as a clean create or not at all.
+    pub created: Option<String>,
 }
 
 impl ProviderError {
@@ -56,7 +60,14 @@ impl ProviderError {
             kind,
             code: None,
             message: message.into(),
+            created: None,
         }
+    }
+
+    /// Marks a create's failure as having made the object `id`, which is not ready.
+    pub fn created(mut self, id: impl Into<String>) -> ProviderError {
+        self.created = Some(id.into());
+        self
     }
 
     pub fn with_code(mut self, code: impl Into<String>) -> ProviderError {
@@ -152,6 +163,13 @@ pub struct DiffResponse {
     /// The subset of `changed` that cannot be updated in place.
     pub replace: Vec<String>,
     pub delete_before_replace: bool,
+    /// Why this change must not be planned as it stands (a replacement that would
+    /// delete data with no way back): the plan fails naming the resource and the key,
+    /// before anything is touched.
+    pub refuse: Option<(String, String)>,
+    /// What a person should know about how the change is applied ("takes effect in the
+    /// maintenance window sun:05:00-sun:06:00"): shown with the step in the plan.
+    pub notes: Vec<String>,
 }
 
 pub struct CreateRequest {
@@ -222,6 +240,10 @@ pub struct DeleteRequest {
     /// sets them).
     pub inputs: Properties,
     pub outputs: Properties,
+    /// The delete removes the old object of a replacement (its successor exists or is
+    /// about to): a provider that keeps data takes a final snapshot whatever the
+    /// resource's own setting says.
+    pub replacing: bool,
 }
 
 pub struct ListRequest {
@@ -322,5 +344,7 @@ pub fn diff_by_schema(schema: &Schema, old: &Properties, new: &Properties) -> Di
         changed,
         replace,
         delete_before_replace: schema.delete_before_replace,
+        refuse: None,
+        notes: Vec::new(),
     }
 }

@@ -29,6 +29,11 @@ pub enum Poll<T> {
 pub struct Patience {
     pub deadline: Duration,
     pub max_delay: Duration,
+    /// How many polls in a row must see the wanted state: AWS may report `available`
+    /// for a moment and then move on (an RDS instance goes `available`, then
+    /// `backing-up` or `configuring-enhanced-monitoring`), as terraform-provider-aws's
+    /// `ContinuousTargetOccurence` guards against.
+    pub confirmations: u32,
 }
 
 impl Patience {
@@ -36,7 +41,14 @@ impl Patience {
         Patience {
             deadline: Duration::from_secs(deadline_secs),
             max_delay: Duration::from_secs(max_delay_secs),
+            confirmations: 1,
         }
+    }
+
+    /// Requires `n` consecutive polls in the wanted state (at least one).
+    pub const fn confirmed(mut self, n: u32) -> Patience {
+        self.confirmations = if n == 0 { 1 } else { n };
+        self
     }
 }
 
@@ -61,9 +73,17 @@ where
 {
     let started = Instant::now();
     let mut delay = FIRST_DELAY;
+    let mut in_a_row = 0;
     loop {
-        let seen = match probe().await {
-            Ok(Poll::Ready(v)) => return Ok(v),
+        let polled = probe().await;
+        in_a_row = if matches!(polled, Ok(Poll::Ready(_))) {
+            in_a_row + 1
+        } else {
+            0
+        };
+        let seen = match polled {
+            Ok(Poll::Ready(v)) if in_a_row >= patience.confirmations => return Ok(v),
+            Ok(Poll::Ready(_)) => format!("{state}, confirming ({in_a_row} of {} polls)", patience.confirmations),
             Ok(Poll::Pending(seen)) => seen,
             Ok(Poll::Failed(why)) => {
                 return Err(ProviderError::new(

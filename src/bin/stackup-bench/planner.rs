@@ -304,6 +304,7 @@ fn recorded_state(registry: &Registry, program: &Program) -> Result<Vec<Resource
             inputs: checked.inputs,
             outputs: own,
             dependencies: goal.dependencies(),
+            tainted: None,
         });
     }
     // In the store's order (its keys are URNs), which the planner may rely on.

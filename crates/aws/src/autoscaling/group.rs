@@ -78,6 +78,10 @@ pub struct AutoScalingGroupArgs {
     pub health_check_grace_period: i64,
     /// All propagated at launch, stackup's own tags included.
     pub tags: BTreeMap<String, String>,
+    /// Create (and a change of launch template) waits until this many of the group's
+    /// instances are healthy in every target group, as Terraform's
+    /// `wait_for_elb_capacity`; 0 waits only for instances in service (stackup-side).
+    pub wait_for_elb_capacity: i64,
 }
 
 impl ResourceArgs for AutoScalingGroupArgs {
@@ -92,6 +96,7 @@ impl ResourceArgs for AutoScalingGroupArgs {
         "autoscaling:CreateOrUpdateTags",
         "autoscaling:DeleteTags",
         "autoscaling:DeleteAutoScalingGroup",
+        "elasticloadbalancing:DescribeTargetHealth",
         // Creating or updating a group with a launch template checks that the caller
         // may launch from it: run instances, tag them, pass their instance profile's
         // role; the first group in an account creates the service-linked role.
@@ -113,6 +118,7 @@ impl ResourceArgs for AutoScalingGroupArgs {
             ("health_check_type", self.health_check_type.into()),
             ("health_check_grace_period", self.health_check_grace_period.into()),
             ("tags", Value::from_string_map(&self.tags)),
+            ("wait_for_elb_capacity", self.wait_for_elb_capacity.into()),
         ])
     }
 }
@@ -124,16 +130,80 @@ fn list_value(items: Vec<Input<String>>) -> Value {
 /// The `aws:autoscaling:Group` provider.
 pub struct AutoScalingGroup {
     client: aws_sdk_autoscaling::Client,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
     schema: Schema,
 }
 
 impl AutoScalingGroup {
-    /// A provider calling Auto Scaling through `client`.
-    pub fn new(client: aws_sdk_autoscaling::Client) -> AutoScalingGroup {
+    /// A provider calling Auto Scaling through `client`, and ELB (target health)
+    /// through `elbv2`.
+    pub fn new(client: aws_sdk_autoscaling::Client, elbv2: aws_sdk_elasticloadbalancingv2::Client) -> AutoScalingGroup {
         AutoScalingGroup {
             client,
+            elbv2,
             schema: Schema::new(TYPE, &["name"]),
         }
+    }
+
+    /// Polls until at least `wanted` of the group's in-service instances are healthy in
+    /// every target group of `group`, as Terraform's `wait_for_elb_capacity` does. Each
+    /// poll reports the targets not healthy yet with ELB's reason
+    /// (`Target.ResponseCodeMismatch`, `Elb.InitialHealthChecking`, ...), so a web tier
+    /// that never answers its health check is named, not just late.
+    async fn wait_healthy(&self, name: &str, target_groups: &[String], wanted: usize) -> Result<(), ProviderError> {
+        let object = format!("Auto Scaling group {name}");
+        let state = format!("{wanted} healthy target(s) in each target group");
+        wait::until(&object, &state, GROUP_PATIENCE, || async {
+            let group = self
+                .listed(name)
+                .await?
+                .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("{object} is not listed")))?;
+            let members: BTreeSet<String> = group
+                .instances()
+                .iter()
+                .filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService))
+                .filter_map(|i| i.instance_id().map(str::to_string))
+                .collect();
+            let mut short = Vec::new();
+            for arn in target_groups {
+                let health = self
+                    .elbv2
+                    .describe_target_health()
+                    .target_group_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| crate::classify("DescribeTargetHealth", e))?;
+                let mut healthy = 0;
+                for d in health.target_health_descriptions() {
+                    let id = d.target().and_then(|t| t.id()).unwrap_or_default();
+                    if !members.contains(id) {
+                        continue;
+                    }
+                    let h = d.target_health();
+                    let state = h.and_then(|h| h.state()).map(|s| s.as_str()).unwrap_or("unknown");
+                    if state == "healthy" {
+                        healthy += 1;
+                    } else {
+                        let reason = h
+                            .and_then(|h| h.reason())
+                            .map(|r| r.as_str().to_string())
+                            .or_else(|| h.and_then(|h| h.description()).map(str::to_string))
+                            .unwrap_or_default();
+                        short.push(format!("{id} {state} {reason}").trim_end().to_string());
+                    }
+                }
+                if healthy < wanted {
+                    let group_name = arn.split('/').nth(1).unwrap_or(arn);
+                    short.insert(0, format!("{healthy} of {wanted} healthy in {group_name}"));
+                }
+            }
+            Ok(if short.iter().any(|s| s.contains(" of ")) {
+                Poll::Pending(short.join("; "))
+            } else {
+                Poll::Ready(())
+            })
+        })
+        .await
     }
 
     /// Applies min/max, subnets, launch template and health check as declared. The
@@ -271,6 +341,18 @@ impl AutoScalingGroup {
         .await
     }
 
+    /// Instances in service, then, when asked, healthy targets.
+    async fn wait_ready(&self, name: &str, inputs: &Properties) -> Result<LiveGroup, ProviderError> {
+        let live = self.wait_in_service(name).await?;
+        let wanted = int_of(inputs, "wait_for_elb_capacity").unwrap_or(0);
+        let target_groups = strings_of(inputs, "target_group_arns");
+        if wanted > 0 && !target_groups.is_empty() {
+            self.wait_healthy(name, &target_groups, usize::try_from(wanted).unwrap_or(0))
+                .await?;
+        }
+        Ok(live)
+    }
+
     /// Takes over a group a previous, interrupted run created (it carries our URN tag):
     /// brings it to the declared configuration instead of creating a second one.
     async fn adopt(&self, req: &CreateRequest, name: &str, live: &LiveGroup) -> Result<(), ProviderError> {
@@ -352,12 +434,18 @@ fn outputs(name: &str, arn: &str) -> Properties {
 }
 
 /// A live group as `read` and `list` report it.
-fn live(g: &LiveGroup, urn: Urn) -> LiveResource {
+fn live(g: &LiveGroup, urn: Urn, recorded: Option<&Properties>) -> LiveResource {
     let name = g.auto_scaling_group_name().unwrap_or_default();
+    let mut inputs = live_inputs(g);
+    // Stackup-side: no API reports it.
+    let wait = recorded
+        .and_then(|r| r.get("wait_for_elb_capacity").cloned())
+        .unwrap_or(Value::Int(0));
+    inputs.insert("wait_for_elb_capacity".into(), wait);
     LiveResource {
         urn,
         id: name.to_string(),
-        inputs: live_inputs(g),
+        inputs,
         outputs: outputs(name, g.auto_scaling_group_arn().unwrap_or_default()),
     }
 }
@@ -527,6 +615,16 @@ impl Provider for AutoScalingGroup {
                 "must be a version number, \"$Latest\" or \"$Default\"".into(),
             ),
         }
+        match inputs.get("wait_for_elb_capacity") {
+            None | Some(Value::Null) => {
+                inputs.insert("wait_for_elb_capacity".into(), Value::Int(0));
+            }
+            Some(Value::Int(n)) if *n >= 0 => {}
+            Some(_) => failures.push(CheckFailure {
+                property: "wait_for_elb_capacity".into(),
+                reason: "must be a number of instances >= 0".into(),
+            }),
+        }
         check_string_list(&mut inputs, "subnet_ids", true, &mut failures);
         check_string_list(&mut inputs, "target_group_arns", false, &mut failures);
         tags::default_tags(&mut inputs);
@@ -557,7 +655,8 @@ impl Provider for AutoScalingGroup {
             let config = Config::of(&req.inputs)?;
             let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
             let target_groups = strings_of(&req.inputs, "target_group_arns");
-            self.client
+            let create = self
+                .client
                 .create_auto_scaling_group()
                 .auto_scaling_group_name(&name)
                 .min_size(config.min_size)
@@ -568,12 +667,23 @@ impl Provider for AutoScalingGroup {
                 .set_target_group_arns((!target_groups.is_empty()).then_some(target_groups))
                 .health_check_type(config.health_check_type)
                 .health_check_grace_period(config.health_check_grace_period)
-                .set_tags(Some(asg_tags(&name, &tags)))
-                .send()
-                .await
-                .map_err(|e| classify_asg("CreateAutoScalingGroup", e))?;
+                .set_tags(Some(asg_tags(&name, &tags)));
+            // A launch template naming a profile created moments ago is refused until
+            // IAM has propagated it to Auto Scaling.
+            crate::common::while_iam_propagates(&format!("creating Auto Scaling group {name}"), || async {
+                create
+                    .clone()
+                    .send()
+                    .await
+                    .map_err(|e| classify_asg("CreateAutoScalingGroup", e))
+            })
+            .await?;
         }
-        let live = self.wait_in_service(&name).await?;
+        // The group exists from here on: if it never serves, it is recorded tainted.
+        let live = self
+            .wait_ready(&name, &req.inputs)
+            .await
+            .map_err(|e| e.created(&name))?;
         let arn = live.auto_scaling_group_arn().unwrap_or_default();
         Ok(CreateResponse {
             outputs: outputs(&name, arn),
@@ -586,7 +696,10 @@ impl Provider for AutoScalingGroup {
         let groups = describe_groups(&self.client, urns.keys().cloned()).await?;
         let found = groups
             .iter()
-            .filter_map(|(name, g)| Some(live(g, urns.get(name)?.clone())))
+            .filter_map(|(name, g)| {
+                let recorded = req.targets.iter().find(|t| &t.id == name).map(|t| &t.inputs);
+                Some(live(g, urns.get(name)?.clone(), recorded))
+            })
             .collect();
         Ok(ReadResponse { found })
     }
@@ -606,7 +719,7 @@ impl Provider for AutoScalingGroup {
             .iter()
             .filter_map(|g| {
                 let name = g.auto_scaling_group_name()?;
-                Some(live(g, tags::listed_urn(&req.stack, TYPE, name, &tag_map(g))?))
+                Some(live(g, tags::listed_urn(&req.stack, TYPE, name, &tag_map(g))?, None))
             })
             .collect();
         Ok(Some(ListResponse { found }))
@@ -615,7 +728,10 @@ impl Provider for AutoScalingGroup {
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let name = req.id.as_str();
         if CONFIG_KEYS.iter().any(|k| crate::common::changed(&req.changed, k)) {
-            self.apply_config(name, &req.new_inputs).await?;
+            crate::common::while_iam_propagates(&format!("updating Auto Scaling group {name}"), || {
+                self.apply_config(name, &req.new_inputs)
+            })
+            .await?;
         }
         if crate::common::changed(&req.changed, "target_group_arns") {
             // Compare with what is attached now rather than the recorded list, so that

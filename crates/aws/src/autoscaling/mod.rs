@@ -20,7 +20,7 @@ use crate::{classify, AwsClients};
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
     let autoscaling = clients.autoscaling.clone();
     vec![
-        Arc::new(AutoScalingGroup::new(autoscaling.clone())),
+        Arc::new(AutoScalingGroup::new(autoscaling.clone(), clients.elbv2.clone())),
         Arc::new(ScalingPolicy::new(autoscaling)),
     ]
 }

@@ -113,7 +113,18 @@ where
                 ..refused
             });
         }
-        if started.elapsed() >= deadline {
+        let waited = started.elapsed();
+        stackup_provider::progress::report(format!(
+            "{object} is still in use by {} ({}s): {}",
+            if found.is_empty() {
+                "something AWS has not released yet".to_string()
+            } else {
+                names(found.iter())
+            },
+            waited.as_secs(),
+            refused.message
+        ));
+        if waited >= deadline {
             let what = if found.is_empty() {
                 "something AWS did not release".to_string()
             } else {
@@ -333,6 +344,59 @@ impl Dependents {
             }
         }
         Ok(users)
+    }
+
+    /// Deletes the detached (`available`) network interfaces matching `filter` that a
+    /// service left behind for an object that no longer exists: a deleted load
+    /// balancer's (`ELB app/...`) or a Lambda function's. AWS removes them by itself,
+    /// but only after minutes; the owner is gone, so nothing else can use them, and
+    /// terraform-provider-aws deletes them the same way before a subnet or group.
+    /// Answers how many were deleted.
+    pub(crate) async fn release_lingering(&self, filter_by: Filter) -> Result<usize, ProviderError> {
+        let enis: Vec<NetworkInterface> = paginated!(
+            self.ec2
+                .describe_network_interfaces()
+                .filters(filter_by)
+                .filters(filter("status", "available")),
+            "DescribeNetworkInterfaces"
+        )?;
+        let mut released = 0;
+        for eni in &enis {
+            let Some(id) = eni.network_interface_id() else { continue };
+            if eni.status() != Some(&NetworkInterfaceStatus::Available) || eni.attachment().is_some() {
+                continue;
+            }
+            let orphaned = match claimed(eni) {
+                Claimed::LoadBalancer(name) => self.load_balancer("", &name, "").await?.going,
+                Claimed::Lambda(_) => true,
+                _ => false,
+            };
+            if !orphaned {
+                continue;
+            }
+            stackup_provider::progress::report(format!(
+                "deleting network interface {id} left by {}",
+                eni.description().unwrap_or("a deleted service object")
+            ));
+            match self
+                .ec2
+                .delete_network_interface()
+                .network_interface_id(id)
+                .send()
+                .await
+                .map_err(|e| classify("DeleteNetworkInterface", e))
+            {
+                Ok(_) => released += 1,
+                // Gone already, or taken back by the service: its business.
+                Err(e)
+                    if matches!(
+                        e.kind,
+                        ErrorKind::NotFound | ErrorKind::DependencyViolation | ErrorKind::Conflict
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(released)
     }
 
     /// The owners of the interfaces matching `filter`.

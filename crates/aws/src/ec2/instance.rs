@@ -435,14 +435,19 @@ impl Provider for Instance {
         if let Some(user_data) = opt_str(&req.inputs, "user_data") {
             run = run.user_data(base64::encode(user_data));
         }
-        let out = run.send().await.map_err(|e| classify("RunInstances", e))?;
+        // A profile created moments ago is refused until IAM has propagated it to EC2.
+        let out = crate::common::while_iam_propagates("launching an instance", || async {
+            run.clone().send().await.map_err(|e| classify("RunInstances", e))
+        })
+        .await?;
         let id = out
             .instances()
             .first()
             .and_then(|i| i.instance_id())
             .ok_or_else(|| ProviderError::invalid("RunInstances returned no instance id"))?
             .to_string();
-        self.wait_running(&id).await?;
+        // From here the instance exists: one that never runs is recorded tainted.
+        self.wait_running(&id).await.map_err(|e| e.created(&id))?;
         // The public address is assigned while the instance starts.
         let instance = self.one(&id).await?;
         Ok(CreateResponse {

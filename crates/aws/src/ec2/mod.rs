@@ -160,8 +160,12 @@ where
     }
 }
 
-/// How long a delete waits for AWS to release what still holds an object.
-pub(crate) const DELETE_DEPENDENCY_DEADLINE: Duration = Duration::from_secs(120);
+/// How long a delete waits for AWS to release what still holds an object: a deleted
+/// load balancer's or NAT gateway's network interfaces linger for minutes, and a
+/// Lambda function's for much longer. terraform-provider-aws gives subnet deletes and
+/// internet gateway detaches 20 minutes and security groups 15; a blocker that will
+/// not go by itself (something outside the stack) still fails at once, named.
+pub(crate) const DELETE_DEPENDENCY_DEADLINE: Duration = Duration::from_secs(20 * 60);
 
 /// Inserts the user tags into `inputs` if the program set none, so that a resource
 /// declared without tags compares equal to its live empty tag set.

@@ -11,6 +11,7 @@
 //! group's rules without one (always desired empty), and an update revokes them.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -18,8 +19,9 @@ use aws_sdk_ec2::types::{
 };
 use stackup_model::{Input, Properties, ResourceArgs, Value, URN_TAG};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse,
-    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
+    ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
+    UpdateResponse,
 };
 
 use super::dependents::{delete_when_released, preflight, Dependents};
@@ -28,11 +30,14 @@ use super::{
     checked, declared_name, describe_each, done, id_filters, suffixed_name, tag_value, update_tags, Picked, Wanted,
     DELETE_DEPENDENCY_DEADLINE, NAME_SUFFIX_LEN,
 };
-use crate::common::{changed, ok_if_gone};
+use crate::common::changed;
 use crate::props::{props, str_of};
 use crate::{classify, tags};
 
 pub const TYPE: &str = "aws:ec2:SecurityGroup";
+
+/// How long a new group's default egress rule may take to be visible and revocable.
+const NEW_GROUP_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The input listing the group's rules that stackup did not create.
 const UNMANAGED_RULES: &str = "unmanaged_rules";
@@ -245,17 +250,9 @@ impl Provider for SecurityGroup {
             .group_id()
             .ok_or_else(|| ProviderError::invalid("CreateSecurityGroup returned no group id"))?
             .to_string();
-        let allow_all = IpPermission::builder()
-            .ip_protocol("-1")
-            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-            .build();
-        let revoked = self
-            .ec2
-            .revoke_security_group_egress()
-            .group_id(&id)
-            .ip_permissions(allow_all)
-            .send();
-        ok_if_gone(done("RevokeSecurityGroupEgress", revoked).await)?;
+        // From here the group exists: if its default egress cannot be removed, it is
+        // recorded tainted rather than left open to the world.
+        self.revoke_default_egress(&id).await.map_err(|e| e.created(&id))?;
         Ok(CreateResponse {
             outputs: outputs(&id, &group_name),
             id,
@@ -295,7 +292,17 @@ impl Provider for SecurityGroup {
                     self.ec2.delete_security_group().group_id(&req.id).send(),
                 )
             },
-            || self.dependents.of_group(req.urn.stack(), &req.id, vpc),
+            || async {
+                self.dependents
+                    .release_lingering(
+                        aws_sdk_ec2::types::Filter::builder()
+                            .name("group-id")
+                            .values(&req.id)
+                            .build(),
+                    )
+                    .await?;
+                self.dependents.of_group(req.urn.stack(), &req.id, vpc).await
+            },
         )
         .await
     }
@@ -306,5 +313,64 @@ impl Provider for SecurityGroup {
         let vpc = crate::props::opt_str(&req.inputs, "vpc_id");
         let users = self.dependents.of_group(req.urn.stack(), &req.id, vpc).await?;
         preflight(&format!("security group {}", req.id), &users)
+    }
+}
+
+impl SecurityGroup {
+    /// Removes the allow-all egress rule AWS gives every new group, so that the
+    /// declared rules are all the rules, and checks that it is gone. Right after
+    /// CreateSecurityGroup the group or its default rule may not be visible yet
+    /// (`InvalidGroup.NotFound`, `InvalidPermission.NotFound`): a not-found answer is
+    /// believed only once DescribeSecurityGroupRules, too, shows no such rule.
+    async fn revoke_default_egress(&self, id: &str) -> Result<(), ProviderError> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let allow_all = IpPermission::builder()
+                .ip_protocol("-1")
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build();
+            let revoked = self
+                .ec2
+                .revoke_security_group_egress()
+                .group_id(id)
+                .ip_permissions(allow_all)
+                .send();
+            let outcome = done("RevokeSecurityGroupEgress", revoked).await;
+            let refusal = match outcome {
+                Ok(()) => None,
+                Err(e) if e.kind == ErrorKind::NotFound => Some(e),
+                Err(e) => return Err(e),
+            };
+            match self.has_default_egress(id).await {
+                Ok(false) => return Ok(()),
+                Ok(true) => {}
+                Err(e) if e.kind != ErrorKind::NotFound && !e.kind.is_retryable() => return Err(e),
+                Err(_) => {}
+            }
+            let waited = started.elapsed();
+            if waited >= NEW_GROUP_DEADLINE {
+                return Err(ProviderError::new(
+                    ErrorKind::Transient,
+                    format!(
+                        "security group {id} still allows all egress after {}s of revoking its default rule{}",
+                        waited.as_secs(),
+                        refusal.map(|e| format!(" ({e})")).unwrap_or_default()
+                    ),
+                ));
+            }
+            stackup_provider::progress::report(format!(
+                "security group {id}: its default egress rule is not revoked yet ({}s)",
+                waited.as_secs()
+            ));
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Whether the group still has AWS's default allow-all IPv4 egress rule.
+    async fn has_default_egress(&self, id: &str) -> Result<bool, ProviderError> {
+        let rules = describe_rules(&self.ec2, id_filters("group-id", [id.to_string()])).await?;
+        Ok(rules.iter().any(|r| {
+            r.is_egress() == Some(true) && r.ip_protocol() == Some("-1") && r.cidr_ipv4() == Some("0.0.0.0/0")
+        }))
     }
 }

@@ -213,7 +213,17 @@ impl Provider for Subnet {
             &format!("subnet {}", req.id),
             DELETE_DEPENDENCY_DEADLINE,
             || done("DeleteSubnet", self.ec2.delete_subnet().subnet_id(&req.id).send()),
-            || self.dependents.of_subnet(req.urn.stack(), &req.id),
+            || async {
+                self.dependents
+                    .release_lingering(
+                        aws_sdk_ec2::types::Filter::builder()
+                            .name("subnet-id")
+                            .values(&req.id)
+                            .build(),
+                    )
+                    .await?;
+                self.dependents.of_subnet(req.urn.stack(), &req.id).await
+            },
         )
         .await
     }

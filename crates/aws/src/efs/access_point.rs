@@ -10,8 +10,8 @@ use aws_sdk_efs::types::{AccessPointDescription, CreationInfo, LifeCycleState, P
 use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
 use stackup_provider::wait::{self, Poll};
 use stackup_provider::{
-    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest, ListResponse,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
 use super::{efs_error, efs_tags, live_tags, read_children, tag_map, update_tags, EFS_PATIENCE};
@@ -104,7 +104,9 @@ impl AccessPoint {
     async fn wait_available(&self, id: &str) -> Result<AccessPointDescription, ProviderError> {
         wait::until(&format!("access point {id}"), "available", EFS_PATIENCE, || async {
             Ok(match self.describe(id).await? {
-                None => Poll::Failed("vanished".into()),
+                // Not visible yet right after its create (eventual consistency): the
+                // poller counts "not found" as pending for a grace period.
+                None => return Err(ProviderError::new(ErrorKind::NotFound, format!("{id} is not listed"))),
                 Some(ap) => match ap.life_cycle_state() {
                     Some(LifeCycleState::Available) => Poll::Ready(ap),
                     Some(LifeCycleState::Creating | LifeCycleState::Updating) | None => {
@@ -253,7 +255,7 @@ impl Provider for AccessPoint {
                     .ok_or(e)?
             }
         };
-        let ap = self.wait_available(&id).await?;
+        let ap = self.wait_available(&id).await.map_err(|e| e.created(&id))?;
         Ok(CreateResponse {
             outputs: outputs(&ap),
             id,

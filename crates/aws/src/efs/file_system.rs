@@ -10,8 +10,8 @@ use aws_sdk_efs::types::{FileSystemDescription, LifeCycleState, PerformanceMode,
 use stackup_model::{Properties, ResourceArgs, Urn, Value};
 use stackup_provider::wait::{self, Poll};
 use stackup_provider::{
-    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ListRequest, ListResponse, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest, ListResponse,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
 use super::{efs_error, efs_tags, live_tags, tag_map, update_tags, EFS_DEADLINE, EFS_PATIENCE};
@@ -175,7 +175,9 @@ impl FileSystem {
     async fn wait_available(&self, id: &str) -> Result<FileSystemDescription, ProviderError> {
         wait::until(&format!("file system {id}"), "available", EFS_PATIENCE, || async {
             Ok(match self.describe(id).await? {
-                None => Poll::Failed("vanished".into()),
+                // Not visible yet right after its create (eventual consistency): the
+                // poller counts "not found" as pending for a grace period.
+                None => return Err(ProviderError::new(ErrorKind::NotFound, format!("{id} is not listed"))),
                 Some(fs) => match fs.life_cycle_state() {
                     LifeCycleState::Available => Poll::Ready(fs),
                     LifeCycleState::Creating | LifeCycleState::Updating => {
@@ -296,7 +298,7 @@ impl Provider for FileSystem {
                     .ok_or(e)?
             }
         };
-        let fs = self.wait_available(&id).await?;
+        let fs = self.wait_available(&id).await.map_err(|e| e.created(&id))?;
         Ok(CreateResponse {
             outputs: self.outputs(&fs),
             id,

@@ -127,7 +127,9 @@ impl MountTarget {
     async fn wait_available(&self, id: &str) -> Result<MountTargetDescription, ProviderError> {
         wait::until(&format!("mount target {id}"), "available", EFS_PATIENCE, || async {
             Ok(match self.describe(id).await? {
-                None => Poll::Failed("vanished".into()),
+                // Not visible yet right after its create (eventual consistency): the
+                // poller counts "not found" as pending for a grace period.
+                None => return Err(ProviderError::new(ErrorKind::NotFound, format!("{id} is not listed"))),
                 Some(mt) => match mt.life_cycle_state() {
                     LifeCycleState::Available => Poll::Ready(mt),
                     LifeCycleState::Creating | LifeCycleState::Updating => {
@@ -213,7 +215,7 @@ impl Provider for MountTarget {
                 id
             }
         };
-        let mt = self.wait_available(&id).await?;
+        let mt = self.wait_available(&id).await.map_err(|e| e.created(&id))?;
         Ok(CreateResponse {
             outputs: outputs(&mt),
             id,

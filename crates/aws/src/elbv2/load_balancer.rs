@@ -5,6 +5,7 @@
 //! balancer first; a rename creates the new one first.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::Tag;
@@ -88,16 +89,69 @@ impl ResourceArgs for LoadBalancerArgs {
 /// The provider of `aws:elbv2:LoadBalancer`.
 pub struct LoadBalancer {
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    ec2: aws_sdk_ec2::Client,
     schema: Schema,
 }
 
+/// How long CreateLoadBalancer is retried while ELB does not yet see the VPC's new
+/// internet gateway attachment (`InvalidSubnet`: "VPC ... has no internet gateway").
+const GATEWAY_PROPAGATION: Duration = Duration::from_secs(120);
+
+/// How long a delete waits for the load balancer's network interfaces to go: AWS
+/// releases them minutes after the load balancer itself (terraform-provider-aws waits
+/// up to 10 minutes for `ELB app/...` interfaces before deleting a subnet or group).
+const INTERFACES_PATIENCE: Patience = Patience::new(600, 10);
+
 impl LoadBalancer {
-    /// A provider that calls AWS through `elbv2`.
-    pub fn new(elbv2: aws_sdk_elasticloadbalancingv2::Client) -> LoadBalancer {
+    /// A provider that calls AWS through `elbv2`, and EC2 for the load balancer's
+    /// network interfaces.
+    pub fn new(elbv2: aws_sdk_elasticloadbalancingv2::Client, ec2: aws_sdk_ec2::Client) -> LoadBalancer {
         LoadBalancer {
             elbv2,
+            ec2,
             schema: Schema::new(TYPE, &["name", "internal"]),
         }
+    }
+
+    /// Waits until no network interface of the deleted load balancer `arn` is left
+    /// (its description is `ELB app/<name>/<id>`), so that its subnets and security
+    /// groups can be deleted next instead of failing with DependencyViolation.
+    async fn wait_interfaces_gone(&self, arn: &str) -> Result<(), ProviderError> {
+        // arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID
+        let Some(suffix) = arn.split(":loadbalancer/").nth(1) else {
+            return Ok(());
+        };
+        let description = format!("ELB {suffix}");
+        wait::until(
+            &format!("the network interfaces of load balancer {suffix}"),
+            "released",
+            INTERFACES_PATIENCE,
+            || async {
+                let left = self
+                    .ec2
+                    .describe_network_interfaces()
+                    .filters(
+                        aws_sdk_ec2::types::Filter::builder()
+                            .name("description")
+                            .values(&description)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| classify("DescribeNetworkInterfaces", e))?;
+                let ids: Vec<&str> = left
+                    .network_interfaces()
+                    .iter()
+                    .filter_map(|n| n.network_interface_id())
+                    .collect();
+                Ok(if ids.is_empty() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending(format!("{} left: {}", ids.len(), ids.join(", ")))
+                })
+            },
+        )
+        .await
     }
 
     /// Load balancers by ARN; the ones gone are left out.
@@ -276,7 +330,7 @@ impl Provider for LoadBalancer {
                 )
             })
             .await?;
-            let lb = self.wait_available(&arn).await?;
+            let lb = self.wait_available(&arn).await.map_err(|e| e.created(&arn))?;
             return Ok(CreateResponse {
                 outputs: outputs(&lb),
                 id: arn,
@@ -288,7 +342,7 @@ impl Provider for LoadBalancer {
             LoadBalancerSchemeEnum::InternetFacing
         };
         let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
-        let out = self
+        let create = self
             .elbv2
             .create_load_balancer()
             .name(name)
@@ -297,17 +351,34 @@ impl Provider for LoadBalancer {
             .scheme(scheme)
             .set_subnets(Some(strings_of(&req.inputs, "subnet_ids")))
             .set_security_groups(Some(strings_of(&req.inputs, "security_group_ids")))
-            .set_tags(Some(sdk_tags(&tags)))
-            .send()
-            .await
-            .map_err(|e| classify("CreateLoadBalancer", e))?;
+            .set_tags(Some(sdk_tags(&tags)));
+        // Right after the VPC's internet gateway is attached, ELB may not see it yet.
+        let started = tokio::time::Instant::now();
+        let out = loop {
+            match create
+                .clone()
+                .send()
+                .await
+                .map_err(|e| classify("CreateLoadBalancer", e))
+            {
+                Err(e) if no_gateway_yet(&e) && started.elapsed() < GATEWAY_PROPAGATION => {
+                    stackup_provider::progress::report(format!(
+                        "load balancer {name}: waiting for ELB to see the VPC's internet gateway ({}s): {e}",
+                        started.elapsed().as_secs()
+                    ));
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                other => break other?,
+            }
+        };
         let arn = out
             .load_balancers()
             .first()
             .and_then(|lb| lb.load_balancer_arn())
             .ok_or_else(|| ProviderError::invalid("CreateLoadBalancer returned no load balancer ARN"))?
             .to_string();
-        let lb = self.wait_available(&arn).await?;
+        // It exists from here on: one that never becomes active is recorded tainted.
+        let lb = self.wait_available(&arn).await.map_err(|e| e.created(&arn))?;
         Ok(CreateResponse {
             outputs: outputs(&lb),
             id: arn,
@@ -373,6 +444,11 @@ impl Provider for LoadBalancer {
                 .map_err(|e| classify("DeleteLoadBalancer", e)),
         )?;
         self.wait(&req.id, true).await?;
-        Ok(())
+        self.wait_interfaces_gone(&req.id).await
     }
+}
+
+/// ELB's answer while the VPC's internet gateway attachment has not reached it.
+fn no_gateway_yet(e: &ProviderError) -> bool {
+    e.code.as_deref() == Some("InvalidSubnet") && e.message.to_ascii_lowercase().contains("internet gateway")
 }

@@ -3,8 +3,23 @@
 //!
 //! The password never passes through stackup: the instance is created with
 //! ManageMasterUserPassword, and the program gets the secret's ARN as an output.
-//! `skip_final_snapshot` and `final_snapshot_prefix` only steer stackup's own delete;
-//! read reports them as recorded.
+//! `skip_final_snapshot`, `final_snapshot_prefix`, `apply_immediately` and
+//! `allow_replacement` only steer stackup's own calls; read reports them as recorded.
+//!
+//! What real RDS does and moto does not, and how this provider meets it:
+//! - Minor versions are deprecated and upgraded by RDS: `engine_version` is a major
+//!   version or prefix, resolved at create with DescribeDBEngineVersions to the newest
+//!   version offered, and a live version within the prefix (or newer than an exact pin
+//!   of the same major: RDS never downgrades) reads back as declared.
+//! - Creation answers `creating` at once and passes through `backing-up` and others:
+//!   ready means `available` on two polls in a row, and an instance that ends `failed`
+//!   (or never gets there) is reported as created but not ready (tainted).
+//! - ModifyDBInstance is refused with InvalidDBInstanceState unless the instance is
+//!   `available`: the update waits for it and retries the refusal.
+//! - Modifications wait for the maintenance window unless `apply_immediately`; the
+//!   pending values read back as done, so `diff` does not report them every time.
+//! - A change that replaces the instance under the same identifier deletes it first:
+//!   refused unless `allow_replacement`, and a final snapshot is always taken.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,9 +29,9 @@ use aws_sdk_rds::types::{DbInstance as LiveInstance, Filter};
 use stackup_model::{Input, Properties, ResourceArgs, Urn, Value};
 use stackup_provider::wait::{self, Patience, Poll};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
-    ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
-    UpdateResponse,
+    diff_by_schema, CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest,
+    DiffRequest, DiffResponse, ErrorKind, ListRequest, ListResponse, LiveResource, Provider, ProviderError,
+    ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
 use super::{listed_urn, rds_error, rds_tags, recorded_arn, sync_tags, tagged_for};
@@ -39,6 +54,14 @@ const RDS_PATIENCE: Patience = Patience::new(RDS_DEADLINE.as_secs(), 15);
 /// 5 seconds.
 const MODIFY_PATIENCE: Patience = Patience::new(RDS_DEADLINE.as_secs(), 5);
 
+/// Ready means seen `available` this many polls in a row: RDS reports `available`
+/// between `creating` and `backing-up` or `configuring-enhanced-monitoring`.
+const READY_POLLS: u32 = 2;
+
+/// How long ModifyDBInstance and DeleteDBInstance are retried while RDS answers
+/// InvalidDBInstanceState (the instance is busy: backing up, modifying, rebooting).
+const BUSY_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
 /// Identifiers per DescribeDBInstances filter.
 const FILTER_VALUES_MAX: usize = 100;
 
@@ -57,7 +80,7 @@ pub struct DbInstanceArgs {
     pub identifier: String,
     /// The engine, e.g. `postgres`.
     pub engine: String,
-    /// The full engine version, e.g. `16.3`.
+    /// A major version (`16`) or a version prefix (`16.4`); see the module docs.
     pub engine_version: String,
     /// The instance class, e.g. `db.t3.micro`.
     pub instance_class: String,
@@ -79,6 +102,11 @@ pub struct DbInstanceArgs {
     /// The final snapshot is named `<prefix>-<UTC yyyymmdd-hhmmss>` (stackup-side setting).
     pub final_snapshot_prefix: String,
     pub master_username: String,
+    /// Apply modifications now rather than in the maintenance window (stackup-side).
+    pub apply_immediately: bool,
+    /// Accept replacing the instance under the same identifier, deleting it first
+    /// (stackup-side).
+    pub allow_replacement: bool,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -88,6 +116,7 @@ impl ResourceArgs for DbInstanceArgs {
     const IAM_ACTIONS: &'static [&'static str] = &[
         "rds:CreateDBInstance",
         "rds:DescribeDBInstances",
+        "rds:DescribeDBEngineVersions",
         "rds:ModifyDBInstance",
         "rds:DeleteDBInstance",
         "rds:CreateDBSnapshot",
@@ -121,6 +150,8 @@ impl ResourceArgs for DbInstanceArgs {
             ("skip_final_snapshot", self.skip_final_snapshot.into()),
             ("final_snapshot_prefix", self.final_snapshot_prefix.into()),
             ("master_username", self.master_username.into()),
+            ("apply_immediately", self.apply_immediately.into()),
+            ("allow_replacement", self.allow_replacement.into()),
             ("tags", Value::from_string_map(&self.tags)),
         ])
     }
@@ -137,8 +168,9 @@ impl DbInstance {
     pub fn new(rds: aws_sdk_rds::Client) -> DbInstance {
         DbInstance {
             rds,
-            // The identifier is the instance's name: a replacement cannot exist beside
-            // the instance it replaces.
+            // The identifier is the instance's name: a replacement under the same one
+            // must delete the old instance first (`diff` decides, and refuses that
+            // unless allowed); under a new one it is created first.
             schema: Schema::new(TYPE, &["identifier", "engine", "storage_encrypted", "master_username"])
                 .delete_before_replace(),
         }
@@ -234,7 +266,12 @@ impl DbInstance {
     /// `resetting-master-credentials` while waiting for deletion.
     async fn wait(&self, id: &str, deleting: bool) -> Result<Option<LiveInstance>, ProviderError> {
         let state = if deleting { "deleted" } else { "available" };
-        wait::until(&format!("DB instance {id}"), state, RDS_PATIENCE, || async {
+        let patience = if deleting {
+            RDS_PATIENCE
+        } else {
+            RDS_PATIENCE.confirmed(READY_POLLS)
+        };
+        wait::until(&format!("DB instance {id}"), state, patience, || async {
             let described = self
                 .rds
                 .describe_db_instances()
@@ -255,11 +292,10 @@ impl DbInstance {
                 });
             };
             let status = db.db_instance_status().unwrap_or_default().to_string();
+            // Once DeleteDBInstance was accepted, every state leads to deletion
+            // (`modifying`, `backing-up` while the final snapshot is taken, ...).
             let last = if deleting {
-                matches!(
-                    status.as_str(),
-                    "creating" | "modifying" | "rebooting" | "resetting-master-credentials"
-                )
+                false
             } else {
                 matches!(
                     status.as_str(),
@@ -281,6 +317,109 @@ impl DbInstance {
         self.wait(id, false)
             .await?
             .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("DB instance {id} vanished")))
+    }
+
+    /// The engine version to create `engine` at for the declared `version` (a major
+    /// version or prefix): the newest version RDS offers (status `available`) that
+    /// `version` covers. A version RDS does not offer (deprecated, or never existed) is
+    /// refused naming the ones it does. Should the catalog be unreadable because of a
+    /// server error (the test server answers DescribeDBEngineVersions with a 500), the
+    /// declared version is sent as it is: RDS itself resolves a major version to its
+    /// default minor.
+    async fn resolve_version(&self, engine: &str, version: &str) -> Result<String, ProviderError> {
+        let listed = self.engine_versions(engine).await;
+        let listed = match listed {
+            Ok(listed) => listed,
+            Err(e) if matches!(e.kind, ErrorKind::Transient | ErrorKind::Other) => {
+                stackup_provider::progress::report(format!(
+                    "the RDS version catalog could not be read ({e}); creating with engine version {version} as declared"
+                ));
+                return Ok(version.to_string());
+            }
+            Err(e) => return Err(e),
+        };
+        let offered: Vec<&str> = listed
+            .iter()
+            .filter(|v| v.status().is_none_or(|s| s == "available"))
+            .filter_map(|v| v.engine_version())
+            .collect();
+        pick_version(version, &offered).ok_or_else(|| {
+            let mut near: Vec<&str> = offered.iter().copied().filter(|v| major(v) == major(version)).collect();
+            if near.is_empty() {
+                near = offered.clone();
+            }
+            near.sort_by(|a, b| version_cmp(a, b));
+            ProviderError::invalid(format!(
+                "RDS does not offer {engine} {version} (deprecated or unknown); versions offered{}: {}",
+                if major(version).is_empty() {
+                    ""
+                } else {
+                    " of that major version"
+                },
+                if near.is_empty() {
+                    "none".to_string()
+                } else {
+                    near.join(", ")
+                }
+            ))
+            .with_code("InvalidParameterCombination")
+        })
+    }
+
+    /// Every version of `engine` RDS lists, page by page. A server error is retried
+    /// twice, not the run's ten times: the catalog only refines a version RDS would
+    /// resolve by itself.
+    async fn engine_versions(&self, engine: &str) -> Result<Vec<aws_sdk_rds::types::DbEngineVersion>, ProviderError> {
+        let few_retries = aws_sdk_rds::config::Builder::default()
+            .retry_config(aws_sdk_rds::config::retry::RetryConfig::standard().with_max_attempts(3));
+        let mut all = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .rds
+                .describe_db_engine_versions()
+                .engine(engine)
+                .set_marker(marker.take())
+                .customize()
+                .config_override(few_retries.clone())
+                .send()
+                .await
+                .map_err(|e| rds_error("DescribeDBEngineVersions", e))?;
+            all.extend(page.db_engine_versions().iter().cloned());
+            match page.marker() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// ModifyDBInstance once the instance can take it: waits for `available`, then
+    /// sends, and while RDS answers InvalidDBInstanceState (busy in a way the status did
+    /// not show yet), waits for `available` again and retries.
+    async fn modify_when_available(
+        &self,
+        id: &str,
+        modify: aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder,
+    ) -> Result<(), ProviderError> {
+        let started = tokio::time::Instant::now();
+        loop {
+            self.wait_available(id).await?;
+            match modify
+                .clone()
+                .send()
+                .await
+                .map_err(|e| rds_error("ModifyDBInstance", e))
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if is_busy(&e) && started.elapsed() < BUSY_DEADLINE => {
+                    stackup_provider::progress::report(format!(
+                        "DB instance {id} is busy ({e}); waiting for it to be available again"
+                    ));
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Polls until the modifications just requested are applied. Unlike the SDK waiter
@@ -306,6 +445,58 @@ impl DbInstance {
         .await
     }
 }
+
+/// RDS refuses because the instance is busy.
+fn is_busy(e: &ProviderError) -> bool {
+    e.code.as_deref() == Some("InvalidDBInstanceState")
+}
+
+/// The major part of a version: `16` of `16.4`.
+fn major(version: &str) -> &str {
+    version.split('.').next().unwrap_or_default()
+}
+
+/// Compares versions part by part as numbers (`16.10` after `16.9`).
+fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parts(a).cmp(&parts(b))
+}
+
+/// Whether `declared` covers `version`: a prefix of it in whole parts (`16` covers
+/// `16.4`, `16.4` covers `16.4` and `16.4.1`).
+fn covers(declared: &str, version: &str) -> bool {
+    version == declared || version.starts_with(&format!("{declared}."))
+}
+
+/// Whether the live `version` satisfies `declared`: covered by it, or, for a declared
+/// version of the same major with as many parts, newer than it (RDS upgraded the
+/// minor version and cannot go back).
+pub(crate) fn satisfies(declared: &str, version: &str) -> bool {
+    covers(declared, version)
+        || (declared.contains('.')
+            && major(declared) == major(version)
+            && version_cmp(version, declared) == std::cmp::Ordering::Greater)
+}
+
+/// The newest of `offered` that `declared` covers.
+fn pick_version(declared: &str, offered: &[&str]) -> Option<String> {
+    offered
+        .iter()
+        .filter(|v| covers(declared, v))
+        .max_by(|a, b| version_cmp(a, b))
+        .map(|v| v.to_string())
+}
+
+/// Modifications RDS defers to the maintenance window unless applied immediately
+/// (the others, such as backup and maintenance windows, retention, security groups
+/// and deletion protection, always apply at once).
+const DEFERRED: &[&str] = &[
+    "instance_class",
+    "allocated_storage_gb",
+    "engine_version",
+    "multi_az",
+    "db_subnet_group_name",
+];
 
 /// True when ModifyDBInstance changes still wait to be applied.
 fn has_pending(db: &LiveInstance) -> bool {
@@ -350,6 +541,8 @@ fn outputs(db: &LiveInstance) -> Properties {
                 .and_then(|s| s.secret_arn())
                 .map_or(Value::Null, Value::from),
         ),
+        // The version RDS runs, which `engine_version` (a prefix) may not spell out.
+        ("engine_version_actual", db.engine_version().unwrap_or_default().into()),
     ])
 }
 
@@ -370,14 +563,16 @@ fn live_inputs(db: &LiveInstance, recorded: &Properties) -> Properties {
     props([
         ("identifier", db.db_instance_identifier().unwrap_or_default().into()),
         ("engine", db.engine().unwrap_or_default().into()),
-        (
-            "engine_version",
-            pending
+        ("engine_version", {
+            let live = pending
                 .and_then(|p| p.engine_version())
                 .or(db.engine_version())
-                .unwrap_or_default()
-                .into(),
-        ),
+                .unwrap_or_default();
+            match recorded.get("engine_version").and_then(Value::as_str) {
+                Some(declared) if satisfies(declared, live) => declared.into(),
+                _ => live.into(),
+            }
+        }),
         (
             "instance_class",
             pending
@@ -441,6 +636,14 @@ fn live_inputs(db: &LiveInstance, recorded: &Properties) -> Properties {
         (
             "final_snapshot_prefix",
             recorded_or("final_snapshot_prefix", Value::String(String::new())),
+        ),
+        (
+            "apply_immediately",
+            recorded_or("apply_immediately", Value::Bool(false)),
+        ),
+        (
+            "allow_replacement",
+            recorded_or("allow_replacement", Value::Bool(false)),
         ),
         ("master_username", db.master_username().unwrap_or_default().into()),
         ("tags", super::live_tags(db.tag_list())),
@@ -543,6 +746,16 @@ fn to_i32(inputs: &Properties, key: &str) -> Result<i32, ProviderError> {
         .ok_or_else(|| ProviderError::invalid(format!("input '{key}' must be a whole number")))
 }
 
+/// A create whose instance exists but did not become available: tainted, unless it
+/// vanished (then there is nothing to record).
+fn not_ready(e: ProviderError, id: &str) -> ProviderError {
+    if e.kind == ErrorKind::NotFound {
+        e
+    } else {
+        e.created(id)
+    }
+}
+
 fn protection_error(id: &str) -> ProviderError {
     ProviderError::invalid(format!(
         "DB instance {id} has deletion protection on: set database.deletion_protection = false in the \
@@ -605,8 +818,12 @@ impl Provider for DbInstance {
             "engine_version",
             &mut failures,
             |s| s.trim().to_string(),
-            |s| !s.is_empty(),
-            "must be an engine version, e.g. 16.3",
+            |s| {
+                !s.is_empty()
+                    && s.split('.')
+                        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            },
+            "must be an engine version or prefix, e.g. 16 or 16.4",
         );
         check_string(
             &mut inputs,
@@ -661,6 +878,8 @@ impl Provider for DbInstance {
             "publicly_accessible",
             "deletion_protection",
             "skip_final_snapshot",
+            "apply_immediately",
+            "allow_replacement",
         ] {
             inputs.entry(key.into()).or_insert(Value::Bool(false));
         }
@@ -685,13 +904,66 @@ impl Provider for DbInstance {
         CheckResponse { inputs, failures }
     }
 
+    /// A replacement under a new identifier creates the new instance first. Under the
+    /// same identifier the old instance must go first: that is refused unless
+    /// `allow_replacement` (the data survives only in the final snapshot, which is
+    /// always taken). Deferred modifications say when they take effect.
+    fn diff(&self, req: DiffRequest<'_>) -> DiffResponse {
+        let mut diff = diff_by_schema(&self.schema, req.old_inputs, req.new_inputs);
+        // Stackup-side settings change nothing in AWS.
+        if !diff.replace.is_empty() {
+            let renamed = diff.replace.iter().any(|k| k == "identifier");
+            diff.delete_before_replace = !renamed;
+            if !renamed && !bool_of(req.new_inputs, "allow_replacement") {
+                let keys = diff.replace.join(", ");
+                diff.refuse = Some((
+                    diff.replace[0].clone(),
+                    format!(
+                        "changing {keys} replaces the database, deleting it before its successor can take the \
+                         same identifier: the data survives only in the final snapshot. Set \
+                         database.allow_replacement = true to accept that (a final snapshot is always \
+                         taken), or change database.identifier too so that the new instance is created before \
+                         the old one is deleted"
+                    ),
+                ));
+            }
+            return diff;
+        }
+        let deferred: Vec<&str> = diff
+            .changed
+            .iter()
+            .map(String::as_str)
+            .filter(|k| DEFERRED.contains(k))
+            .collect();
+        if !deferred.is_empty() {
+            let window = req
+                .new_inputs
+                .get("maintenance_window")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            diff.notes.push(if bool_of(req.new_inputs, "apply_immediately") {
+                format!(
+                    "{} applied immediately: the instance may restart during the change",
+                    deferred.join(", ")
+                )
+            } else {
+                format!(
+                    "{} take(s) effect in the next maintenance window ({window}); set database.apply_immediately = \
+                     true to apply now",
+                    deferred.join(", ")
+                )
+            });
+        }
+        diff
+    }
+
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let id = str_of(&req.inputs, "identifier")?.to_string();
         // Identifiers are unique: an instance already there is either one an
         // interrupted run created for this resource (adopt it) or someone else's.
         if let Some(existing) = self.describe_one(&id).await? {
             if !is_gone(&existing) && tagged_for(existing.tag_list(), &req.urn) {
-                let db = self.wait_available(&id).await?;
+                let db = self.wait_available(&id).await.map_err(|e| not_ready(e, &id))?;
                 return Ok(CreateResponse {
                     outputs: outputs(&db),
                     id,
@@ -704,12 +976,14 @@ impl Provider for DbInstance {
         }
         let tags = tags::with_stackup(&req.stack, &req.urn, &req.inputs);
         let i = &req.inputs;
-        let created = self
-            .rds
+        let version = self
+            .resolve_version(str_of(i, "engine")?, str_of(i, "engine_version")?)
+            .await?;
+        self.rds
             .create_db_instance()
             .db_instance_identifier(&id)
             .engine(str_of(i, "engine")?)
-            .engine_version(str_of(i, "engine_version")?)
+            .engine_version(version)
             .db_instance_class(str_of(i, "instance_class")?)
             .allocated_storage(to_i32(i, "allocated_storage_gb")?)
             .storage_encrypted(bool_of(i, "storage_encrypted"))
@@ -724,18 +998,15 @@ impl Provider for DbInstance {
             .master_username(str_of(i, "master_username")?)
             // RDS generates the password and keeps it in Secrets Manager.
             .manage_master_user_password(true)
-            // The declared engine_version is the version: an automatic minor upgrade
-            // would show as drift and be planned back. Upgrades go through the program.
-            .auto_minor_version_upgrade(false)
+            // RDS applies minor upgrades (and deprecated minors are upgraded anyway):
+            // a newer minor within the declared prefix is not drift.
+            .auto_minor_version_upgrade(true)
             .set_tags(Some(rds_tags(&tags)))
             .send()
             .await
             .map_err(|e| rds_error("CreateDBInstance", e))?;
-        // Nothing to wait for if the create already answers an available instance.
-        let db = match created.db_instance() {
-            Some(db) if db.db_instance_status() == Some("available") && db.endpoint().is_some() => db.clone(),
-            _ => self.wait_available(&id).await?,
-        };
+        // RDS answers `creating` at once; the instance is ready when it stays available.
+        let db = self.wait_available(&id).await.map_err(|e| not_ready(e, &id))?;
         Ok(CreateResponse {
             outputs: outputs(&db),
             id,
@@ -779,17 +1050,21 @@ impl Provider for DbInstance {
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         let changed = |key: &str| crate::common::changed(&req.changed, key);
         let i = &req.new_inputs;
+        let immediately = bool_of(i, "apply_immediately");
         let mut modify = self
             .rds
             .modify_db_instance()
             .db_instance_identifier(&req.id)
-            .apply_immediately(true);
+            .apply_immediately(immediately);
         let mut any = false;
         if changed("engine_version") {
+            let declared = str_of(i, "engine_version")?;
+            let version = self.resolve_version(str_of(i, "engine")?, declared).await?;
+            let running = crate::props::opt_str(&req.old_outputs, "engine_version_actual").unwrap_or_default();
             // The program declared the version: a major upgrade is what it asks for.
             modify = modify
-                .engine_version(str_of(i, "engine_version")?)
-                .allow_major_version_upgrade(true);
+                .engine_version(version)
+                .allow_major_version_upgrade(running.is_empty() || major(running) != major(declared));
             any = true;
         }
         if changed("instance_class") {
@@ -834,8 +1109,15 @@ impl Provider for DbInstance {
         }
         let mut outputs_now = req.old_outputs.clone();
         if any {
-            modify.send().await.map_err(|e| rds_error("ModifyDBInstance", e))?;
-            outputs_now = outputs(&self.wait_modified(&req.id).await?);
+            self.modify_when_available(&req.id, modify).await?;
+            let deferred = !immediately && req.changed.iter().any(|k| DEFERRED.contains(&k.as_str()));
+            outputs_now = if deferred {
+                // Pending until the maintenance window: the instance stays available,
+                // and reads report the pending values as the live ones.
+                outputs(&self.wait_available(&req.id).await?)
+            } else {
+                outputs(&self.wait_modified(&req.id).await?)
+            };
         }
         if changed("tags") {
             let arn = recorded_arn(&req.old_outputs, &req.id)?;
@@ -848,7 +1130,9 @@ impl Provider for DbInstance {
         if bool_of(&req.inputs, "deletion_protection") {
             return Err(protection_error(&req.id));
         }
-        let skip = bool_of(&req.inputs, "skip_final_snapshot");
+        // The old instance of a replacement keeps its data in a final snapshot, whatever
+        // the resource's own setting says.
+        let skip = bool_of(&req.inputs, "skip_final_snapshot") && !req.replacing;
         let base = if skip {
             String::new()
         } else {
@@ -858,6 +1142,7 @@ impl Provider for DbInstance {
             )?
         };
         let mut n = 1;
+        let started = tokio::time::Instant::now();
         loop {
             let mut delete = self.rds.delete_db_instance().db_instance_identifier(&req.id);
             if skip {
@@ -876,12 +1161,21 @@ impl Provider for DbInstance {
                 Some("InvalidParameterCombination") if e.message.to_ascii_lowercase().contains("protect") => {
                     return Err(protection_error(&req.id));
                 }
-                // Already being deleted (an interrupted destroy): wait for it below.
+                // Already being deleted (an interrupted destroy): wait for it below. Busy
+                // otherwise (creating, modifying, backing up: "a final snapshot cannot be
+                // taken"): wait until it is available, then try again.
                 Some("InvalidDBInstanceState") => {
-                    if !self.describe_one(&req.id).await?.as_ref().is_none_or(is_gone) {
+                    if self.describe_one(&req.id).await?.as_ref().is_none_or(is_gone) {
+                        break;
+                    }
+                    if started.elapsed() >= BUSY_DEADLINE {
                         return Err(e);
                     }
-                    break;
+                    stackup_provider::progress::report(format!(
+                        "DB instance {} is busy ({e}); waiting for it to be available to delete it",
+                        req.id
+                    ));
+                    self.wait_available(&req.id).await?;
                 }
                 _ => return Err(e),
             }

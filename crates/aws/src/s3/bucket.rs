@@ -33,6 +33,10 @@ pub const TYPE: &str = "aws:s3:Bucket";
 
 /// How long S3 may take to show a new bucket or to forget a deleted one: usually a
 /// moment, so poll at most every 2 seconds.
+/// How long CreateBucket is retried while S3 answers OperationAborted for a name that
+/// was deleted moments ago (terraform-provider-aws retries for its create timeout).
+const NAME_REUSE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 const BUCKET_PATIENCE: Patience = Patience::new(120, 2);
 
 /// The most keys one DeleteObjects call takes.
@@ -824,13 +828,37 @@ impl Provider for Bucket {
                 if region != "us-east-1" {
                     config = config.location_constraint(BucketLocationConstraint::from(region.as_str()));
                 }
-                self.s3
-                    .create_bucket()
-                    .bucket(&name)
-                    .create_bucket_configuration(config.build())
-                    .send()
-                    .await
-                    .map_err(|e| s3_error("CreateBucket", e))?;
+                let config = config.build();
+                // A name deleted moments ago (this stack's own replacement or re-create)
+                // is refused with OperationAborted until S3 has forgotten it; retried
+                // as terraform-provider-aws does, within the create's patience.
+                let started = tokio::time::Instant::now();
+                loop {
+                    let created = self
+                        .s3
+                        .create_bucket()
+                        .bucket(&name)
+                        .create_bucket_configuration(config.clone())
+                        .send()
+                        .await
+                        .map_err(|e| s3_error("CreateBucket", e));
+                    match created {
+                        Err(e)
+                            if e.code.as_deref() == Some("OperationAborted")
+                                && started.elapsed() < NAME_REUSE_DEADLINE =>
+                        {
+                            stackup_provider::progress::report(format!(
+                                "bucket {name}: S3 is still releasing the name ({}s): {e}",
+                                started.elapsed().as_secs()
+                            ));
+                            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                        }
+                        other => {
+                            other?;
+                            break;
+                        }
+                    }
+                }
             }
             Err(e) => {
                 let forbidden = e.raw_response().is_some_and(|r| r.status().as_u16() == 403);
