@@ -140,6 +140,31 @@ pub(crate) fn error(call: &Call, status: u16, code: &str, message: &str, request
     response
 }
 
+/// A success the proxy answers itself (the RDS engine catalog).
+pub(crate) fn answer(status: u16, content_type: &'static str, body: String, request_id: &str) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert(HeaderName::from_static("x-amzn-requestid"), v);
+    }
+    response
+}
+
+/// CRC-32 (IEEE), as DynamoDB's `x-amz-crc32` header carries it.
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for b in bytes {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
 fn xml(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")

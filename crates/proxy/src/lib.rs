@@ -21,6 +21,12 @@
 //! after the server acted are a real AWS failure mode too; crash-recovery tests cover
 //! that ground by killing the process instead.)
 //!
+//! A profile may also reshape moto (`aws.toml`): lifecycles make reads show
+//! transitional states for drawn durations (`lifecycle.rs`), causal rules fail calls
+//! that use an object another call touched moments ago (`world.rs`), an RDS engine
+//! catalog answers DescribeDBEngineVersions (`catalog.rs`), and moto bugs are worked
+//! around (`fixes.rs`). Only such a profile has responses read and rewritten.
+//!
 //! Connections are simple: one request per connection, `Connection: close`, plain HTTP
 //! to a loopback upstream. Requests to moto's own API (`/moto-api/...`) pass through
 //! untouched and uncounted.
@@ -28,11 +34,16 @@
 //! Architecture invariant: only tests and `stackup-bench` use this crate; it listens on
 //! and forwards to 127.0.0.1 only.
 
+mod catalog;
 mod faults;
+mod fixes;
+mod lifecycle;
 mod notfound;
 mod profile;
 mod request;
 mod rng;
+mod world;
+mod xml;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -48,12 +59,14 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
+pub use lifecycle::{Lifecycle, Phase};
 pub use profile::{Profile, ProfileError};
 
 use faults::full;
 use notfound::{Fresh, Spec};
 use request::Call;
 use rng::Rng;
+use world::{Pre, World};
 
 /// Every body the proxy sends: upstream's streamed through, or its own in memory.
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
@@ -123,6 +136,8 @@ impl Proxy {
     /// `throttle` (`throttle_rate`), `5xx` (`error_rate`), `drop` (`drop_rate`) and
     /// `not_found` (a read of a resource created within `not_found_after_create_ms`).
     /// `rate_limit` and `throttle` answer the same throttling error on the wire.
+    /// Causal rules (`[[after]]`, `[[requires]]`, `[[during]]`) count under their
+    /// `name`, and engine versions the catalog refuses under `rds-engine-version`.
     pub fn injected(&self) -> BTreeMap<String, usize> {
         self.shared.lock().injected.clone()
     }
@@ -132,13 +147,35 @@ impl Proxy {
         self.shared.lock().holds.clone()
     }
 
-    /// Swaps the rules at run time. Token buckets and the not-found windows of earlier
-    /// creates start afresh; counts and injected totals carry on.
+    /// Every call a causal rule refused so far, in the order they arrived.
+    pub fn refusals(&self) -> Vec<Refusal> {
+        self.shared.lock().refusals.clone()
+    }
+
+    /// Every lifecycle phase drawn so far, in the order they began: each create,
+    /// delete or modification of an object with a `[[lifecycle]]` type, and each
+    /// instance's health-check window. Its `started + duration` is when AWS would have
+    /// finished, which is what a benchmark's critical path is made of.
+    pub fn lifecycles(&self) -> Vec<Lifecycle> {
+        self.shared
+            .lock()
+            .world
+            .transitions
+            .iter()
+            .map(Lifecycle::from)
+            .collect()
+    }
+
+    /// Swaps the rules at run time. Token buckets, the not-found windows of earlier
+    /// creates and the triggers of causal rules start afresh; counts, injected totals
+    /// and the lifecycles drawn carry on (a new profile with lifecycles goes on showing
+    /// the transitions still in progress).
     pub fn set_profile(&self, profile: Profile) {
         let mut state = self.shared.lock();
         state.profile = Arc::new(profile);
         state.buckets.clear();
         state.fresh.clear();
+        state.world.forget_events();
     }
 }
 
@@ -182,6 +219,23 @@ struct State {
     fresh: Vec<Fresh>,
     /// Every call held for a latency, in the order they arrived.
     holds: Vec<Hold>,
+    /// Every call a causal rule refused, in order.
+    refusals: Vec<Refusal>,
+    /// Lifecycles, relations and triggers, for profiles that reshape moto.
+    world: World,
+}
+
+/// One call a causal rule (`[[after]]`, `[[requires]]`, `[[during]]`, the RDS catalog)
+/// refused: AWS was not ready for it at that moment. A benchmark uses these to know how
+/// long AWS itself kept an operation from finishing.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    /// The rule's name (`eni-linger`, ...).
+    pub rule: String,
+    /// SigV4 signing name.
+    pub service: String,
+    pub action: String,
+    pub at: Instant,
 }
 
 /// One call the proxy held before forwarding it: what a benchmark needs to know how
@@ -206,6 +260,8 @@ impl State {
             buckets: HashMap::new(),
             fresh: Vec::new(),
             holds: Vec::new(),
+            refusals: Vec::new(),
+            world: World::default(),
         }
     }
 
@@ -241,6 +297,12 @@ struct Plan {
     follow: Option<(&'static Spec, Duration)>,
     request_id: String,
     unavailable: bool,
+    /// The profile, when it reshapes moto (lifecycles, causal rules, catalog): then
+    /// responses are read and may be rewritten.
+    reshape: Option<Arc<Profile>>,
+    /// What the profile's lifecycles, causal rules and catalog decided before
+    /// forwarding.
+    pre: Option<Pre>,
 }
 
 enum Fault {
@@ -333,6 +395,20 @@ impl Shared {
         if let Some(f) = &fault {
             *state.injected.entry(f.kind().to_string()).or_insert(0) += 1;
         }
+        let reshape = profile.reshapes().then(|| Arc::clone(&profile));
+        let pre = match (&fault, &reshape) {
+            (None, Some(p)) => state.world.pre(p, call, Instant::now()),
+            _ => None,
+        };
+        if let Some(Pre::Fault { name, .. }) = &pre {
+            *state.injected.entry(name.clone()).or_insert(0) += 1;
+            state.refusals.push(Refusal {
+                rule: name.clone(),
+                service: call.service.clone(),
+                action: call.action.clone(),
+                at: Instant::now(),
+            });
+        }
 
         let latency = profile
             .first(service, action, |r| r.latency_ms)
@@ -351,6 +427,8 @@ impl Shared {
             follow,
             request_id,
             unavailable,
+            reshape,
+            pre,
         }
     }
 
@@ -479,6 +557,27 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         };
     }
 
+    match plan.pre {
+        Some(Pre::Fault {
+            code, status, message, ..
+        }) => {
+            let _ = body.collect().await;
+            return Ok(faults::error(&call, status, &code, &message, &plan.request_id));
+        }
+        Some(Pre::Answer {
+            body: answer,
+            content_type,
+        }) => {
+            let _ = body.collect().await;
+            return Ok(faults::answer(200, content_type, answer, &plan.request_id));
+        }
+        Some(Pre::FixSubnetGroup) => {
+            let bytes = buffered.unwrap_or_default();
+            return Ok(fixes::modify_db_subnet_group(&shared, &parts, &call, bytes).await);
+        }
+        None => {}
+    }
+
     if !plan.latency.is_zero() {
         shared.lock().holds.push(Hold {
             service: call.service.clone(),
@@ -487,6 +586,9 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             held: plan.latency,
         });
         tokio::time::sleep(plan.latency).await;
+    }
+    if let Some(profile) = plan.reshape {
+        return reshaped(&shared, &profile, &call, plan.follow, parts, body).await;
     }
     let Some((spec, window)) = plan.follow else {
         return Ok(forward_or_502(&shared, parts, body).await);
@@ -505,6 +607,81 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     Ok(Response::from_parts(head, full(bytes)))
 }
 
+/// Forwards a call under a profile that reshapes moto: the response is read whole
+/// (S3's only for its status), the world learns from it, and reads of objects in
+/// transition are rewritten.
+async fn reshaped(
+    shared: &Shared,
+    profile: &Profile,
+    call: &Call,
+    follow: Option<(&'static Spec, Duration)>,
+    parts: Parts,
+    body: Body,
+) -> Result<Response<Body>, Dropped> {
+    let response = match shared.forward(parts, body).await {
+        Ok(r) => r,
+        Err(e) => return Ok(bad_gateway(&e)),
+    };
+    let (mut head, incoming) = response.into_parts();
+    let status = head.status.as_u16();
+    if call.service == "s3" {
+        // Objects stream through; the status is all the world needs.
+        let _ = shared.lock().world.post(
+            profile,
+            call,
+            status,
+            "",
+            Instant::now(),
+            shared.seed,
+            shared.time_scale,
+        );
+        if head.status.is_success() {
+            if let Some((spec, window)) = follow {
+                let ids = notfound::created_ids(spec, call, b"");
+                shared.remember(&call.service, spec, ids, window);
+            }
+        }
+        return Ok(Response::from_parts(head, incoming.boxed()));
+    }
+    let bytes = incoming.collect().await.map_err(|_| Dropped)?.to_bytes();
+    let text = String::from_utf8_lossy(&bytes);
+    if head.status.is_success() {
+        if let Some((spec, window)) = follow {
+            let ids = notfound::created_ids(spec, call, &bytes);
+            shared.remember(&call.service, spec, ids, window);
+        }
+    }
+    let view = shared.lock().world.post(
+        profile,
+        call,
+        status,
+        &text,
+        Instant::now(),
+        shared.seed,
+        shared.time_scale,
+    );
+    let Some(new) = lifecycle::rewrite(call, status, &text, &view) else {
+        return Ok(Response::from_parts(head, full(bytes)));
+    };
+    head.status = StatusCode::from_u16(new.status).unwrap_or(head.status);
+    let headers = &mut head.headers;
+    headers.remove(http::header::CONTENT_LENGTH);
+    headers.remove("x-amzn-errortype");
+    if let Some(content_type) = new.content_type {
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    if headers.contains_key("x-amz-crc32") {
+        // DynamoDB's checksum of the body, which SDKs may verify.
+        if let Ok(v) = HeaderValue::from_str(&faults::crc32(new.body.as_bytes()).to_string()) {
+            headers.insert("x-amz-crc32", v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&new.body.len().to_string()) {
+        headers.insert(http::header::CONTENT_LENGTH, v);
+    }
+    Ok(Response::from_parts(head, full(new.body)))
+}
+
 async fn forward_or_502(shared: &Shared, parts: Parts, body: Body) -> Response<Body> {
     match shared.forward(parts, body).await {
         Ok(response) => response.map(BodyExt::boxed),
@@ -513,8 +690,11 @@ async fn forward_or_502(shared: &Shared, parts: Parts, body: Body) -> Response<B
 }
 
 /// The upstream could not be reached: not an injected fault, so said plainly.
-fn bad_gateway(reason: &str) -> Response<Body> {
+pub(crate) fn bad_gateway(reason: &str) -> Response<Body> {
     let mut response = Response::new(full(format!("stackup-proxy: {reason}\n")));
     *response.status_mut() = StatusCode::BAD_GATEWAY;
     response
 }
+
+#[cfg(test)]
+mod tests;

@@ -62,7 +62,7 @@ use Source::*;
 /// (EC2 API reference "Error codes for the Amazon EC2 API"; each service's API
 /// reference for the others).
 #[rustfmt::skip] // One create per line reads as the table it is.
-const SPECS: &[Spec] = &[
+pub(crate) const SPECS: &[Spec] = &[
     spec("ec2", "CreateVpc", &[Token("vpc")], "InvalidVpcID.NotFound", 400, "vpc ID"),
     spec("ec2", "CreateSubnet", &[Token("subnet")], "InvalidSubnetID.NotFound", 400, "subnet ID"),
     spec("ec2", "CreateInternetGateway", &[Token("igw")], "InvalidInternetGatewayID.NotFound", 400, "internet gateway ID"),
@@ -149,7 +149,7 @@ pub(crate) fn created_ids(spec: &Spec, call: &Call, response: &[u8]) -> Vec<Stri
 
 /// EC2 ids `prefix-<hex>` standing alone (not part of a longer id such as
 /// `vpc-cidr-assoc-...`).
-fn tokens(body: &str, prefix: &str) -> Vec<String> {
+pub(crate) fn tokens(body: &str, prefix: &str) -> Vec<String> {
     let pattern = format!("{prefix}-");
     let bytes = body.as_bytes();
     let part_of_id = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
@@ -173,7 +173,7 @@ fn tokens(body: &str, prefix: &str) -> Vec<String> {
 }
 
 /// Every ARN in a response body (XML or JSON).
-fn arns(body: &str) -> Vec<String> {
+pub(crate) fn arns(body: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut from = 0;
     while let Some(pos) = body[from..].find("arn:") {

@@ -9,13 +9,97 @@
 use std::fmt;
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
+
+use crate::lifecycle::{self, LifeSpec, Phase};
 
 /// A parsed, validated profile.
 #[derive(Debug, Clone)]
 pub struct Profile {
     name: String,
     rules: Vec<Rule>,
+    /// Durations per lifecycle type (`[[lifecycle]]`).
+    pub(crate) lifecycles: Vec<LifecycleRule>,
+    /// `[[after]]`, `[[requires]]` and `[[during]]` rules, in file order.
+    pub(crate) causal: Vec<CausalRule>,
+    /// `[[rds_engine_version]]`: the catalog the proxy answers DescribeDBEngineVersions from.
+    pub(crate) engine_versions: Vec<EngineVersion>,
+    /// `moto_workarounds`: `modify_db_subnet_group`.
+    pub(crate) fix_modify_db_subnet_group: bool,
+}
+
+/// Durations of one lifecycle type's phases, in profile milliseconds.
+#[derive(Debug, Clone)]
+pub(crate) struct LifecycleRule {
+    pub spec: &'static LifeSpec,
+    pub create: Option<(u64, u64)>,
+    pub delete: Option<(u64, u64)>,
+    pub modify: Option<(u64, u64)>,
+    pub health: Option<(u64, u64)>,
+}
+
+impl LifecycleRule {
+    pub(crate) fn range(&self, phase: Phase) -> Option<(u64, u64)> {
+        match phase {
+            Phase::Create => self.create,
+            Phase::Delete => self.delete,
+            Phase::Modify => self.modify,
+            Phase::Health => self.health,
+        }
+    }
+}
+
+/// A causal rule: which calls fail, with what, and when.
+#[derive(Debug, Clone)]
+pub(crate) struct CausalRule {
+    pub name: String,
+    pub kind: CausalKind,
+    /// The calls that fail.
+    pub service: String,
+    pub actions: Vec<Pattern>,
+    /// Request parameters (name, value) that exempt a call.
+    pub unless: Vec<(String, String)>,
+    /// Only ids of this kind (`vpc` for `vpc-...`) count as what the call uses.
+    pub object: Option<String>,
+    pub code: String,
+    pub status: u16,
+    /// `{id}`: the id of the failing call the rule is about; `{object}`: the trigger's.
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum CausalKind {
+    /// Fails for `for_ms` after the trigger, on calls that use its object.
+    After(Trigger),
+    /// Fails unless the trigger happened on the linked object at least `for_ms` ago;
+    /// a `reset_action` undoes the trigger.
+    Requires(Trigger, Vec<Pattern>),
+    /// Fails while an object it uses is in one of the phases of a lifecycle type.
+    During(&'static LifeSpec, Vec<Phase>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Trigger {
+    pub service: String,
+    pub actions: Vec<Pattern>,
+    /// Where the trigger names its object: this request parameter (and its list
+    /// members `P.1`, `P.member.1`); by default what the create made, or every id the
+    /// call names.
+    pub param: Option<String>,
+    /// Parameters of the trigger call, or of its object's create, that skip it.
+    pub unless: Vec<(String, String)>,
+    pub for_ms: (u64, u64),
+}
+
+/// One catalog entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EngineVersion {
+    pub engine: String,
+    pub version: String,
+    pub family: String,
+    pub available: bool,
 }
 
 /// Why a profile could not be loaded: the file (or the name given to
@@ -74,7 +158,7 @@ impl Pattern {
         }
     }
 
-    fn matches(&self, action: &str) -> bool {
+    pub(crate) fn matches(&self, action: &str) -> bool {
         match self {
             Pattern::Any => true,
             Pattern::Exact(a) => a == action,
@@ -135,10 +219,109 @@ impl Profile {
                 error(key, reason)
             })?);
         }
+        let mut lifecycles: Vec<LifecycleRule> = Vec::new();
+        for (i, l) in raw.lifecycle.into_iter().enumerate() {
+            let rule = l.validate().map_err(|(f, r)| error(format!("lifecycle[{i}].{f}"), r))?;
+            if lifecycles.iter().any(|o| o.spec.name == rule.spec.name) {
+                return Err(error(
+                    format!("lifecycle[{i}].type"),
+                    format!("`{}` is already given above", rule.spec.name),
+                ));
+            }
+            lifecycles.push(rule);
+        }
+        let mut causal = Vec::new();
+        for (i, r) in raw.after.into_iter().enumerate() {
+            causal.push(
+                r.validate(false)
+                    .map_err(|(f, r)| error(format!("after[{i}].{f}"), r))?,
+            );
+        }
+        for (i, r) in raw.requires.into_iter().enumerate() {
+            causal.push(
+                r.validate(true)
+                    .map_err(|(f, r)| error(format!("requires[{i}].{f}"), r))?,
+            );
+        }
+        for (i, r) in raw.during.into_iter().enumerate() {
+            causal.push(r.validate().map_err(|(f, r)| error(format!("during[{i}].{f}"), r))?);
+        }
+        let mut engine_versions = Vec::new();
+        for (i, v) in raw.rds_engine_version.into_iter().enumerate() {
+            engine_versions.push(
+                v.validate()
+                    .map_err(|(f, r)| error(format!("rds_engine_version[{i}].{f}"), r))?,
+            );
+        }
+        let mut fix_modify_db_subnet_group = false;
+        for (i, w) in raw.moto_workarounds.iter().enumerate() {
+            match w.as_str() {
+                "modify_db_subnet_group" => fix_modify_db_subnet_group = true,
+                other => {
+                    return Err(error(
+                        format!("moto_workarounds[{i}]"),
+                        format!("unknown workaround `{other}` (known: modify_db_subnet_group)"),
+                    ))
+                }
+            }
+        }
         Ok(Profile {
             name: name.to_string(),
             rules,
+            lifecycles,
+            causal,
+            engine_versions,
+            fix_modify_db_subnet_group,
         })
+    }
+
+    /// Reads several profiles and combines them in order (see [`Profile::combine`]).
+    pub fn load_all(paths: &[&Path]) -> Result<Profile, ProfileError> {
+        let mut combined: Option<Profile> = None;
+        for path in paths {
+            let next = Profile::load(path)?;
+            combined = Some(match combined {
+                None => next,
+                Some(c) => c.combine(next),
+            });
+        }
+        Ok(combined.unwrap_or_else(Profile::passthrough))
+    }
+
+    /// Both profiles at once: `aws.combine(chaos)` runs chaos on top of aws. Rules:
+    /// `self`'s first, then `other`'s (for an effect both set on a call, `self`'s
+    /// wins, as the first match always does); lifecycle durations: `other`'s replace
+    /// `self`'s for the same type; causal rules: both; engine catalog: both, `other`'s
+    /// entry replacing `self`'s for the same engine and version. Named `self+other`.
+    pub fn combine(mut self, other: Profile) -> Profile {
+        self.name = format!("{}+{}", self.name, other.name);
+        self.rules.extend(other.rules);
+        for l in other.lifecycles {
+            self.lifecycles.retain(|o| o.spec.name != l.spec.name);
+            self.lifecycles.push(l);
+        }
+        self.causal.extend(other.causal);
+        for v in other.engine_versions {
+            self.engine_versions
+                .retain(|o| !(o.engine == v.engine && o.version == v.version));
+            self.engine_versions.push(v);
+        }
+        self.fix_modify_db_subnet_group |= other.fix_modify_db_subnet_group;
+        self
+    }
+
+    /// Whether the profile does more than the per-call rules: lifecycles, causal
+    /// rules, a catalog or a workaround. Only then are responses read and rewritten.
+    pub(crate) fn reshapes(&self) -> bool {
+        !self.lifecycles.is_empty()
+            || !self.causal.is_empty()
+            || !self.engine_versions.is_empty()
+            || self.fix_modify_db_subnet_group
+    }
+
+    /// The durations for a lifecycle type, if the profile gives any.
+    pub(crate) fn lifecycle(&self, name: &str) -> Option<&LifecycleRule> {
+        self.lifecycles.iter().find(|l| l.spec.name == name)
     }
 
     /// No rules: every request is forwarded at once, unchanged.
@@ -146,6 +329,10 @@ impl Profile {
         Profile {
             name: "passthrough".to_string(),
             rules: Vec::new(),
+            lifecycles: Vec::new(),
+            causal: Vec::new(),
+            engine_versions: Vec::new(),
+            fix_modify_db_subnet_group: false,
         }
     }
 
@@ -204,6 +391,82 @@ struct RawProfile {
     description: Option<String>,
     #[serde(default)]
     rule: Vec<RawRule>,
+    #[serde(default)]
+    lifecycle: Vec<RawLifecycle>,
+    #[serde(default)]
+    after: Vec<RawCausal>,
+    #[serde(default)]
+    requires: Vec<RawCausal>,
+    #[serde(default)]
+    during: Vec<RawDuring>,
+    #[serde(default)]
+    rds_engine_version: Vec<RawEngineVersion>,
+    #[serde(default)]
+    moto_workarounds: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLifecycle {
+    #[serde(rename = "type")]
+    kind: String,
+    create_ms: Option<Latency>,
+    delete_ms: Option<Latency>,
+    modify_ms: Option<Latency>,
+    health_ms: Option<Latency>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCausal {
+    name: String,
+    trigger_service: String,
+    trigger_action: OneOrMany,
+    trigger_param: Option<String>,
+    #[serde(default)]
+    trigger_unless: BTreeMap<String, String>,
+    #[serde(default)]
+    reset_action: Option<OneOrMany>,
+    service: String,
+    action: OneOrMany,
+    #[serde(default)]
+    unless: BTreeMap<String, String>,
+    object: Option<String>,
+    code: String,
+    status: u16,
+    message: String,
+    for_ms: Latency,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDuring {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    phase: OneOrMany,
+    service: String,
+    action: OneOrMany,
+    #[serde(default)]
+    unless: BTreeMap<String, String>,
+    object: Option<String>,
+    code: String,
+    status: u16,
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEngineVersion {
+    engine: String,
+    version: String,
+    #[serde(default = "available")]
+    status: String,
+    family: Option<String>,
+}
+
+fn available() -> String {
+    "available".to_string()
 }
 
 #[derive(Deserialize)]
@@ -249,41 +512,243 @@ const ALIASES: &[(&str, &str)] = &[
     ("cloudwatch", "monitoring"),
 ];
 
-impl RawRule {
-    /// Checks values; an error is (field, reason).
-    fn validate(self) -> Result<Rule, (String, String)> {
-        let service = self.service.trim().to_ascii_lowercase();
-        if service.is_empty() {
-            return Err(("service".into(), "may not be empty".into()));
+type Invalid = (String, String);
+
+/// A service name as the proxy knows it (signing name), from a profile's spelling.
+fn service_name(field: &str, text: &str) -> Result<String, Invalid> {
+    let service = text.trim().to_ascii_lowercase();
+    if service.is_empty() {
+        return Err((field.into(), "may not be empty".into()));
+    }
+    Ok(ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == service)
+        .map(|(_, real)| real.to_string())
+        .unwrap_or(service))
+}
+
+fn patterns(field: &str, action: OneOrMany) -> Result<Vec<Pattern>, Invalid> {
+    let patterns = match action {
+        OneOrMany::One(a) => vec![a],
+        OneOrMany::Many(v) => v,
+    };
+    if patterns.is_empty() {
+        return Err((field.into(), "the list may not be empty".into()));
+    }
+    patterns
+        .iter()
+        .map(|p| Pattern::parse(p.trim()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| (field.to_string(), e))
+}
+
+fn range(field: &str, latency: Option<Latency>) -> Result<Option<(u64, u64)>, Invalid> {
+    match latency {
+        None => Ok(None),
+        Some(Latency::Fixed(ms)) => Ok(Some((ms, ms))),
+        Some(Latency::Range([lo, hi])) if lo <= hi => Ok(Some((lo, hi))),
+        Some(Latency::Range([lo, hi])) => Err((
+            field.into(),
+            format!("the range's minimum ({lo}) exceeds its maximum ({hi})"),
+        )),
+    }
+}
+
+fn lifecycle_type(field: &str, name: &str) -> Result<&'static LifeSpec, Invalid> {
+    lifecycle::spec_named(name.trim()).ok_or_else(|| {
+        let known: Vec<&str> = lifecycle::TYPES.iter().map(|t| t.name).collect();
+        (
+            field.into(),
+            format!("unknown lifecycle type `{name}` (known: {})", known.join(", ")),
+        )
+    })
+}
+
+fn error_fields(code: &str, status: u16, message: &str) -> Result<(), Invalid> {
+    if code.trim().is_empty() {
+        return Err(("code".into(), "may not be empty".into()));
+    }
+    if !(400..=599).contains(&status) {
+        return Err((
+            "status".into(),
+            format!("{status} is not an HTTP error status (400-599)"),
+        ));
+    }
+    if message.trim().is_empty() {
+        return Err(("message".into(), "may not be empty".into()));
+    }
+    Ok(())
+}
+
+fn name_field(name: &str) -> Result<String, Invalid> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(("name".into(), "may not be empty".into()));
+    }
+    Ok(name.to_string())
+}
+
+fn object_kind(object: Option<String>) -> Result<Option<String>, Invalid> {
+    match object {
+        Some(o) if o.trim().is_empty() || o.contains('-') => Err((
+            "object".into(),
+            format!("`{o}` is not an id kind (the part before the dash, like `vpc` in vpc-0abc)"),
+        )),
+        other => Ok(other.map(|o| o.trim().to_string())),
+    }
+}
+
+impl RawLifecycle {
+    fn validate(self) -> Result<LifecycleRule, Invalid> {
+        let spec = lifecycle_type("type", &self.kind)?;
+        let rule = LifecycleRule {
+            spec,
+            create: range("create_ms", self.create_ms)?,
+            delete: range("delete_ms", self.delete_ms)?,
+            modify: range("modify_ms", self.modify_ms)?,
+            health: range("health_ms", self.health_ms)?,
+        };
+        for phase in [Phase::Create, Phase::Delete, Phase::Modify, Phase::Health] {
+            if rule.range(phase).is_some() && !spec.has(phase) {
+                return Err((
+                    format!("{}_ms", phase.as_str()),
+                    format!("type `{}` has no {} phase", spec.name, phase.as_str()),
+                ));
+            }
         }
-        let service = ALIASES
-            .iter()
-            .find(|(alias, _)| *alias == service)
-            .map(|(_, real)| real.to_string())
-            .unwrap_or(service);
-        let patterns = match self.action {
-            OneOrMany::One(a) => vec![a],
+        Ok(rule)
+    }
+}
+
+impl RawCausal {
+    fn validate(self, requires: bool) -> Result<CausalRule, Invalid> {
+        let name = name_field(&self.name)?;
+        let for_ms = range("for_ms", Some(self.for_ms))?.unwrap_or_default();
+        let trigger = Trigger {
+            service: service_name("trigger_service", &self.trigger_service)?,
+            actions: patterns("trigger_action", self.trigger_action)?,
+            param: self
+                .trigger_param
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty()),
+            unless: self.trigger_unless.into_iter().collect(),
+            for_ms,
+        };
+        let kind = match (requires, self.reset_action) {
+            (false, Some(_)) => {
+                return Err((
+                    "reset_action".into(),
+                    "only a [[requires]] rule has a reset action".into(),
+                ))
+            }
+            (false, None) => CausalKind::After(trigger),
+            (true, reset) => CausalKind::Requires(
+                trigger,
+                match reset {
+                    Some(r) => patterns("reset_action", r)?,
+                    None => Vec::new(),
+                },
+            ),
+        };
+        let object = object_kind(self.object)?;
+        if requires && object.is_none() {
+            return Err((
+                "object".into(),
+                "a [[requires]] rule names the kind of object the trigger must have happened on (`vpc`)".into(),
+            ));
+        }
+        error_fields(&self.code, self.status, &self.message)?;
+        Ok(CausalRule {
+            name,
+            kind,
+            service: service_name("service", &self.service)?,
+            actions: patterns("action", self.action)?,
+            unless: self.unless.into_iter().collect(),
+            object,
+            code: self.code.trim().to_string(),
+            status: self.status,
+            message: self.message,
+        })
+    }
+}
+
+impl RawDuring {
+    fn validate(self) -> Result<CausalRule, Invalid> {
+        let name = name_field(&self.name)?;
+        let spec = lifecycle_type("type", &self.kind)?;
+        let names = match self.phase {
+            OneOrMany::One(p) => vec![p],
             OneOrMany::Many(v) => v,
         };
-        if patterns.is_empty() {
-            return Err(("action".into(), "the list may not be empty".into()));
+        if names.is_empty() {
+            return Err(("phase".into(), "the list may not be empty".into()));
         }
-        let actions = patterns
-            .iter()
-            .map(|p| Pattern::parse(p.trim()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ("action".to_string(), e))?;
-        let latency_ms = match self.latency_ms {
-            None => None,
-            Some(Latency::Fixed(ms)) => Some((ms, ms)),
-            Some(Latency::Range([lo, hi])) if lo <= hi => Some((lo, hi)),
-            Some(Latency::Range([lo, hi])) => {
+        let mut phases = Vec::new();
+        for n in names {
+            let phase = Phase::parse(n.trim())
+                .filter(|p| spec.has(*p))
+                .ok_or_else(|| ("phase".to_string(), format!("type `{}` has no phase `{n}`", spec.name)))?;
+            phases.push(phase);
+        }
+        error_fields(&self.code, self.status, &self.message)?;
+        Ok(CausalRule {
+            name,
+            kind: CausalKind::During(spec, phases),
+            service: service_name("service", &self.service)?,
+            actions: patterns("action", self.action)?,
+            unless: self.unless.into_iter().collect(),
+            object: object_kind(self.object)?,
+            code: self.code.trim().to_string(),
+            status: self.status,
+            message: self.message,
+        })
+    }
+}
+
+impl RawEngineVersion {
+    fn validate(self) -> Result<EngineVersion, Invalid> {
+        let engine = self.engine.trim().to_string();
+        if engine.is_empty() {
+            return Err(("engine".into(), "may not be empty".into()));
+        }
+        let version = self.version.trim().to_string();
+        if version.is_empty() {
+            return Err(("version".into(), "may not be empty".into()));
+        }
+        let available = match self.status.as_str() {
+            "available" => true,
+            "deprecated" => false,
+            other => {
                 return Err((
-                    "latency_ms".into(),
-                    format!("the range's minimum ({lo}) exceeds its maximum ({hi})"),
+                    "status".into(),
+                    format!("`{other}` is neither `available` nor `deprecated`"),
                 ))
             }
         };
+        let family = self.family.unwrap_or_else(|| {
+            // AWS's families: postgres16, mysql8.0: the engine and its major version.
+            let major = if engine == "postgres" {
+                version.split('.').next().unwrap_or(&version).to_string()
+            } else {
+                version.split('.').take(2).collect::<Vec<_>>().join(".")
+            };
+            format!("{engine}{major}")
+        });
+        Ok(EngineVersion {
+            engine,
+            version,
+            family,
+            available,
+        })
+    }
+}
+
+impl RawRule {
+    /// Checks values; an error is (field, reason).
+    fn validate(self) -> Result<Rule, (String, String)> {
+        let service = service_name("service", &self.service)?;
+        let actions = patterns("action", self.action)?;
+        let latency_ms = range("latency_ms", self.latency_ms)?;
         let probability = |field: &str, v: Option<f64>| match v {
             Some(p) if !(0.0..=1.0).contains(&p) => {
                 Err((field.to_string(), format!("{p} is not a probability between 0 and 1")))

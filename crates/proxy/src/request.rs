@@ -141,12 +141,17 @@ pub(crate) fn classify(parts: &Parts, service: String, body: Option<&[u8]>) -> C
     }
     .unwrap_or_else(|| parts.method.as_str().to_string());
     let mut ids: Vec<String> = path_segments(&path);
-    ids.extend(query.into_iter().map(|(_, v)| v));
+    ids.extend(query.iter().map(|(_, v)| v.clone()));
+    // Query parameters (`FileSystemId=fs-...`) and, for creates, the body's top-level
+    // strings (`FileSystemId` of CreateMountTarget) are the call's parameters.
+    let (mut params, body_ids) = json_values(body_text.as_deref().unwrap_or_default());
+    ids.extend(body_ids);
+    params.extend(query);
     Call {
         service,
         action,
         protocol: Protocol::RestJson,
-        params: Vec::new(),
+        params,
         ids,
     }
 }
