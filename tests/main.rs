@@ -9,6 +9,7 @@
 
 mod support;
 
+mod aws;
 mod config;
 mod crash;
 mod drift;

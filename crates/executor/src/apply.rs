@@ -520,6 +520,7 @@ async fn finish_adoption(
         })?;
         outputs = updated.outputs;
         shared.ctx.store.put(&ResourceRecord {
+            id: updated.new_id.unwrap_or_else(|| record.id.clone()),
             inputs,
             outputs: outputs.clone(),
             ..record
@@ -561,6 +562,8 @@ async fn update(shared: &Shared, step: &Step) -> Result<(), StepError> {
         }
     };
     let record = ResourceRecord {
+        // A few updates give the object a new physical id (ReplaceRouteTableAssociation).
+        id: updated.new_id.clone().unwrap_or_else(|| old.id.clone()),
         inputs,
         outputs: updated.outputs.clone(),
         dependencies: step.dependencies.clone(),

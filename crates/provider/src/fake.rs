@@ -315,6 +315,7 @@ impl Provider for FakeProvider {
         obj.inputs = req.new_inputs.clone();
         Ok(UpdateResponse {
             outputs: Self::outputs(&req.id, &req.new_inputs),
+            new_id: None,
         })
     }
 

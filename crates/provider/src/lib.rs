@@ -229,6 +229,10 @@ pub struct UpdateRequest {
 
 pub struct UpdateResponse {
     pub outputs: Properties,
+    /// The object's new physical id, for the few updates AWS answers with one (a
+    /// route table association re-pointed with ReplaceRouteTableAssociation gets a new
+    /// association id); None keeps the recorded id.
+    pub new_id: Option<String>,
 }
 
 #[derive(Clone, Debug)]

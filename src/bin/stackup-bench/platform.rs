@@ -11,7 +11,7 @@
 //! Each run gets its own moto, proxy and state, so no run sees another's leftovers and
 //! the proxy's random draws (per seed, action and call number) repeat between runs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -24,7 +24,7 @@ use stackup_graph::DependencyGraph;
 use stackup_model::{Program, Urn};
 use stackup_planner::{plan, OpKind, Operation, Plan, PlanRequest};
 use stackup_provider::Registry;
-use stackup_proxy::{Hold, Profile, Proxy};
+use stackup_proxy::{Hold, Lifecycle, Phase, Profile, Proxy, Refusal};
 use stackup_state::{SledStore, StateStore};
 use stackup_testkit::{aws_registry, plan_program, up, Moto};
 
@@ -37,6 +37,11 @@ const REALISTIC_TIME_SCALE: f64 = 1.0 / 60.0;
 /// window (2 s) is meant in real time: scaling them down would make its faults land on
 /// nothing.
 const CHAOS_TIME_SCALE: f64 = 1.0;
+
+/// `profiles/aws.toml` at 1/60: RDS's 5 to 10 minutes become 5 to 10 seconds. The
+/// engine's own pauses (2 s between refused deletes, polls up to 15 s apart) are real
+/// time, so this scale is harsh on polling overhead: on AWS it is 60 times smaller.
+const AWS_TIME_SCALE: f64 = 1.0 / 60.0;
 
 const PARALLEL: usize = 64;
 const PARALLEL_SLOW: usize = 10;
@@ -193,6 +198,65 @@ async fn measure_in(dir: &Path) -> Result<serde_json::Map<String, serde_json::Va
         figures.insert("platform_failures".into(), json!(failures));
     }
 
+    // AWS as it is: states moving on reads, causal refusals, nothing held.
+    println!();
+    println!(
+        "the platform through profiles/aws.toml at time scale 1/{:.0} (nothing held: AWS's states move on reads)",
+        1.0 / AWS_TIME_SCALE
+    );
+    let aws = Run::start(
+        dir,
+        "aws",
+        load_profile(&root().join("profiles/aws.toml"))?,
+        AWS_TIME_SCALE,
+    )?
+    .aws();
+    aws.warm_up().await?;
+    let mut aws_failures = Vec::new();
+    let aws_up = aws.apply(&aws.program, PARALLEL).await;
+    let aws_up = report_aws("up", aws_up, &mut aws_failures);
+    let aws_diff_clean = match &aws_up {
+        Some(_) => match aws.clean_diff().await {
+            Ok(()) => true,
+            Err(e) => {
+                println!("{:>20} {e}", "diff");
+                aws_failures.push(format!("diff: {e}"));
+                false
+            }
+        },
+        None => false,
+    };
+    let aws_destroy = if aws_up.is_some() {
+        let result = aws.apply(&Program::default(), PARALLEL).await;
+        report_aws("destroy", result, &mut aws_failures)
+    } else {
+        None
+    };
+    let left = aws.store.records().map_err(|e| e.to_string())?.len();
+    let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    for r in aws.proxy.refusals() {
+        *refused.entry(r.rule).or_insert(0) += 1;
+    }
+    println!("refused by AWS's rules (waited out): {refused:?}");
+    println!(
+        "drawn path here: the longest chain of operations, each weighed by the states the proxy drew for its \
+         objects (create, health checks, modify, delete) and by the last time an AWS rule refused its call"
+    );
+    let aws_converged = aws_up.is_some() && aws_diff_clean && aws_destroy.is_some() && left == 0;
+    drop(aws);
+    figures.insert(
+        "aws_up_vs_critical_path".into(),
+        json!(aws_up.map(|(s, t)| round4(s / t.drawn_critical_path))),
+    );
+    figures.insert(
+        "aws_destroy_vs_critical_path".into(),
+        json!(aws_destroy.map(|(s, t)| round4(s / t.drawn_critical_path))),
+    );
+    figures.insert("aws_converged".into(), json!(aws_converged));
+    if !aws_failures.is_empty() {
+        figures.insert("aws_failures".into(), json!(aws_failures));
+    }
+
     // Chaos: the outcome is the figure, so failures are reported, not raised.
     let chaos = Run::start(
         dir,
@@ -249,6 +313,26 @@ fn report(
     }
 }
 
+/// Prints a run through `profiles/aws.toml`, or its failure.
+fn report_aws(run: &str, result: Result<(f64, Timed), String>, failures: &mut Vec<String>) -> Option<(f64, Timed)> {
+    match result {
+        Ok((seconds, timed)) => {
+            println!(
+                "{run:>20} {seconds:>8.2} s, drawn path {:>6.2} s ({:.3}x), path measured {:.2} s",
+                timed.drawn_critical_path,
+                seconds / timed.drawn_critical_path,
+                timed.critical_path
+            );
+            Some((seconds, timed))
+        }
+        Err(e) => {
+            println!("{run:>20} failed: {e}");
+            failures.push(format!("{run}: {e}"));
+            None
+        }
+    }
+}
+
 /// The workspace root, where `profiles/` and `stacks/` live.
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -265,6 +349,9 @@ struct Run {
     program: Program,
     registry: Registry,
     store: Arc<dyn StateStore>,
+    /// Weigh operations by the proxy's lifecycles and refusals (`profiles/aws.toml`)
+    /// rather than by the calls it held.
+    aws: bool,
     // Dropped in this order: the proxy before the server it forwards to.
     proxy: Proxy,
     moto: Moto,
@@ -292,9 +379,16 @@ impl Run {
             program,
             registry,
             store,
+            aws: false,
             proxy,
             moto,
         })
+    }
+
+    /// Weighs this run's operations as under `profiles/aws.toml`.
+    fn aws(mut self) -> Run {
+        self.aws = true;
+        self
     }
 
     /// Has moto load the backend of every service the platform uses, straight rather
@@ -419,7 +513,12 @@ impl Run {
                 .collect();
             return Err(format!("apply failed: {}", failures.join("; ")));
         }
-        Ok((seconds, timeline.weigh(&plan, &self.proxy.holds())))
+        let timed = if self.aws {
+            timeline.weigh_aws(&plan, &self.proxy.lifecycles(), &self.proxy.refusals())
+        } else {
+            timeline.weigh(&plan, &self.proxy.holds())
+        };
+        Ok((seconds, timed))
     }
 
     /// All calls the proxy saw so far, and how many of them a rate limit refused.
@@ -442,6 +541,26 @@ impl Run {
         ))
         .await
         .map_err(|e| format!("up: {e}"))?;
+        self.clean_diff().await?;
+        within(up(
+            &self.registry,
+            self.store.clone(),
+            &self.stack,
+            &Program::default(),
+            PARALLEL,
+        ))
+        .await
+        .map_err(|e| format!("destroy: {e}"))?;
+        let left = self.store.records().map_err(|e| e.to_string())?.len();
+        if left > 0 {
+            return Err(format!("destroy left {left} resource(s) recorded"));
+        }
+        Ok(())
+    }
+
+    /// What `diff` does after `up` (refresh, then plan against the live view): Ok when
+    /// it finds no drift and plans nothing.
+    async fn clean_diff(&self) -> Result<(), String> {
         let records = self.store.records().map_err(|e| e.to_string())?;
         let retired = self.store.retired().map_err(|e| e.to_string())?;
         let refreshed = within(async { refresh(&self.registry, &records).await.map_err(|e| e.to_string()) })
@@ -464,19 +583,6 @@ impl Run {
         if diff.has_changes() {
             let counts = diff.counts();
             return Err(format!("diff plans changes after up: {counts:?}"));
-        }
-        within(up(
-            &self.registry,
-            self.store.clone(),
-            &self.stack,
-            &Program::default(),
-            PARALLEL,
-        ))
-        .await
-        .map_err(|e| format!("destroy: {e}"))?;
-        let left = self.store.records().map_err(|e| e.to_string())?.len();
-        if left > 0 {
-            return Err(format!("destroy left {left} resource(s) recorded"));
         }
         Ok(())
     }
@@ -740,7 +846,94 @@ struct Timed {
     longest: Vec<(Urn, OpKind, f64)>,
 }
 
+/// The lifecycle types (`profiles/aws.toml`) that stand for a resource type's objects.
+fn lifecycle_kind(ty: &str) -> Option<&'static str> {
+    Some(match ty {
+        "aws:ec2:NatGateway" => "nat_gateway",
+        // An Auto Scaling group is as ready as the instances it launches.
+        "aws:ec2:Instance" | "aws:autoscaling:Group" => "instance",
+        "aws:ec2:Vpc" => "vpc",
+        "aws:ec2:Subnet" => "subnet",
+        "aws:elbv2:LoadBalancer" => "load_balancer",
+        "aws:rds:DbInstance" => "db_instance",
+        "aws:dynamodb:Table" => "dynamodb_table",
+        "aws:efs:FileSystem" => "file_system",
+        "aws:efs:MountTarget" => "mount_target",
+        _ => return None,
+    })
+}
+
 impl Timeline {
+    /// The plan's operations weighed by what AWS itself took under `profiles/aws.toml`:
+    /// for each operation, from the first to the last end of the lifecycle phases drawn
+    /// for its objects within its span (an Auto Scaling group: its instances' launch and
+    /// health checks), and at least until the last time one of AWS's rules refused its
+    /// main call (a subnet's delete refused while a deleted load balancer's interfaces
+    /// linger). Operations of one type that ran at the same time take the objects in the
+    /// order they finished, as `weigh` does with holds.
+    fn weigh_aws(&self, plan: &Plan, lifecycles: &[Lifecycle], refusals: &[Refusal]) -> Timed {
+        let mut timed = self.weigh(plan, &[]);
+        let spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
+        let ops = plan.operations();
+        let span_of = |op: &Operation| spans.get(&(plan.steps[op.step].urn.clone(), op.kind)).copied();
+        let mut order: Vec<usize> = (0..ops.len()).filter(|&i| span_of(&ops[i]).is_some()).collect();
+        order.sort_by_key(|&i| span_of(&ops[i]).map(|(_, end)| end));
+        let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut drawn = vec![0.0f64; ops.len()];
+        for i in order {
+            let op = &ops[i];
+            let Some((start, end)) = span_of(op) else { continue };
+            let ty = plan.steps[op.step].ty.to_string();
+            let phases: &[Phase] = match op.kind {
+                OpKind::Create | OpKind::CreateReplacement => &[Phase::Create, Phase::Health],
+                OpKind::Update => &[Phase::Modify],
+                OpKind::Delete | OpKind::DeleteReplaced => &[Phase::Delete],
+            };
+            let mut weight = 0.0f64;
+            if let Some(kind) = lifecycle_kind(&ty) {
+                let within = |l: &&Lifecycle| {
+                    l.kind == kind && phases.contains(&l.phase) && l.started >= start && l.started <= end
+                };
+                // One object per operation, except a group, which owns every instance
+                // first seen during its create.
+                let mut ids: Vec<&str> = Vec::new();
+                for l in lifecycles.iter().filter(within).filter(|l| !taken.contains(&l.id)) {
+                    if !ids.contains(&l.id.as_str()) {
+                        ids.push(l.id.as_str());
+                    }
+                }
+                if ty != "aws:autoscaling:Group" {
+                    ids.truncate(1);
+                }
+                let mine: Vec<&Lifecycle> = lifecycles
+                    .iter()
+                    .filter(within)
+                    .filter(|l| ids.contains(&l.id.as_str()))
+                    .collect();
+                if let (Some(first), Some(last)) = (
+                    mine.iter().map(|l| l.started).min(),
+                    mine.iter().map(|l| l.started + l.duration).max(),
+                ) {
+                    weight = last.saturating_duration_since(first).as_secs_f64();
+                }
+                taken.extend(ids.iter().map(|s| s.to_string()));
+            }
+            if let Some(action) = main_call(&ty, op.kind) {
+                let last_refused = refusals
+                    .iter()
+                    .filter(|r| (r.service.as_str(), r.action.as_str()) == action && r.at >= start && r.at <= end)
+                    .map(|r| r.at)
+                    .max();
+                if let Some(at) = last_refused {
+                    weight = weight.max(at.saturating_duration_since(start).as_secs_f64());
+                }
+            }
+            drawn[i] = weight;
+        }
+        timed.drawn_critical_path = longest_path(&ops, &drawn);
+        timed
+    }
+
     /// The plan's operations weighed by this run: `holds` are the calls the proxy held
     /// for the profile's latencies.
     fn weigh(&self, plan: &Plan, holds: &[Hold]) -> Timed {

@@ -759,6 +759,7 @@ impl Provider for AutoScalingGroup {
         }
         Ok(UpdateResponse {
             outputs: req.old_outputs,
+            new_id: None,
         })
     }
 

@@ -292,6 +292,7 @@ impl Provider for ScalingPolicy {
         self.put(&req.new_inputs).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
+            new_id: None,
         })
     }
 

@@ -568,6 +568,7 @@ impl Provider for MetricAlarm {
         }
         Ok(UpdateResponse {
             outputs: name_arn_outputs(&req.id, &arn),
+            new_id: None,
         })
     }
 

@@ -559,6 +559,7 @@ impl Provider for Table {
         }
         Ok(UpdateResponse {
             outputs: req.old_outputs,
+            new_id: None,
         })
     }
 

@@ -155,6 +155,7 @@ impl Provider for Eip {
         // The address never changes in place.
         Ok(UpdateResponse {
             outputs: outputs(&req.id, opt_str(&req.old_outputs, "public_ip").unwrap_or_default()),
+            new_id: None,
         })
     }
 

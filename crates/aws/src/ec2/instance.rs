@@ -508,6 +508,7 @@ impl Provider for Instance {
         let instance = self.one(&req.id).await?;
         Ok(UpdateResponse {
             outputs: outputs(&instance),
+            new_id: None,
         })
     }
 

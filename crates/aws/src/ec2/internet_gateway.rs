@@ -163,6 +163,7 @@ impl Provider for InternetGateway {
         update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id),
+            new_id: None,
         })
     }
 

@@ -235,6 +235,7 @@ impl Provider for InternetGatewayAttachment {
         let (igw, vpc) = parts(&req.id, &req.new_inputs)?;
         Ok(UpdateResponse {
             outputs: outputs(&igw, &vpc),
+            new_id: None,
         })
     }
 

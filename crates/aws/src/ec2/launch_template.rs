@@ -730,6 +730,7 @@ impl Provider for LaunchTemplate {
         update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id, &name, version),
+            new_id: None,
         })
     }
 

@@ -246,6 +246,7 @@ impl Provider for NatGateway {
                 opt_str(&req.old_outputs, "public_ip").unwrap_or_default(),
                 str_of(&req.new_inputs, "subnet_id")?,
             ),
+            new_id: None,
         })
     }
 

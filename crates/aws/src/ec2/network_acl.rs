@@ -478,6 +478,7 @@ impl Provider for NetworkAcl {
         update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
+            new_id: None,
         })
     }
 

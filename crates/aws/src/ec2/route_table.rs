@@ -456,6 +456,7 @@ impl Provider for RouteTable {
         update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id),
+            new_id: None,
         })
     }
 

@@ -30,6 +30,7 @@ impl ResourceArgs for RouteTableAssociationArgs {
         "ec2:AssociateRouteTable",
         "ec2:DescribeRouteTables",
         "ec2:DisassociateRouteTable",
+        "ec2:ReplaceRouteTableAssociation",
     ];
     fn into_properties(self) -> Properties {
         props([
@@ -52,7 +53,10 @@ impl RouteTableAssociation {
             ec2,
             // A subnet has exactly one association: the new one cannot exist beside the
             // old one.
-            schema: Schema::new(TYPE, &["route_table_id", "subnet_id"]).delete_before_replace(),
+            // A subnet has one association: a new subnet means a new association
+            // (the old one first). A new route table is an update in place
+            // (ReplaceRouteTableAssociation), with no moment without routes.
+            schema: Schema::new(TYPE, &["subnet_id"]).delete_before_replace(),
         }
     }
 }
@@ -69,6 +73,43 @@ fn is_gone(state: Option<&RouteTableAssociationStateCode>) -> bool {
     )
 }
 
+impl RouteTableAssociation {
+    /// Points association `id` at `table`; answers the new association id.
+    async fn replace(&self, id: &str, table: &str) -> Result<String, ProviderError> {
+        let out = self
+            .ec2
+            .replace_route_table_association()
+            .association_id(id)
+            .route_table_id(table)
+            .send()
+            .await
+            .map_err(|e| classify("ReplaceRouteTableAssociation", e))?;
+        out.new_association_id()
+            .map(str::to_string)
+            .ok_or_else(|| ProviderError::invalid("ReplaceRouteTableAssociation returned no association id"))
+    }
+
+    /// The explicit association of `subnet` (id, route table), if it has one.
+    async fn association_of(&self, subnet: &str) -> Result<Option<(String, String)>, ProviderError> {
+        let tables = describe_each(
+            id_filters("association.subnet-id", [subnet.to_string()]),
+            |filter| async move { paginated!(self.ec2.describe_route_tables().filters(filter), "DescribeRouteTables") },
+        )
+        .await?;
+        Ok(tables.iter().find_map(|t| {
+            t.associations()
+                .iter()
+                .filter(|a| a.subnet_id() == Some(subnet) && !is_gone(a.association_state().and_then(|s| s.state())))
+                .find_map(|a| {
+                    Some((
+                        a.route_table_association_id()?.to_string(),
+                        a.route_table_id().or(t.route_table_id())?.to_string(),
+                    ))
+                })
+        }))
+    }
+}
+
 fn outputs(id: &str) -> Properties {
     props([("id", id.into())])
 }
@@ -82,18 +123,35 @@ impl Provider for RouteTableAssociation {
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
         // AssociateRouteTable has no ClientToken, and AWS has no waiter for it: a subnet
         // association takes effect as it is made.
-        let out = self
+        let table = str_of(&req.inputs, "route_table_id")?;
+        let subnet = str_of(&req.inputs, "subnet_id")?;
+        let associated = self
             .ec2
             .associate_route_table()
-            .route_table_id(str_of(&req.inputs, "route_table_id")?)
-            .subnet_id(str_of(&req.inputs, "subnet_id")?)
+            .route_table_id(table)
+            .subnet_id(subnet)
             .send()
             .await
-            .map_err(|e| classify("AssociateRouteTable", e))?;
-        let id = out
-            .association_id()
-            .ok_or_else(|| ProviderError::invalid("AssociateRouteTable returned no association id"))?
-            .to_string();
+            .map_err(|e| classify("AssociateRouteTable", e));
+        let id = match associated {
+            Ok(out) => out
+                .association_id()
+                .ok_or_else(|| ProviderError::invalid("AssociateRouteTable returned no association id"))?
+                .to_string(),
+            // The subnet is associated already: by an interrupted run of this stack, or
+            // with another table. Take the association over and point it at ours.
+            Err(e) if e.code.as_deref() == Some("Resource.AlreadyAssociated") => {
+                let Some((current, current_table)) = self.association_of(subnet).await? else {
+                    return Err(e);
+                };
+                if current_table == table {
+                    current
+                } else {
+                    self.replace(&current, table).await?
+                }
+            }
+            Err(e) => return Err(e),
+        };
         Ok(CreateResponse {
             outputs: outputs(&id),
             id,
@@ -137,10 +195,35 @@ impl Provider for RouteTableAssociation {
         Ok(ReadResponse { found })
     }
 
+    /// A new route table: ReplaceRouteTableAssociation moves the subnet in one call
+    /// (disassociating first would leave it on the main table's routes for a moment).
+    /// The association gets a new id. One already gone is associated afresh.
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
-        // Every input forces replacement, so there is nothing to change in place.
+        if crate::common::changed(&req.changed, "route_table_id") {
+            let table = str_of(&req.new_inputs, "route_table_id")?;
+            let new_id = match self.replace(&req.id, table).await {
+                Ok(id) => id,
+                Err(e) if e.code.as_deref() == Some("InvalidAssociationID.NotFound") => {
+                    let created = self
+                        .create(CreateRequest {
+                            urn: req.urn.clone(),
+                            stack: req.stack.clone(),
+                            inputs: req.new_inputs.clone(),
+                            token: String::new(),
+                        })
+                        .await?;
+                    created.id
+                }
+                Err(e) => return Err(e),
+            };
+            return Ok(UpdateResponse {
+                outputs: outputs(&new_id),
+                new_id: Some(new_id),
+            });
+        }
         Ok(UpdateResponse {
             outputs: outputs(&req.id),
+            new_id: None,
         })
     }
 

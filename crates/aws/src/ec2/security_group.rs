@@ -278,6 +278,7 @@ impl Provider for SecurityGroup {
         update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
+            new_id: None,
         })
     }
 

@@ -429,6 +429,7 @@ impl Provider for SecurityGroupRule {
         update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
+            new_id: None,
         })
     }
 

@@ -205,6 +205,7 @@ impl Provider for Subnet {
         update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id, &req.new_inputs),
+            new_id: None,
         })
     }
 

@@ -228,6 +228,7 @@ impl Provider for Vpc {
         update_tags(&self.ec2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id, str_of(&req.new_inputs, "cidr_block")?),
+            new_id: None,
         })
     }
 

@@ -284,6 +284,7 @@ impl Provider for AccessPoint {
         update_tags(&self.efs, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
+            new_id: None,
         })
     }
 

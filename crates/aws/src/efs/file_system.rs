@@ -333,6 +333,7 @@ impl Provider for FileSystem {
         update_tags(&self.efs, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
+            new_id: None,
         })
     }
 

@@ -263,6 +263,7 @@ impl Provider for MountTarget {
         }
         Ok(UpdateResponse {
             outputs: req.old_outputs,
+            new_id: None,
         })
     }
 

@@ -277,6 +277,7 @@ impl Provider for Listener {
         update_tags(&self.elbv2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id),
+            new_id: None,
         })
     }
 

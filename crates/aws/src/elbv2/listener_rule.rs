@@ -365,6 +365,7 @@ impl Provider for ListenerRule {
         update_tags(&self.elbv2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id),
+            new_id: None,
         })
     }
 

@@ -430,7 +430,10 @@ impl Provider for LoadBalancer {
             .into_iter()
             .next()
             .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("load balancer {} is gone", req.id)))?;
-        Ok(UpdateResponse { outputs: outputs(&lb) })
+        Ok(UpdateResponse {
+            outputs: outputs(&lb),
+            new_id: None,
+        })
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {

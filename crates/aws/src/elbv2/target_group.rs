@@ -366,6 +366,7 @@ impl Provider for TargetGroup {
         update_tags(&self.elbv2, &req).await?;
         Ok(UpdateResponse {
             outputs: outputs(&req.id, str_of(&req.new_inputs, "name")?),
+            new_id: None,
         })
     }
 

@@ -156,6 +156,7 @@ impl<O: PolicyOwner> Provider for InlinePolicy<O> {
         self.put(owner, name, &req.new_inputs).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
+            new_id: None,
         })
     }
 

@@ -256,6 +256,7 @@ impl Provider for InstanceProfile {
         update_entity_tags(self, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
+            new_id: None,
         })
     }
 

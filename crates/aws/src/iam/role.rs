@@ -318,6 +318,7 @@ impl Provider for Role {
         update_entity_tags(self, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
+            new_id: None,
         })
     }
 

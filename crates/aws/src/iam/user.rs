@@ -280,6 +280,7 @@ impl Provider for User {
         update_entity_tags(self, &req).await?;
         Ok(UpdateResponse {
             outputs: req.old_outputs,
+            new_id: None,
         })
     }
 

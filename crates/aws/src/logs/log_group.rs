@@ -373,6 +373,7 @@ impl Provider for LogGroup {
         }
         Ok(UpdateResponse {
             outputs: name_arn_outputs(name, &arn),
+            new_id: None,
         })
     }
 

@@ -1123,7 +1123,10 @@ impl Provider for DbInstance {
             let arn = recorded_arn(&req.old_outputs, &req.id)?;
             sync_tags(&self.rds, arn, &req.stack, &req.urn, &req.old_inputs, &req.new_inputs).await?;
         }
-        Ok(UpdateResponse { outputs: outputs_now })
+        Ok(UpdateResponse {
+            outputs: outputs_now,
+            new_id: None,
+        })
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {

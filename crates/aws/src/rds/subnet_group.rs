@@ -1,9 +1,12 @@
 //! `aws:rds:DbSubnetGroup`: the subnets a DB instance may be placed in.
 //!
 //! The group is created as `<name>-<8 hex of the creation token>` (lowercase, as RDS
-//! stores names) so that a replacement can exist beside the group it replaces. Only tags
-//! change in place: ModifyDBSubnetGroup is never called (moto deletes the group on it),
-//! so name, description and subnets are replace keys.
+//! stores names) so that a replacement can exist beside the group it replaces.
+//! Description and subnets change in place with ModifyDBSubnetGroup, as
+//! terraform-provider-aws does: AWS refuses to move a DB instance to another subnet
+//! group of the same VPC, so a replaced group would leave the instance behind on the old
+//! one and the group's delete refused. (moto drops the group on ModifyDBSubnetGroup; the
+//! test double, `profiles/aws.toml`'s `moto_workarounds`, puts it back.)
 
 use std::collections::BTreeMap;
 
@@ -50,6 +53,7 @@ impl ResourceArgs for DbSubnetGroupArgs {
     const IAM_ACTIONS: &'static [&'static str] = &[
         "rds:CreateDBSubnetGroup",
         "rds:DescribeDBSubnetGroups",
+        "rds:ModifyDBSubnetGroup",
         "rds:DeleteDBSubnetGroup",
         "rds:ListTagsForResource",
         "rds:AddTagsToResource",
@@ -79,7 +83,7 @@ impl DbSubnetGroup {
     pub fn new(rds: aws_sdk_rds::Client) -> DbSubnetGroup {
         DbSubnetGroup {
             rds,
-            schema: Schema::new(TYPE, &["name", "description", "subnet_ids"]),
+            schema: Schema::new(TYPE, &["name"]),
         }
     }
 
@@ -296,12 +300,25 @@ impl Provider for DbSubnetGroup {
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
-        if crate::common::changed(&req.changed, "tags") {
+        let changed = |key: &str| crate::common::changed(&req.changed, key);
+        if changed("description") || changed("subnet_ids") {
+            // The call takes the whole subnet list, and the description along with it.
+            self.rds
+                .modify_db_subnet_group()
+                .db_subnet_group_name(&req.id)
+                .db_subnet_group_description(str_of(&req.new_inputs, "description")?)
+                .set_subnet_ids(Some(strings_of(&req.new_inputs, "subnet_ids")))
+                .send()
+                .await
+                .map_err(|e| rds_error("ModifyDBSubnetGroup", e))?;
+        }
+        if changed("tags") {
             let arn = recorded_arn(&req.old_outputs, &req.id)?;
             sync_tags(&self.rds, arn, &req.stack, &req.urn, &req.old_inputs, &req.new_inputs).await?;
         }
         Ok(UpdateResponse {
             outputs: req.old_outputs,
+            new_id: None,
         })
     }
 

@@ -919,6 +919,7 @@ impl Provider for Bucket {
         }
         Ok(UpdateResponse {
             outputs: self.outputs(name, new),
+            new_id: None,
         })
     }
 

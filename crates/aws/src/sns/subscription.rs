@@ -245,6 +245,7 @@ impl Provider for Subscription {
         // Every input is a replace key: nothing to change in place.
         Ok(UpdateResponse {
             outputs: outputs(&req.id),
+            new_id: None,
         })
     }
 

@@ -238,6 +238,7 @@ impl Provider for Topic {
         }
         Ok(UpdateResponse {
             outputs: outputs(&req.id),
+            new_id: None,
         })
     }
 

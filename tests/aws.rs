@@ -1,0 +1,778 @@
+//! Real AWS, not moto: each failure mode that moto hides, reproduced through the
+//! proxy's `profiles/aws.toml` (objects move through their states on reads; calls are
+//! refused with AWS's real error for a while after, or until, another call), and the
+//! provider shown to handle it. Provider-level tests call the providers as the engine
+//! does (check, then create / update / delete) with clients pointed at the proxy; the
+//! platform tests run the `stackup` binary.
+//!
+//! Durations are the profile's real AWS figures times a time scale chosen per test, so
+//! that each window is long enough to be met and short enough for a test.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use stackup_aws::autoscaling::AutoScalingGroupArgs;
+use stackup_aws::ec2::{RouteTableAssociationArgs, SecurityGroupArgs, SubnetArgs};
+use stackup_aws::elbv2::LoadBalancerArgs;
+use stackup_aws::iam::{InstanceProfileArgs, RoleArgs};
+use stackup_aws::rds::DbInstanceArgs;
+use stackup_aws::s3::BucketArgs;
+use stackup_aws::AwsClients;
+use stackup_model::{Properties, ResourceArgs, TypeToken, Urn, Value};
+use stackup_provider::{
+    CheckRequest, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ProviderError, ReadRequest, ReadTarget,
+    Registry, UpdateRequest,
+};
+use stackup_proxy::{Profile, Proxy};
+
+use crate::support::{assert_exact, block_on, dev_stack, objects_per_urn, Moto, Project};
+
+fn profile(name: &str) -> Profile {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Profile::load(&root.join(format!("profiles/{name}.toml"))).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Providers called as the engine calls them, through a proxy running `aws.toml`.
+struct AwsWorld {
+    proxy: Proxy,
+    registry: Registry,
+    stack: String,
+}
+
+impl AwsWorld {
+    fn new(stack: &str, time_scale: f64, seed: u64) -> AwsWorld {
+        let moto = Moto::shared();
+        let proxy = Proxy::start(&moto.endpoint, profile("aws"), time_scale, seed);
+        let config = proxied(&proxy.endpoint);
+        let clients = block_on(async { AwsClients::new(&config) });
+        AwsWorld {
+            registry: stackup_aws::registry(&clients),
+            proxy,
+            stack: stack.to_string(),
+        }
+    }
+
+    fn urn<A: ResourceArgs>(&self, name: &str) -> Urn {
+        Urn::new(&self.stack, &TypeToken::from_static(A::TYPE), name)
+    }
+
+    fn provider(&self, ty: &'static str) -> std::sync::Arc<dyn stackup_provider::Provider> {
+        self.registry
+            .get(&TypeToken::from_static(ty))
+            .unwrap_or_else(|| panic!("no provider for {ty}"))
+            .clone()
+    }
+
+    /// The inputs as the planner would hand them over: checked and normalised.
+    fn inputs<A: ResourceArgs>(&self, name: &str, args: A) -> Properties {
+        let checked = self.provider(A::TYPE).check(CheckRequest {
+            urn: &self.urn::<A>(name),
+            inputs: args.into_properties(),
+        });
+        assert!(checked.failures.is_empty(), "{name}: {:?}", checked.failures);
+        checked.inputs
+    }
+
+    fn create<A: ResourceArgs>(&self, name: &str, args: A) -> Result<(CreateResponse, Properties), ProviderError> {
+        let inputs = self.inputs(name, args);
+        let created = block_on(self.provider(A::TYPE).create(CreateRequest {
+            urn: self.urn::<A>(name),
+            stack: self.stack.clone(),
+            inputs: inputs.clone(),
+            token: uuid_like(name),
+        }))?;
+        Ok((created, inputs))
+    }
+
+    fn delete<A: ResourceArgs>(&self, name: &str, id: &str, inputs: &Properties) -> Result<(), ProviderError> {
+        block_on(self.provider(A::TYPE).delete(DeleteRequest {
+            urn: self.urn::<A>(name),
+            id: id.to_string(),
+            inputs: inputs.clone(),
+            outputs: Properties::new(),
+            replacing: false,
+        }))
+    }
+
+    fn injected(&self, rule: &str) -> usize {
+        self.proxy.injected().get(rule).copied().unwrap_or(0)
+    }
+}
+
+/// An SDK configuration whose clients talk to the proxy at `endpoint`.
+fn proxied(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+            aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"),
+        ))
+        .build()
+}
+
+/// A token of the creation, unique enough per test.
+fn uuid_like(name: &str) -> String {
+    format!(
+        "{:08x}-{name}",
+        std::process::id() ^ (name.len() as u32).wrapping_mul(2654435761)
+    )
+}
+
+fn tags(name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([("Name".to_string(), name.to_string())])
+}
+
+/// A VPC with an attached internet gateway and two subnets, made straight on moto (the
+/// proxy does not see them, so no rule is about them).
+fn network(moto: &Moto, cidr16: &str) -> (String, Vec<String>) {
+    let ec2 = moto.ec2();
+    block_on(async {
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block(format!("{cidr16}.0.0/16"))
+            .send()
+            .await
+            .expect("vpc")
+            .vpc()
+            .and_then(|v| v.vpc_id().map(str::to_string))
+            .expect("vpc id");
+        let mut subnets = Vec::new();
+        for (i, zone) in ["us-east-1a", "us-east-1b"].iter().enumerate() {
+            let subnet = ec2
+                .create_subnet()
+                .vpc_id(&vpc)
+                .availability_zone(*zone)
+                .cidr_block(format!("{cidr16}.{i}.0/24"))
+                .send()
+                .await
+                .expect("subnet")
+                .subnet()
+                .and_then(|s| s.subnet_id().map(str::to_string))
+                .expect("subnet id");
+            subnets.push(subnet);
+        }
+        (vpc, subnets)
+    })
+}
+
+/// IAM propagation: an instance profile created a moment ago is refused by Auto
+/// Scaling (`ValidationError` "Invalid IAM Instance Profile") until it propagates. The
+/// group's create waits it out, then waits for its instances to be in service and
+/// healthy in the target group (`initial` until their health checks pass) before it
+/// calls the group created.
+#[test]
+fn an_auto_scaling_group_waits_out_iam_propagation_and_unhealthy_targets() {
+    let moto = Moto::shared();
+    let w = AwsWorld::new("aws-asg", 1.0 / 10.0, 11);
+    let (vpc, subnets) = network(moto, "10.91");
+    let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&moto.sdk_config());
+    let target_group = block_on(async {
+        elbv2
+            .create_target_group()
+            .name("aws-asg-tg")
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+            .port(80)
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .expect("target group")
+            .target_groups()
+            .first()
+            .and_then(|t| t.target_group_arn().map(str::to_string))
+            .expect("target group arn")
+    });
+
+    let (role, _) = w
+        .create(
+            "role",
+            RoleArgs {
+                name: "aws-asg-web".into(),
+                assume_role_service: "ec2.amazonaws.com".into(),
+                tags: tags("role"),
+            },
+        )
+        .expect("role");
+    let role_name = role
+        .outputs
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("aws-asg-web");
+    let (profile, _) = w
+        .create(
+            "profile",
+            InstanceProfileArgs {
+                name: "aws-asg-web".into(),
+                role_name: role_name.to_string().into(),
+                tags: tags("profile"),
+            },
+        )
+        .expect("instance profile");
+    let profile_arn = profile
+        .outputs
+        .get("arn")
+        .and_then(Value::as_str)
+        .expect("profile arn")
+        .to_string();
+    let (template, _) = w
+        .create(
+            "template",
+            stackup_aws::ec2::LaunchTemplateArgs {
+                name: "aws-asg-web".into(),
+                image_id: "ami-12c6146b".into(),
+                instance_type: "t3.micro".into(),
+                user_data: "#!/bin/bash\n".into(),
+                user_data_vars: BTreeMap::new(),
+                iam_instance_profile_arn: profile_arn.into(),
+                security_group_ids: Vec::new(),
+                detailed_monitoring: false,
+                key_name: None,
+                instance_tags: tags("web"),
+                tags: tags("template"),
+            },
+        )
+        .expect("launch template");
+    let version = template
+        .outputs
+        .get("latest_version")
+        .map(|v| match v {
+            Value::Int(i) => i.to_string(),
+            other => other.as_str().unwrap_or("1").to_string(),
+        })
+        .unwrap_or_else(|| "1".into());
+    let (group, _) = w
+        .create(
+            "web",
+            AutoScalingGroupArgs {
+                name: "aws-asg-web".into(),
+                min_size: 1,
+                max_size: 2,
+                subnet_ids: subnets.iter().map(|s| s.clone().into()).collect(),
+                launch_template_id: template.id.clone().into(),
+                launch_template_version: version.into(),
+                target_group_arns: vec![target_group.clone().into()],
+                health_check_type: "ELB".into(),
+                health_check_grace_period: 0,
+                tags: tags("web"),
+                wait_for_elb_capacity: 1,
+            },
+        )
+        .expect("the group is created once the profile has propagated and its target is healthy");
+    assert_eq!(group.id, "aws-asg-web");
+    assert!(
+        w.injected("iam-propagation") >= 1,
+        "the profile was refused at first: {:?}",
+        w.proxy.injected()
+    );
+    let counts = w.proxy.counts();
+    assert_eq!(
+        counts.get("autoscaling:CreateAutoScalingGroup").copied().unwrap_or(0),
+        1 + w.injected("iam-propagation"),
+        "one create per refusal, plus the one that worked: {counts:?}"
+    );
+    assert!(
+        counts
+            .get("elasticloadbalancing:DescribeTargetHealth")
+            .copied()
+            .unwrap_or(0)
+            >= 2,
+        "the create polled target health through `initial`: {counts:?}"
+    );
+    // Exactly one group of that name exists on the server.
+    let autoscaling = aws_sdk_autoscaling::Client::new(&moto.sdk_config());
+    let listed = block_on(async {
+        autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names("aws-asg-web")
+            .send()
+            .await
+            .expect("describe groups")
+            .auto_scaling_groups()
+            .len()
+    });
+    assert_eq!(listed, 1);
+    block_on(async {
+        let _ = autoscaling
+            .delete_auto_scaling_group()
+            .auto_scaling_group_name("aws-asg-web")
+            .force_delete(true)
+            .send()
+            .await;
+    });
+}
+
+/// A new group's default egress rule is not visible for a moment
+/// (`InvalidPermission.NotFound` on the revoke): the revoke is repeated until
+/// DescribeSecurityGroupRules shows the rule gone, never assumed done.
+#[test]
+fn a_security_groups_default_egress_is_revoked_and_verified() {
+    let moto = Moto::shared();
+    let w = AwsWorld::new("aws-sg", 1.0, 12);
+    let (vpc, _) = network(moto, "10.92");
+    let (group, _) = w
+        .create(
+            "web-sg",
+            SecurityGroupArgs {
+                name: "aws-sg-web".into(),
+                description: "web".into(),
+                vpc_id: vpc.into(),
+                tags: tags("web-sg"),
+            },
+        )
+        .expect("security group");
+    assert!(w.injected("sg-egress") >= 1, "{:?}", w.proxy.injected());
+    let rules = block_on(async {
+        moto.ec2()
+            .describe_security_group_rules()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-id")
+                    .values(&group.id)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("rules")
+            .security_group_rules()
+            .iter()
+            .filter(|r| r.is_egress() == Some(true))
+            .count()
+    });
+    assert_eq!(rules, 0, "no egress rule is left on {}", group.id);
+}
+
+/// S3 refuses a bucket name deleted moments ago with `OperationAborted` (409): the
+/// create waits until the name is free again instead of failing the run.
+#[test]
+fn a_bucket_name_deleted_moments_ago_is_created_once_s3_releases_it() {
+    let w = AwsWorld::new("aws-s3", 1.0 / 20.0, 13);
+    let name = format!("stackup-aws-reuse-{}", std::process::id());
+    let args = || BucketArgs {
+        name: name.clone(),
+        versioning: true,
+        encryption: "AES256".into(),
+        block_public_access: true,
+        website: None,
+        force_destroy: true,
+        tags: tags("assets"),
+    };
+    let (first, inputs) = w.create("assets", args()).expect("first bucket");
+    w.delete::<BucketArgs>("assets", &first.id, &inputs).expect("delete");
+    let (second, inputs) = w.create("assets", args()).expect("the same name again");
+    assert_eq!(second.id, first.id);
+    assert!(w.injected("s3-name-reuse") >= 1, "{:?}", w.proxy.injected());
+    w.delete::<BucketArgs>("assets", &second.id, &inputs).expect("clean up");
+}
+
+fn db_args(identifier: &str, version: &str, subnet_group: &str, class: &str) -> DbInstanceArgs {
+    DbInstanceArgs {
+        identifier: identifier.into(),
+        engine: "postgres".into(),
+        engine_version: version.into(),
+        instance_class: class.into(),
+        allocated_storage_gb: 20,
+        storage_encrypted: true,
+        db_subnet_group_name: subnet_group.to_string().into(),
+        vpc_security_group_ids: Vec::new(),
+        multi_az: false,
+        publicly_accessible: false,
+        backup_retention_days: 7,
+        backup_window: "03:00-04:00".into(),
+        maintenance_window: "sun:05:00-sun:06:00".into(),
+        deletion_protection: false,
+        skip_final_snapshot: true,
+        final_snapshot_prefix: String::new(),
+        master_username: "shop".into(),
+        apply_immediately: true,
+        allow_replacement: false,
+        tags: tags(identifier),
+    }
+}
+
+/// RDS: a major version resolves to the newest minor RDS offers (and reads back as
+/// declared, whatever minor runs); a deprecated minor is refused naming the ones
+/// offered; creation is ready only when `available` holds; a modification sent while
+/// the instance is still `modifying` is refused (`InvalidDBInstanceState`) and sent
+/// again once it is available.
+#[test]
+fn rds_resolves_versions_from_the_catalog_and_waits_for_available_before_modifying() {
+    let moto = Moto::shared();
+    let w = AwsWorld::new("aws-rds", 1.0 / 60.0, 14);
+    let (_, subnets) = network(moto, "10.93");
+    let rds = aws_sdk_rds::Client::new(&moto.sdk_config());
+    block_on(async {
+        rds.create_db_subnet_group()
+            .db_subnet_group_name("aws-rds-subnets")
+            .db_subnet_group_description("test")
+            .set_subnet_ids(Some(subnets.clone()))
+            .send()
+            .await
+            .expect("subnet group");
+    });
+
+    let refused = w
+        .create("old", db_args("aws-rds-old", "16.2", "aws-rds-subnets", "db.t3.micro"))
+        .expect_err("a deprecated minor version is refused");
+    assert_eq!(refused.kind, ErrorKind::Invalid, "{refused}");
+    assert!(
+        refused.message.contains("16.2") && refused.message.contains("16.8"),
+        "names what RDS offers: {refused}"
+    );
+
+    let (db, inputs) = w
+        .create("db", db_args("aws-rds-db", "16", "aws-rds-subnets", "db.t3.micro"))
+        .expect("created at the newest 16.x");
+    assert_eq!(
+        db.outputs.get("engine_version_actual").and_then(Value::as_str),
+        Some("16.8"),
+        "{:?}",
+        db.outputs
+    );
+    let lifecycles = w.proxy.lifecycles();
+    assert!(
+        lifecycles.iter().any(|l| l.id == "aws-rds-db"),
+        "the instance went through `creating` and `backing-up`: {lifecycles:?}"
+    );
+    let provider = w.provider(stackup_aws::rds::DbInstanceArgs::TYPE);
+    let read = |inputs: &Properties| {
+        block_on(provider.read(ReadRequest {
+            targets: vec![ReadTarget {
+                urn: w.urn::<DbInstanceArgs>("db"),
+                id: db.id.clone(),
+                inputs: inputs.clone(),
+                outputs: db.outputs.clone(),
+            }],
+        }))
+        .expect("read")
+        .found
+    };
+    let live = read(&inputs);
+    assert_eq!(
+        live[0].inputs.get("engine_version").and_then(Value::as_str),
+        Some("16"),
+        "16.8 satisfies the declared 16: no drift"
+    );
+
+    // Two modifications in a row: the second meets the instance `modifying`.
+    let update = |old: &Properties, new: Properties, changed: &[&str]| {
+        block_on(provider.update(UpdateRequest {
+            urn: w.urn::<DbInstanceArgs>("db"),
+            stack: w.stack.clone(),
+            id: db.id.clone(),
+            old_inputs: old.clone(),
+            new_inputs: new,
+            old_outputs: db.outputs.clone(),
+            changed: changed.iter().map(|s| s.to_string()).collect(),
+        }))
+    };
+    let bigger = w.inputs("db", db_args("aws-rds-db", "16", "aws-rds-subnets", "db.t3.small"));
+    // Another tool modifies the instance first: it is `modifying` for a while.
+    let proxied_rds = aws_sdk_rds::Client::new(&proxied(&w.proxy.endpoint));
+    block_on(async {
+        proxied_rds
+            .modify_db_instance()
+            .db_instance_identifier(&db.id)
+            .backup_retention_period(7)
+            .apply_immediately(true)
+            .send()
+            .await
+            .expect("a modification the proxy sees: the instance is now modifying");
+    });
+    update(&inputs, bigger.clone(), &["instance_class"]).expect("modified once available");
+    let live = read(&bigger);
+    assert_eq!(
+        live[0].inputs.get("instance_class").and_then(Value::as_str),
+        Some("db.t3.small")
+    );
+    // Sent only once the instance was available again: never refused as busy.
+    assert_eq!(w.injected("rds-state"), 0, "{:?}", w.proxy.injected());
+    assert!(
+        w.proxy
+            .lifecycles()
+            .iter()
+            .any(|l| l.id == "aws-rds-db" && l.phase == stackup_proxy::Phase::Modify),
+        "the instance was modifying when the update came: {:?}",
+        w.proxy.lifecycles()
+    );
+
+    w.delete::<DbInstanceArgs>("db", &db.id, &bigger)
+        .expect("deleted, waiting through `deleting`");
+    let gone = block_on(async {
+        rds.describe_db_instances()
+            .db_instance_identifier(&db.id)
+            .send()
+            .await
+            .is_err()
+    });
+    assert!(gone, "the instance is gone");
+}
+
+/// ELB does not see a VPC's internet gateway for a moment after it is attached
+/// (`InvalidSubnet`: no internet gateway): the load balancer's create waits it out. After
+/// the load balancer is deleted, AWS keeps its network interfaces for minutes, and
+/// DeleteSubnet answers `DependencyViolation` meanwhile: the subnet's delete waits for
+/// them to go (reporting what it waits for) instead of giving up.
+#[test]
+fn a_load_balancer_waits_for_the_gateway_and_its_subnets_wait_for_its_interfaces() {
+    let moto = Moto::shared();
+    let w = AwsWorld::new("aws-lb", 1.0 / 30.0, 15);
+    // The network through the proxy: it must see the attachment and the subnets.
+    let (vpc, _) = w
+        .create(
+            "vpc",
+            stackup_aws::ec2::VpcArgs {
+                cidr_block: "10.94.0.0/16".to_string().into(),
+                enable_dns_support: true,
+                enable_dns_hostnames: true,
+                tags: tags("vpc"),
+            },
+        )
+        .expect("vpc");
+    let mut subnets = Vec::new();
+    for (i, zone) in ["us-east-1a", "us-east-1b"].iter().enumerate() {
+        let name = format!("public-{i}");
+        let (subnet, inputs) = w
+            .create(
+                &name,
+                SubnetArgs {
+                    vpc_id: vpc.id.clone().into(),
+                    cidr_block: format!("10.94.{i}.0/24").into(),
+                    availability_zone: zone.to_string().into(),
+                    map_public_ip_on_launch: true,
+                    tags: tags(&name),
+                },
+            )
+            .expect("subnet");
+        subnets.push((name, subnet.id, inputs));
+    }
+    let (group, _) = w
+        .create(
+            "alb-sg",
+            SecurityGroupArgs {
+                name: "aws-lb-alb".into(),
+                description: "alb".into(),
+                vpc_id: vpc.id.clone().into(),
+                tags: tags("alb-sg"),
+            },
+        )
+        .expect("security group");
+    let (igw, _) = w
+        .create("igw", stackup_aws::ec2::InternetGatewayArgs { tags: tags("igw") })
+        .expect("internet gateway");
+    w.create(
+        "igw-attachment",
+        stackup_aws::ec2::InternetGatewayAttachmentArgs {
+            internet_gateway_id: igw.id.clone().into(),
+            vpc_id: vpc.id.clone().into(),
+        },
+    )
+    .expect("attachment");
+    let (lb, lb_inputs) = w
+        .create(
+            "alb",
+            LoadBalancerArgs {
+                name: "aws-lb-alb".into(),
+                internal: false,
+                subnet_ids: subnets.iter().map(|(_, id, _)| id.clone().into()).collect(),
+                security_group_ids: vec![group.id.clone().into()],
+                tags: tags("alb"),
+            },
+        )
+        .expect("the load balancer, once ELB sees the gateway");
+    assert!(w.injected("igw-propagation") >= 1, "{:?}", w.proxy.injected());
+
+    w.delete::<LoadBalancerArgs>("alb", &lb.id, &lb_inputs)
+        .expect("load balancer deleted");
+    let (name, subnet, inputs) = &subnets[0];
+    w.delete::<SubnetArgs>(name, subnet, inputs)
+        .expect("the subnet is deleted once AWS releases the load balancer's interfaces");
+    assert!(w.injected("eni-linger") >= 1, "{:?}", w.proxy.injected());
+    let left = block_on(async {
+        moto.ec2()
+            .describe_subnets()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("subnet-id")
+                    .values(subnet)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("subnets")
+            .subnets()
+            .len()
+    });
+    assert_eq!(left, 0);
+}
+
+/// Re-pointing a subnet to another route table is one ReplaceRouteTableAssociation (no
+/// moment on the main table's routes), recorded under the association's new id.
+#[test]
+fn a_subnet_is_re_pointed_to_another_route_table_in_place() {
+    let moto = Moto::shared();
+    let w = AwsWorld::new("aws-rta", 1.0, 16);
+    let (vpc, subnets) = network(moto, "10.95");
+    let ec2 = moto.ec2();
+    let table = |name: &str| {
+        block_on(async {
+            ec2.create_route_table()
+                .vpc_id(&vpc)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("route table {name}: {e}"))
+                .route_table()
+                .and_then(|t| t.route_table_id().map(str::to_string))
+                .expect("route table id")
+        })
+    };
+    let (first, second) = (table("first"), table("second"));
+    let args = |rt: &str| RouteTableAssociationArgs {
+        route_table_id: rt.to_string().into(),
+        subnet_id: subnets[0].clone().into(),
+    };
+    let (association, old_inputs) = w.create("rta", args(&first)).expect("association");
+    let new_inputs = w.inputs("rta", args(&second));
+    let provider = w.provider(RouteTableAssociationArgs::TYPE);
+    let diff = provider.diff(stackup_provider::DiffRequest {
+        urn: &w.urn::<RouteTableAssociationArgs>("rta"),
+        old_inputs: &old_inputs,
+        new_inputs: &new_inputs,
+    });
+    assert!(diff.replace.is_empty(), "a new route table is an update: {diff:?}");
+    let updated = block_on(provider.update(UpdateRequest {
+        urn: w.urn::<RouteTableAssociationArgs>("rta"),
+        stack: w.stack.clone(),
+        id: association.id.clone(),
+        old_inputs,
+        new_inputs,
+        old_outputs: association.outputs.clone(),
+        changed: diff.changed,
+    }))
+    .expect("re-pointed");
+    let new_id = updated.new_id.expect("the association has a new id");
+    assert_ne!(new_id, association.id);
+    let counts = w.proxy.counts();
+    assert_eq!(counts.get("ec2:ReplaceRouteTableAssociation"), Some(&1), "{counts:?}");
+    assert_eq!(
+        counts.get("ec2:DisassociateRouteTable"),
+        None,
+        "never disassociated: {counts:?}"
+    );
+    let routed_by = block_on(async {
+        ec2.describe_route_tables()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("association.subnet-id")
+                    .values(&subnets[0])
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("route tables")
+            .route_tables()
+            .iter()
+            .filter_map(|t| t.route_table_id().map(str::to_string))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(routed_by, vec![second]);
+}
+
+/// The whole platform under `profiles/aws.toml`: states moving on every read, every
+/// causal rule on, nothing held. `up` converges, `diff` is clean, a change applies in
+/// place, a change that would replace the database under its own identifier is refused
+/// at plan time, and `destroy` leaves nothing.
+#[test]
+fn the_platform_converges_under_the_aws_profile() {
+    let moto = Moto::shared();
+    let proxy = Proxy::start(&moto.endpoint, profile("aws"), 1.0 / 60.0, 21);
+    run_platform(&proxy, moto, "awsplat", false);
+    let injected = proxy.injected();
+    eprintln!("aws profile: injected {injected:?}");
+    for rule in ["sg-egress", "eni-linger"] {
+        assert!(
+            injected.get(rule).copied().unwrap_or(0) >= 1,
+            "{rule} met: {injected:?}"
+        );
+    }
+    let kinds: std::collections::BTreeSet<String> = proxy.lifecycles().into_iter().map(|l| l.kind).collect();
+    for kind in [
+        "nat_gateway",
+        "db_instance",
+        "load_balancer",
+        "instance",
+        "mount_target",
+    ] {
+        assert!(kinds.contains(kind), "{kind} moved through its states: {kinds:?}");
+    }
+}
+
+/// The same under chaos on top of the AWS profile (throttling, 5xx, dropped
+/// connections): converges within three runs of each command, nothing duplicated,
+/// nothing left.
+#[test]
+fn the_platform_converges_under_the_aws_profile_with_chaos() {
+    let moto = Moto::shared();
+    let proxy = Proxy::start(&moto.endpoint, profile("aws").combine(profile("chaos")), 1.0 / 60.0, 22);
+    run_platform(&proxy, moto, "awschaos", true);
+    eprintln!("aws+chaos: injected {:?}", proxy.injected());
+}
+
+fn run_platform(proxy: &Proxy, moto: &Moto, stack: &str, chaos: bool) {
+    let project = Project::new(&proxy.endpoint);
+    let bucket = format!("stackup-{stack}-{}", std::process::id());
+    let text = dev_stack(&bucket);
+    project.write_stack(stack, &text);
+    let env = [("AWS_RETRY_MODE", "adaptive"), ("AWS_MAX_ATTEMPTS", "10")];
+    let tries = if chaos { 3 } else { 1 };
+    let until_success = |args: &[&str]| {
+        for run in 1..=tries {
+            let result = project.stackup_with_env(args, &env);
+            if result.code == 0 {
+                return;
+            }
+            eprintln!(
+                "`stackup {}` run {run} failed:\n{}\n{}",
+                args.join(" "),
+                result.stdout,
+                result.stderr
+            );
+        }
+        panic!("`stackup {}` did not converge in {tries} run(s)", args.join(" "));
+    };
+    until_success(&["up", "--yes", "--stack", stack]);
+    assert_exact(&project, &moto.endpoint, stack);
+    let diff = project.stackup_with_env(&["diff", "--stack", stack], &env);
+    assert_eq!(diff.code, 0, "clean after up:\n{}\n{}", diff.stdout, diff.stderr);
+
+    if !chaos {
+        // A change in place, through the states it causes.
+        let changed = text
+            .replace("asg_max = 2", "asg_max = 3")
+            .replace("backup_retention_days = 7", "backup_retention_days = 9");
+        assert_ne!(changed, text, "the dev stack has the keys this test changes");
+        project.write_stack(stack, &changed);
+        until_success(&["up", "--yes", "--stack", stack]);
+        let diff = project.stackup_with_env(&["diff", "--stack", stack], &env);
+        assert_eq!(
+            diff.code, 0,
+            "clean after the change:\n{}\n{}",
+            diff.stdout, diff.stderr
+        );
+
+        // Replacing the database under its own identifier would delete it first.
+        let replacing = changed.replace("[database]\n", "[database]\nmaster_username = \"shopadmin\"\n");
+        project.write_stack(stack, &replacing);
+        let refused = project.stackup_with_env(&["diff", "--stack", stack], &env);
+        assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+        assert!(
+            refused.stderr.contains("master_username") && refused.stderr.contains("allow_replacement"),
+            "{}",
+            refused.stderr
+        );
+        project.write_stack(stack, &changed);
+    }
+
+    until_success(&["destroy", "--yes", "--stack", stack]);
+    let left = objects_per_urn(&moto.endpoint, stack);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
