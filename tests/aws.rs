@@ -776,3 +776,46 @@ fn run_platform(proxy: &Proxy, moto: &Moto, stack: &str, chaos: bool) {
     let left = objects_per_urn(&moto.endpoint, stack);
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// What AWS needs first and no reference says: web servers run `dnf install` (through
+/// the NAT route) and mount the file system (through its mount targets) at first
+/// boot, and an internet-facing load balancer or a public instance needs the VPC's
+/// gateway attached and the public routes in place. The platform declares those
+/// orderings, so the plan starts the group, the ALB and the bastion only after them.
+#[test]
+fn the_platform_launches_servers_only_after_their_routes_mounts_and_gateway() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/dev.toml");
+    let text = std::fs::read_to_string(&file).expect("stacks/dev.toml");
+    let config = stackup_ecommerce::StackConfig::parse(&file, &text).expect("dev stack");
+    let program = stackup_ecommerce::program(&config);
+    let deps = |name: &str| -> Vec<String> {
+        program
+            .goals
+            .iter()
+            .find(|g| g.urn.name() == name)
+            .unwrap_or_else(|| panic!("no resource {name}"))
+            .dependencies()
+            .iter()
+            .map(|u| u.name().to_string())
+            .collect()
+    };
+    let all_named = |prefix: &str| -> Vec<String> {
+        program
+            .goals
+            .iter()
+            .map(|g| g.urn.name().to_string())
+            .filter(|n| n.starts_with(prefix))
+            .collect()
+    };
+    let group = deps("web-asg");
+    for needed in all_named("private-rta-").into_iter().chain(all_named("images-mt-")) {
+        assert!(group.contains(&needed), "web-asg waits for {needed}: {group:?}");
+    }
+    for server in ["alb", "bastion"] {
+        let d = deps(server);
+        assert!(d.contains(&"igw-attachment".to_string()), "{server}: {d:?}");
+        for route in all_named("public-rta-") {
+            assert!(d.contains(&route), "{server} waits for {route}: {d:?}");
+        }
+    }
+}

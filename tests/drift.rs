@@ -343,3 +343,117 @@ fn refresh_calls_grow_with_types_and_pages_not_resources() {
         assert!(*count <= 4, "{action} was called {count} times: a per-resource read");
     }
 }
+
+/// The search for unmanaged objects costs per type, not per object in the account: the
+/// stack's buckets, topics, log groups, tables, load balancers, target groups and alarms
+/// are found
+/// by their tag with the Resource Groups Tagging API (one paginated call per type),
+/// where S3, SNS, Logs, DynamoDB, ELB and CloudWatch would each take a tag read per
+/// object.
+#[test]
+fn listing_unmanaged_objects_costs_per_type_not_per_object_in_the_account() {
+    let moto = Moto::dedicated_with_recorder();
+    let registry = stackup_testkit::aws_registry(&moto.endpoint);
+    let config = moto.sdk_config();
+    let (s3, sns) = (moto.s3(), aws_sdk_sns::Client::new(&config));
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let prefix = format!("foreign-{}", std::process::id());
+    // Objects of someone else's: 20 of each type.
+    block_on(async {
+        for i in 0..20 {
+            s3.create_bucket()
+                .bucket(format!("{prefix}-{i}"))
+                .send()
+                .await
+                .expect("bucket");
+            sns.create_topic()
+                .name(format!("{prefix}-{i}"))
+                .send()
+                .await
+                .expect("topic");
+            logs.create_log_group()
+                .log_group_name(format!("{prefix}-{i}"))
+                .send()
+                .await
+                .expect("log group");
+            dynamodb
+                .create_table()
+                .table_name(format!("{prefix}-{i}"))
+                .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+                .attribute_definitions(
+                    aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                        .attribute_name("id")
+                        .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                        .build()
+                        .expect("attribute"),
+                )
+                .key_schema(
+                    aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                        .attribute_name("id")
+                        .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                        .build()
+                        .expect("key"),
+                )
+                .send()
+                .await
+                .expect("table");
+        }
+        // One bucket of the stack, made outside stackup's state: it must be found.
+        let ours = format!("{prefix}-ours");
+        s3.create_bucket().bucket(&ours).send().await.expect("bucket");
+        s3.put_bucket_tagging()
+            .bucket(&ours)
+            .tagging(
+                aws_sdk_s3::types::Tagging::builder()
+                    .tag_set(
+                        aws_sdk_s3::types::Tag::builder()
+                            .key("stackup:stack")
+                            .value("lonely")
+                            .build()
+                            .expect("tag"),
+                    )
+                    .tag_set(
+                        aws_sdk_s3::types::Tag::builder()
+                            .key("stackup:urn")
+                            .value("lonely::aws:s3:Bucket::assets")
+                            .build()
+                            .expect("tag"),
+                    )
+                    .build()
+                    .expect("tagging"),
+            )
+            .send()
+            .await
+            .expect("tags");
+    });
+    for ty in [
+        "aws:s3:Bucket",
+        "aws:sns:Topic",
+        "aws:logs:LogGroup",
+        "aws:dynamodb:Table",
+        "aws:elbv2:LoadBalancer",
+        "aws:elbv2:TargetGroup",
+        "aws:cloudwatch:MetricAlarm",
+    ] {
+        let provider = registry
+            .get(&stackup_model::TypeToken::parse(ty).expect("type"))
+            .expect("provider")
+            .clone();
+        moto.start_recording();
+        let listed = block_on(provider.list(stackup_provider::ListRequest { stack: "lonely".into() }))
+            .expect("list")
+            .expect("the type lists");
+        let calls = moto.stop_recording();
+        eprintln!("{ty}: {} call(s) {calls:?}", calls.len());
+        let found: Vec<String> = listed.found.iter().map(|f| f.urn.to_string()).collect();
+        if ty == "aws:s3:Bucket" {
+            assert_eq!(found, vec!["lonely::aws:s3:Bucket::assets".to_string()]);
+            // One lookup, then the reads of the one bucket found: none per foreign bucket.
+            assert!(calls.len() <= 8, "{ty}: {calls:?}");
+        } else {
+            assert!(found.is_empty(), "{ty}: {found:?}");
+            assert_eq!(calls.len(), 1, "{ty}: one tag lookup, nothing per object: {calls:?}");
+        }
+    }
+}

@@ -114,7 +114,7 @@ where
                     "{what}: waiting for the instance profile to reach EC2 ({}s): {e}",
                     started.elapsed().as_secs()
                 ));
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                stackup_provider::wait::pause(std::time::Duration::from_secs(2)).await;
             }
             other => return other,
         }

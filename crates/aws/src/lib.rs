@@ -26,6 +26,7 @@ pub mod rds;
 pub mod s3;
 pub mod sns;
 pub mod sweep;
+mod tagging;
 mod tags;
 
 use stackup_provider::Registry;
@@ -47,6 +48,8 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     pub sns: aws_sdk_sns::Client,
+    /// The Resource Groups Tagging API: the stack's objects by tag, one call per type.
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
 }
 
 impl AwsClients {
@@ -65,6 +68,7 @@ impl AwsClients {
             s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build()),
             secretsmanager: aws_sdk_secretsmanager::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
+            tagging: aws_sdk_resourcegroupstagging::Client::new(config),
         }
     }
 

@@ -10,6 +10,7 @@
 //! SDK's own retry (adaptive mode) keeps the polling within the service's rate limits.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::{progress, ErrorKind, ProviderError};
@@ -51,6 +52,37 @@ impl Patience {
         self
     }
 }
+
+/// The factor every provider pause is multiplied by: 1 (real time) unless a benchmark
+/// runs AWS's durations faster (the proxy's time scale) and wants the engine's polls
+/// and retry pauses to keep the same proportion to them as on AWS. Stored as f64 bits.
+static TIME_SCALE: AtomicU64 = AtomicU64::new(0x3FF0_0000_0000_0000); // 1.0
+
+/// Makes every provider pause (polls, retry pauses) `scale` times as long, for a
+/// benchmark that runs AWS's durations at that scale. Deadlines are not scaled.
+/// Process-wide; the `stackup` binary never calls it.
+pub fn set_time_scale(scale: f64) {
+    let scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
+    TIME_SCALE.store(scale.to_bits(), Ordering::Relaxed);
+}
+
+/// `pause` at the time scale (see [`set_time_scale`]), at least a millisecond.
+pub fn scaled(pause: Duration) -> Duration {
+    let scale = f64::from_bits(TIME_SCALE.load(Ordering::Relaxed));
+    if scale == 1.0 {
+        return pause;
+    }
+    pause.mul_f64(scale).max(Duration::from_millis(1))
+}
+
+/// Sleeps for `pause` at the time scale: every provider's pause between polls or
+/// retries goes through here.
+pub async fn pause(pause: Duration) {
+    tokio::time::sleep(scaled(pause)).await;
+}
+
+/// The longest wait between a poll that saw the wanted state and the poll confirming it.
+const CONFIRM_DELAY: Duration = Duration::from_secs(2);
 
 /// Delay before the second poll; each later delay is half again the one before.
 const FIRST_DELAY: Duration = Duration::from_millis(50);
@@ -111,7 +143,10 @@ where
                 ),
             ));
         }
-        tokio::time::sleep(delay).await;
+        // A confirmation poll comes soon after the first sight of the wanted state: it
+        // checks that the state holds, and should not cost a whole grown delay.
+        let next = if in_a_row > 0 { delay.min(CONFIRM_DELAY) } else { delay };
+        pause(next).await;
         delay = (delay * 3 / 2).min(patience.max_delay);
     }
 }

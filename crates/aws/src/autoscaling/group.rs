@@ -785,7 +785,7 @@ impl Provider for AutoScalingGroup {
                 ErrorKind::Transient | ErrorKind::Throttled | ErrorKind::DependencyViolation
                     if started.elapsed() < DEADLINE =>
                 {
-                    tokio::time::sleep(POLL_INTERVAL).await;
+                    wait::pause(POLL_INTERVAL).await;
                 }
                 _ => return Err(e),
             }

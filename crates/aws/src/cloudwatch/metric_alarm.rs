@@ -107,14 +107,16 @@ impl ResourceArgs for MetricAlarmArgs {
 /// The `aws:cloudwatch:MetricAlarm` provider.
 pub struct MetricAlarm {
     cloudwatch: aws_sdk_cloudwatch::Client,
+    tagging: aws_sdk_resourcegroupstagging::Client,
     schema: Schema,
 }
 
 impl MetricAlarm {
     /// A provider calling CloudWatch through `cloudwatch`.
-    pub fn new(cloudwatch: aws_sdk_cloudwatch::Client) -> MetricAlarm {
+    pub fn new(cloudwatch: aws_sdk_cloudwatch::Client, tagging: aws_sdk_resourcegroupstagging::Client) -> MetricAlarm {
         MetricAlarm {
             cloudwatch,
+            tagging,
             schema: Schema::new(TYPE, &["name"]),
         }
     }
@@ -586,24 +588,26 @@ impl Provider for MetricAlarm {
     }
 
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
-        // Without names DescribeAlarms lists every metric alarm of the account (composite
-        // alarms only when asked for).
-        let pages: Vec<_> = self
-            .cloudwatch
-            .describe_alarms()
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("DescribeAlarms", e))?;
+        // The stack's alarms with their tags in one paginated call (CloudWatch would take
+        // a ListTagsForResource per alarm of the account), then those described by
+        // name, 100 to a call.
+        let tagged = crate::tagging::stack_objects(&self.tagging, &req.stack, "cloudwatch:alarm").await?;
+        let tags_by_name: BTreeMap<String, (String, BTreeMap<String, String>)> = tagged
+            .into_iter()
+            .filter_map(|t| {
+                let name = t.arn.split(":alarm:").nth(1)?.to_string();
+                Some((name, (t.arn, t.tags)))
+            })
+            .collect();
+        let names: Vec<String> = tags_by_name.keys().cloned().collect();
         let mut found = Vec::new();
-        for alarm in pages.iter().flat_map(|p| p.metric_alarms()) {
+        for alarm in self.describe(&names).await? {
             let Some(name) = alarm.alarm_name() else { continue };
-            let Some((arn, live_tags)) = self.tagged(alarm).await? else {
+            let Some((arn, live_tags)) = tags_by_name.get(name) else {
                 continue;
             };
-            if let Some(urn) = tags::listed_urn(&req.stack, TYPE, name, &live_tags) {
-                found.push(live(urn, alarm, &arn, &live_tags));
+            if let Some(urn) = tags::listed_urn(&req.stack, TYPE, name, live_tags) {
+                found.push(live(urn, &alarm, arn, live_tags));
             }
         }
         Ok(Some(ListResponse { found }))

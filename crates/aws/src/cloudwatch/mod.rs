@@ -15,5 +15,8 @@ use crate::AwsClients;
 
 /// Every CloudWatch provider.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
-    vec![Arc::new(MetricAlarm::new(clients.cloudwatch.clone()))]
+    vec![Arc::new(MetricAlarm::new(
+        clients.cloudwatch.clone(),
+        clients.tagging.clone(),
+    ))]
 }

@@ -12,5 +12,5 @@ use crate::AwsClients;
 
 /// Every DynamoDB provider.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
-    vec![Arc::new(Table::new(clients.dynamodb.clone()))]
+    vec![Arc::new(Table::new(clients.dynamodb.clone(), clients.tagging.clone()))]
 }

@@ -79,6 +79,7 @@ impl ResourceArgs for TableArgs {
 /// The provider of `aws:dynamodb:Table`.
 pub struct Table {
     dynamodb: aws_sdk_dynamodb::Client,
+    tagging: aws_sdk_resourcegroupstagging::Client,
     schema: Schema,
 }
 
@@ -92,9 +93,10 @@ struct LiveTable {
 
 impl Table {
     /// A provider calling DynamoDB through `dynamodb`.
-    pub fn new(dynamodb: aws_sdk_dynamodb::Client) -> Table {
+    pub fn new(dynamodb: aws_sdk_dynamodb::Client, tagging: aws_sdk_resourcegroupstagging::Client) -> Table {
         Table {
             dynamodb,
+            tagging,
             // The name is the table's identity: a replacement cannot exist beside the
             // table it replaces.
             schema: Schema::new(TYPE, &["name", "hash_key", "hash_key_type"]).delete_before_replace(),
@@ -140,18 +142,15 @@ impl Table {
     /// The tables of `stack`, read as `describe` reads them. The tags come first, so that
     /// the settings are read only for the stack's own tables.
     async fn list_stack(&self, stack: &str) -> Result<Vec<LiveResource>, ProviderError> {
-        let names: Vec<String> = self
-            .dynamodb
-            .list_tables()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("ListTables", e))?;
+        // The stack's tables by tag in one paginated call (DynamoDB would take a
+        // DescribeTable and a ListTagsOfResource per table of the account), then the
+        // reads of `read` for those only. A table deleted meanwhile is skipped.
+        let tagged = crate::tagging::stack_objects(&self.tagging, stack, "dynamodb:table").await?;
+        let names: Vec<String> = tagged
+            .iter()
+            .filter_map(|t| t.arn.split(":table/").nth(1).map(str::to_string))
+            .collect();
         let mut listed = Vec::new();
-        // DynamoDB has no batch describe, and ListTagsOfResource takes the ARN only
-        // DescribeTable gives. A table deleted meanwhile is skipped.
         for name in names {
             let Some(description) = self.describe_table(&name).await? else {
                 continue;

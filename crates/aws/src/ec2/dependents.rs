@@ -139,7 +139,7 @@ where
                 ..refused
             });
         }
-        tokio::time::sleep(RETRY_PAUSE).await;
+        stackup_provider::wait::pause(RETRY_PAUSE).await;
     }
 }
 

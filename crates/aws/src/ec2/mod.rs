@@ -154,7 +154,7 @@ where
     let started = tokio::time::Instant::now();
     loop {
         match attempt().await {
-            Err(e) if retry(&e) && started.elapsed() < deadline => tokio::time::sleep(pause).await,
+            Err(e) if retry(&e) && started.elapsed() < deadline => stackup_provider::wait::pause(pause).await,
             other => return other,
         }
     }

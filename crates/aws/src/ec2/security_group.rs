@@ -363,7 +363,7 @@ impl SecurityGroup {
                 "security group {id}: its default egress rule is not revoked yet ({}s)",
                 waited.as_secs()
             ));
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            stackup_provider::wait::pause(Duration::from_secs(1)).await;
         }
     }
 

@@ -90,6 +90,7 @@ impl ResourceArgs for LoadBalancerArgs {
 pub struct LoadBalancer {
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
     ec2: aws_sdk_ec2::Client,
+    tagging: aws_sdk_resourcegroupstagging::Client,
     schema: Schema,
 }
 
@@ -105,10 +106,15 @@ const INTERFACES_PATIENCE: Patience = Patience::new(600, 10);
 impl LoadBalancer {
     /// A provider that calls AWS through `elbv2`, and EC2 for the load balancer's
     /// network interfaces.
-    pub fn new(elbv2: aws_sdk_elasticloadbalancingv2::Client, ec2: aws_sdk_ec2::Client) -> LoadBalancer {
+    pub fn new(
+        elbv2: aws_sdk_elasticloadbalancingv2::Client,
+        ec2: aws_sdk_ec2::Client,
+        tagging: aws_sdk_resourcegroupstagging::Client,
+    ) -> LoadBalancer {
         LoadBalancer {
             elbv2,
             ec2,
+            tagging,
             schema: Schema::new(TYPE, &["name", "internal"]),
         }
     }
@@ -366,7 +372,7 @@ impl Provider for LoadBalancer {
                         "load balancer {name}: waiting for ELB to see the VPC's internet gateway ({}s): {e}",
                         started.elapsed().as_secs()
                     ));
-                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    wait::pause(Duration::from_secs(2)).await;
                 }
                 other => break other?,
             }
@@ -394,8 +400,16 @@ impl Provider for LoadBalancer {
     }
 
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
-        // No tag filter on DescribeLoadBalancers: every load balancer, then its tags.
-        let lbs = describe_load_balancers(&self.elbv2, None).await?;
+        // No tag filter on DescribeLoadBalancers: the stack's load balancers by tag in
+        // one paginated call, then those described and their tags read in batches.
+        let tagged =
+            crate::tagging::stack_objects(&self.tagging, &req.stack, "elasticloadbalancing:loadbalancer").await?;
+        let arns: Vec<String> = tagged.into_iter().map(|t| t.arn).collect();
+        let lbs = if arns.is_empty() {
+            Vec::new()
+        } else {
+            self.describe(&arns).await?
+        };
         let wanted = Wanted::Stack {
             stack: &req.stack,
             ty: TYPE,

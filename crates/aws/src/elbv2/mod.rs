@@ -43,8 +43,12 @@ type ListenerObject = aws_sdk_elasticloadbalancingv2::types::Listener;
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
     let elbv2 = clients.elbv2.clone();
     vec![
-        Arc::new(LoadBalancer::new(elbv2.clone(), clients.ec2.clone())),
-        Arc::new(TargetGroup::new(elbv2.clone())),
+        Arc::new(LoadBalancer::new(
+            elbv2.clone(),
+            clients.ec2.clone(),
+            clients.tagging.clone(),
+        )),
+        Arc::new(TargetGroup::new(elbv2.clone(), clients.tagging.clone())),
         Arc::new(Listener::new(elbv2.clone())),
         Arc::new(ListenerRule::new(elbv2.clone())),
     ]

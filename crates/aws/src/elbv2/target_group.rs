@@ -75,14 +75,19 @@ impl ResourceArgs for TargetGroupArgs {
 /// The provider of `aws:elbv2:TargetGroup`.
 pub struct TargetGroup {
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    tagging: aws_sdk_resourcegroupstagging::Client,
     schema: Schema,
 }
 
 impl TargetGroup {
     /// A provider that calls AWS through `elbv2`.
-    pub fn new(elbv2: aws_sdk_elasticloadbalancingv2::Client) -> TargetGroup {
+    pub fn new(
+        elbv2: aws_sdk_elasticloadbalancingv2::Client,
+        tagging: aws_sdk_resourcegroupstagging::Client,
+    ) -> TargetGroup {
         TargetGroup {
             elbv2,
+            tagging,
             schema: Schema::new(TYPE, &["name", "port", "protocol", "vpc_id"]),
         }
     }
@@ -336,8 +341,16 @@ impl Provider for TargetGroup {
     }
 
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
-        // No tag filter on DescribeTargetGroups: every target group, then its tags.
-        let groups = self.describe_pages(None).await?;
+        // No tag filter on DescribeTargetGroups: the stack's target groups by tag in one
+        // paginated call, then those described and their tags read in batches.
+        let tagged =
+            crate::tagging::stack_objects(&self.tagging, &req.stack, "elasticloadbalancing:targetgroup").await?;
+        let arns: Vec<String> = tagged.into_iter().map(|t| t.arn).collect();
+        let groups = if arns.is_empty() {
+            Vec::new()
+        } else {
+            self.describe(&arns).await?
+        };
         let wanted = Wanted::Stack {
             stack: &req.stack,
             ty: TYPE,

@@ -286,7 +286,7 @@ where
         match attempt().await {
             Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
             Err(e) if e.kind == ErrorKind::DependencyViolation && started.elapsed() < DELETE_CONFLICT_DEADLINE => {
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                stackup_provider::wait::pause(Duration::from_secs(2)).await;
             }
             Err(e) if e.kind == ErrorKind::DependencyViolation => {
                 return Err(ProviderError {

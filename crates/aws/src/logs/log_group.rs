@@ -65,14 +65,16 @@ impl ResourceArgs for LogGroupArgs {
 /// The `aws:logs:LogGroup` provider.
 pub struct LogGroup {
     logs: aws_sdk_cloudwatchlogs::Client,
+    tagging: aws_sdk_resourcegroupstagging::Client,
     schema: Schema,
 }
 
 impl LogGroup {
     /// A provider calling CloudWatch Logs through `logs`.
-    pub fn new(logs: aws_sdk_cloudwatchlogs::Client) -> LogGroup {
+    pub fn new(logs: aws_sdk_cloudwatchlogs::Client, tagging: aws_sdk_resourcegroupstagging::Client) -> LogGroup {
         LogGroup {
             logs,
+            tagging,
             schema: Schema::new(TYPE, &["name"]),
         }
     }
@@ -391,23 +393,31 @@ impl Provider for LogGroup {
     }
 
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
-        let groups: Vec<LiveGroup> = self
-            .logs
-            .describe_log_groups()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("DescribeLogGroups", e))?;
+        // The stack's log groups with their tags in one paginated call (Logs would take
+        // a ListTagsForResource per group of the account), then each one's settings.
+        let tagged = crate::tagging::stack_objects(&self.tagging, &req.stack, "logs").await?;
         let mut found = Vec::new();
-        for group in &groups {
-            let Some(name) = group.log_group_name() else { continue };
-            let Some((arn, live_tags)) = self.tagged(group).await? else {
+        for object in &tagged {
+            // arn:aws:logs:REGION:ACCOUNT:log-group:NAME (sometimes with a trailing :*)
+            let Some(name) = object.arn.split(":log-group:").nth(1).map(|n| n.trim_end_matches(":*")) else {
                 continue;
             };
-            if let Some(urn) = tags::listed_urn(&req.stack, TYPE, name, &live_tags) {
-                found.push(live(urn, group, &arn, &live_tags));
+            let groups: Vec<LiveGroup> = self
+                .logs
+                .describe_log_groups()
+                .log_group_name_prefix(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| classify("DescribeLogGroups", e))?;
+            let Some(group) = groups.iter().find(|g| g.log_group_name() == Some(name)) else {
+                continue;
+            };
+            let arn = bare_arn(group)?;
+            if let Some(urn) = tags::listed_urn(&req.stack, TYPE, name, &object.tags) {
+                found.push(live(urn, group, &arn, &object.tags));
             }
         }
         Ok(Some(ListResponse { found }))

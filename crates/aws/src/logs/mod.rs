@@ -12,5 +12,5 @@ use crate::AwsClients;
 
 /// Every CloudWatch Logs provider.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
-    vec![Arc::new(LogGroup::new(clients.logs.clone()))]
+    vec![Arc::new(LogGroup::new(clients.logs.clone(), clients.tagging.clone()))]
 }

@@ -120,6 +120,7 @@ impl ResourceArgs for BucketArgs {
 /// The provider of `aws:s3:Bucket`.
 pub struct Bucket {
     s3: aws_sdk_s3::Client,
+    tagging: aws_sdk_resourcegroupstagging::Client,
     schema: Schema,
 }
 
@@ -166,9 +167,10 @@ struct LiveBucket {
 
 impl Bucket {
     /// A provider calling S3 through `s3`.
-    pub fn new(s3: aws_sdk_s3::Client) -> Bucket {
+    pub fn new(s3: aws_sdk_s3::Client, tagging: aws_sdk_resourcegroupstagging::Client) -> Bucket {
         Bucket {
             s3,
+            tagging,
             schema: Schema::new(TYPE, &["name"]),
         }
     }
@@ -851,7 +853,7 @@ impl Provider for Bucket {
                                 "bucket {name}: S3 is still releasing the name ({}s): {e}",
                                 started.elapsed().as_secs()
                             ));
-                            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                            stackup_provider::wait::pause(std::time::Duration::from_secs(3)).await;
                         }
                         other => {
                             other?;
@@ -989,24 +991,15 @@ impl Provider for Bucket {
     }
 
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
-        let region = self.region();
-        // ListBuckets answers every bucket of the account, in every region: this
-        // provider's client reaches only its own region's buckets.
-        let buckets: Vec<aws_sdk_s3::types::Bucket> = self
-            .s3
-            .list_buckets()
-            .bucket_region(&region)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| s3_error("ListBuckets", e))?;
+        // The stack's buckets by tag, in one paginated call (S3 itself would take a
+        // GetBucketTagging per bucket of the account), then the reads of `read` for
+        // those only. The Tagging API of this region lists this region's buckets.
+        let tagged = crate::tagging::stack_objects(&self.tagging, &req.stack, "s3").await?;
         let mut found = Vec::new();
-        // S3 has no batch form: one GetBucketTagging per bucket, then the reads of
-        // `read` for the stack's buckets only.
-        for bucket in buckets {
-            let Some(name) = bucket.name() else { continue };
+        for object in &tagged {
+            let Some(name) = object.arn.strip_prefix("arn:aws:s3:::") else {
+                continue;
+            };
             // A bucket without a tag set reads as no tags: not the stack's. One deleted
             // since the listing answers NoSuchBucket: gone.
             let Some(live_tags) = crate::common::found(self.tags(name).await)? else {

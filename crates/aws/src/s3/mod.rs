@@ -12,5 +12,5 @@ use crate::AwsClients;
 
 /// Every S3 provider.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
-    vec![Arc::new(Bucket::new(clients.s3.clone()))]
+    vec![Arc::new(Bucket::new(clients.s3.clone(), clients.tagging.clone()))]
 }

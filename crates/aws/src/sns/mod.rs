@@ -15,5 +15,8 @@ use crate::AwsClients;
 /// Every SNS provider.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
     let sns = clients.sns.clone();
-    vec![Arc::new(Topic::new(sns.clone())), Arc::new(Subscription::new(sns))]
+    vec![
+        Arc::new(Topic::new(sns.clone(), clients.tagging.clone())),
+        Arc::new(Subscription::new(sns)),
+    ]
 }

@@ -49,14 +49,16 @@ impl ResourceArgs for TopicArgs {
 /// The `aws:sns:Topic` provider.
 pub struct Topic {
     sns: aws_sdk_sns::Client,
+    tagging: aws_sdk_resourcegroupstagging::Client,
     schema: Schema,
 }
 
 impl Topic {
     /// A provider calling SNS through `sns`.
-    pub fn new(sns: aws_sdk_sns::Client) -> Topic {
+    pub fn new(sns: aws_sdk_sns::Client, tagging: aws_sdk_resourcegroupstagging::Client) -> Topic {
         Topic {
             sns,
+            tagging,
             schema: Schema::new(TYPE, &["name"]),
         }
     }
@@ -256,22 +258,14 @@ impl Provider for Topic {
     }
 
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
-        let topics: Vec<aws_sdk_sns::types::Topic> = self
-            .sns
-            .list_topics()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("ListTopics", e))?;
+        // The stack's topics with their tags, in one paginated call (SNS has no batch
+        // form of ListTagsForResource). The ARN is all that read takes from
+        // GetTopicAttributes.
+        let tagged = crate::tagging::stack_objects(&self.tagging, &req.stack, "sns").await?;
         let mut found = Vec::new();
-        // Tags have no batch form: one call per topic. ListTopics answers the ARN, all
-        // that read takes from GetTopicAttributes.
-        for arn in topics.iter().filter_map(|t| t.topic_arn()) {
-            let Some(live_tags) = crate::common::found(self.live_tags(arn).await)? else {
-                continue;
-            };
+        for object in &tagged {
+            let arn = object.arn.as_str();
+            let live_tags = object.tags.clone();
             if let Some(urn) = tags::listed_urn(&req.stack, TYPE, arn, &live_tags) {
                 found.push(live(urn, arn, arn, &live_tags));
             }
