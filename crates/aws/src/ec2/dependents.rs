@@ -26,6 +26,11 @@ use crate::common::found;
 /// How often a delete refused because of users that go away by themselves tries again.
 const RETRY_PAUSE: Duration = Duration::from_secs(2);
 
+/// How often, while such a delete waits, it looks again at what uses the object: the
+/// first refusal always looks (to fail at once on a user that will not go), later ones
+/// only this often, since each look costs several Describe calls.
+const LOOKUP_EVERY: Duration = Duration::from_secs(30);
+
 /// One object that uses a network object.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct User {
@@ -79,7 +84,9 @@ fn names<'a>(users: impl Iterator<Item = &'a User>) -> String {
 /// DependencyViolation, `users` looks up what still uses the object: if everything found
 /// is going away by itself (or nothing is found yet: AWS's view lags), the delete is
 /// tried again every 2 seconds until `deadline`; if something stays, it fails at once
-/// naming it, rather than waiting out the deadline for nothing. NotFound is success.
+/// naming it, rather than waiting out the deadline for nothing. The users are looked up
+/// at the first refusal and then every [`LOOKUP_EVERY`], not at every retry. NotFound
+/// is success.
 pub(crate) async fn delete_when_released<F, Fut, U, UFut>(
     object: &str,
     deadline: Duration,
@@ -93,6 +100,8 @@ where
     UFut: Future<Output = Result<Vec<User>, ProviderError>>,
 {
     let started = tokio::time::Instant::now();
+    let mut next_lookup = started;
+    let mut found: Vec<User> = Vec::new();
     loop {
         let refused = match attempt().await {
             Ok(()) => return Ok(()),
@@ -100,7 +109,10 @@ where
             Err(e) if e.kind == ErrorKind::DependencyViolation => e,
             Err(e) => return Err(e),
         };
-        let found = users().await?;
+        if tokio::time::Instant::now() >= next_lookup {
+            found = users().await?;
+            next_lookup = tokio::time::Instant::now() + stackup_provider::wait::scaled(LOOKUP_EVERY);
+        }
         let staying: Vec<&User> = found.iter().filter(|u| !u.going).collect();
         if !staying.is_empty() {
             return Err(ProviderError {

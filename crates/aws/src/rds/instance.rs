@@ -911,7 +911,17 @@ impl Provider for DbInstance {
     /// `allow_replacement` (the data survives only in the final snapshot, which is
     /// always taken). Deferred modifications say when they take effect.
     fn diff(&self, req: DiffRequest<'_>) -> DiffResponse {
-        let mut diff = diff_by_schema(&self.schema, req.old_inputs, req.new_inputs);
+        // A version the new declaration already covers is no change: a stack that pinned
+        // `16.3` and now says `16` keeps running 16.3 until RDS upgrades it.
+        let mut old = req.old_inputs.clone();
+        if let (Some(Value::String(before)), Some(Value::String(after))) =
+            (old.get("engine_version"), req.new_inputs.get("engine_version"))
+        {
+            if before != after && satisfies(after, before) {
+                old.insert("engine_version".into(), Value::String(after.clone()));
+            }
+        }
+        let mut diff = diff_by_schema(&self.schema, &old, req.new_inputs);
         // Stackup-side settings change nothing in AWS.
         if !diff.replace.is_empty() {
             let renamed = diff.replace.iter().any(|k| k == "identifier");
