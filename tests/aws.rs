@@ -845,3 +845,112 @@ fn the_platform_launches_servers_only_after_their_routes_mounts_and_gateway() {
         }
     }
 }
+
+/// AWS will not move a DB instance to another subnet group of its VPC, so a change of
+/// the database's subnets modifies the group in place (ModifyDBSubnetGroup) instead of
+/// replacing it; the group keeps its name, and its subnets are the new ones. (moto
+/// drops a group on ModifyDBSubnetGroup; `aws.toml`'s `moto_workarounds` repairs that
+/// in the test double, not in the provider.)
+#[test]
+fn a_db_subnet_groups_subnets_change_in_place() {
+    let moto = Moto::shared();
+    let w = AwsWorld::new("aws-dbsg", 1.0 / 60.0, 17);
+    let (vpc, subnets) = network(moto, "10.96");
+    let third = block_on(async {
+        moto.ec2()
+            .create_subnet()
+            .vpc_id(&vpc)
+            .availability_zone("us-east-1c")
+            .cidr_block("10.96.2.0/24")
+            .send()
+            .await
+            .expect("subnet")
+            .subnet()
+            .and_then(|s| s.subnet_id().map(str::to_string))
+            .expect("subnet id")
+    });
+    let args = |ids: &[&String]| stackup_aws::rds::DbSubnetGroupArgs {
+        name: "aws-dbsg".into(),
+        description: "database subnets".into(),
+        subnet_ids: ids.iter().map(|s| s.to_string().into()).collect(),
+        tags: tags("db-subnets"),
+    };
+    let (group, old_inputs) = w
+        .create("db-subnets", args(&[&subnets[0], &subnets[1]]))
+        .expect("subnet group");
+    let new_inputs = w.inputs("db-subnets", args(&[&subnets[1], &third]));
+    let provider = w.provider(stackup_aws::rds::DbSubnetGroupArgs::TYPE);
+    let diff = provider.diff(stackup_provider::DiffRequest {
+        urn: &w.urn::<stackup_aws::rds::DbSubnetGroupArgs>("db-subnets"),
+        old_inputs: &old_inputs,
+        new_inputs: &new_inputs,
+    });
+    assert_eq!(diff.changed, vec!["subnet_ids".to_string()]);
+    assert!(diff.replace.is_empty(), "subnets change in place: {diff:?}");
+    block_on(provider.update(UpdateRequest {
+        urn: w.urn::<stackup_aws::rds::DbSubnetGroupArgs>("db-subnets"),
+        stack: w.stack.clone(),
+        id: group.id.clone(),
+        old_inputs,
+        new_inputs,
+        old_outputs: group.outputs.clone(),
+        changed: diff.changed,
+    }))
+    .expect("modified in place");
+    let live: Vec<String> = block_on(async {
+        aws_sdk_rds::Client::new(&moto.sdk_config())
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(&group.id)
+            .send()
+            .await
+            .expect("the group is still there, under its name")
+            .db_subnet_groups()
+            .iter()
+            .flat_map(|g| g.subnets())
+            .filter_map(|s| s.subnet_identifier().map(str::to_string))
+            .collect()
+    });
+    let mut live = live;
+    live.sort();
+    let mut wanted = vec![subnets[1].clone(), third];
+    wanted.sort();
+    assert_eq!(live, wanted);
+    assert_eq!(
+        w.proxy.counts().get("rds:ModifyDBSubnetGroup"),
+        Some(&1),
+        "{:?}",
+        w.proxy.counts()
+    );
+}
+
+/// Right after CreateFileSystem, EFS may answer a describe of the new file system with
+/// not-found: the wait counts that as "not visible yet" (it used to fail at once as
+/// "vanished") and the create finishes.
+#[test]
+fn an_efs_file_system_is_waited_for_through_a_moments_not_found() {
+    let profile = Profile::parse(
+        "efs eventual consistency",
+        "[[rule]]\nservice = \"elasticfilesystem\"\nnot_found_after_create_ms = 1500\n",
+    )
+    .expect("profile");
+    let w = AwsWorld::with_profile("aws-efs", profile, 1.0, 18);
+    let (fs, inputs) = w
+        .create(
+            "images",
+            stackup_aws::efs::FileSystemArgs {
+                encrypted: true,
+                performance_mode: "generalPurpose".into(),
+                throughput_mode: "bursting".into(),
+                tags: tags("images"),
+            },
+        )
+        .expect("created once the file system is visible");
+    assert!(fs.id.starts_with("fs-"), "{}", fs.id);
+    assert!(
+        w.proxy.injected().get("not_found").copied().unwrap_or(0) >= 1,
+        "the first describe missed it: {:?}",
+        w.proxy.injected()
+    );
+    w.delete::<stackup_aws::efs::FileSystemArgs>("images", &fs.id, &inputs)
+        .expect("deleted");
+}

@@ -177,6 +177,20 @@ impl Proxy {
         state.fresh.clear();
         state.world.forget_events();
     }
+
+    /// Makes the profile's rate limits refill `factor` times as fast (1 by default:
+    /// rates are per real second). A benchmark that runs AWS's durations at a time scale
+    /// *and* the engine's pauses at the same scale (so that its call rate is `1 /
+    /// time_scale` times AWS's) passes `1 / time_scale` here, so that AWS's rate limits
+    /// bind as they would on AWS rather than `1 / time_scale` times harder.
+    pub fn set_rate_scale(&self, factor: f64) {
+        let factor = if factor.is_finite() && factor > 0.0 {
+            factor
+        } else {
+            1.0
+        };
+        self.shared.lock().rate_scale = factor;
+    }
 }
 
 impl Drop for Proxy {
@@ -219,6 +233,8 @@ struct State {
     fresh: Vec<Fresh>,
     /// Every call held for a latency, in the order they arrived.
     holds: Vec<Hold>,
+    /// How many times as fast the rate limits refill (`Proxy::set_rate_scale`).
+    rate_scale: f64,
     /// Every call a causal rule refused, in order.
     refusals: Vec<Refusal>,
     /// Lifecycles, relations and triggers, for profiles that reshape moto.
@@ -260,6 +276,7 @@ impl State {
             buckets: HashMap::new(),
             fresh: Vec::new(),
             holds: Vec::new(),
+            rate_scale: 1.0,
             refusals: Vec::new(),
             world: World::default(),
         }
@@ -366,6 +383,7 @@ impl Shared {
         }
         if fault.is_none() {
             if let Some((rule, (rate, burst))) = profile.first(service, action, |r| r.rate) {
+                let rate = rate * state.rate_scale;
                 if !state.take_token(rule, service, rate, burst) {
                     fault = Some(Fault::RateLimit);
                 }
