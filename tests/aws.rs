@@ -17,7 +17,6 @@ use stackup_aws::elbv2::LoadBalancerArgs;
 use stackup_aws::iam::{InstanceProfileArgs, RoleArgs};
 use stackup_aws::rds::DbInstanceArgs;
 use stackup_aws::s3::BucketArgs;
-use stackup_aws::AwsClients;
 use stackup_model::{Properties, ResourceArgs, TypeToken, Urn, Value};
 use stackup_provider::{
     CheckRequest, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ProviderError, ReadRequest, ReadTarget,
@@ -30,6 +29,18 @@ use crate::support::{assert_exact, block_on, dev_stack, objects_per_urn, Moto, P
 fn profile(name: &str) -> Profile {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     Profile::load(&root.join(format!("profiles/{name}.toml"))).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `aws.toml` with the causal rules whose window is `for_ms = <range>` lasting a minute of
+/// AWS time instead: long enough, at a test's time scale, for the next call to meet it
+/// however loaded the machine is.
+fn aws_with_window(range: &str, what: &str) -> Profile {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("profiles/aws.toml")).expect("profiles/aws.toml");
+    let pattern = format!("for_ms = {range}");
+    assert!(text.contains(&pattern), "aws.toml has a rule with {pattern}");
+    let text = text.replace(&pattern, "for_ms = [60000, 60000]");
+    Profile::parse(&format!("aws ({what} of a minute)"), &text).expect("profile")
 }
 
 /// Providers called as the engine calls them, through a proxy running `aws.toml`.
@@ -47,10 +58,8 @@ impl AwsWorld {
     fn with_profile(stack: &str, profile: Profile, time_scale: f64, seed: u64) -> AwsWorld {
         let moto = Moto::shared();
         let proxy = Proxy::start(&moto.endpoint, profile, time_scale, seed);
-        let config = proxied(&proxy.endpoint);
-        let clients = block_on(async { AwsClients::new(&config) });
         AwsWorld {
-            registry: stackup_aws::registry(&clients),
+            registry: stackup_testkit::aws_registry(&proxy.endpoint),
             proxy,
             stack: stack.to_string(),
         }
@@ -101,18 +110,6 @@ impl AwsWorld {
     fn injected(&self, rule: &str) -> usize {
         self.proxy.injected().get(rule).copied().unwrap_or(0)
     }
-}
-
-/// An SDK configuration whose clients talk to the proxy at `endpoint`.
-fn proxied(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
-            aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"),
-        ))
-        .build()
 }
 
 /// A token of the creation, unique enough per test.
@@ -171,10 +168,7 @@ fn an_auto_scaling_group_waits_out_iam_propagation_and_unhealthy_targets() {
     // aws.toml's propagation (5 to 15 s) is 0.5 to 1.5 s at this scale; here it lasts a
     // minute of AWS time (6 s), so the group's create meets it however loaded the
     // machine is.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("profiles/aws.toml")).expect("profiles/aws.toml");
-    let text = text.replace("for_ms = [5000, 15000]", "for_ms = [60000, 60000]");
-    let slow_iam = Profile::parse("aws (IAM propagation of a minute)", &text).expect("profile");
+    let slow_iam = aws_with_window("[5000, 15000]", "IAM propagation");
     let w = AwsWorld::with_profile("aws-asg", slow_iam, 1.0 / 10.0, 11);
     let (vpc, subnets) = network(moto, "10.91");
     let elbv2 = aws_sdk_elasticloadbalancingv2::Client::new(&moto.sdk_config());
@@ -487,7 +481,7 @@ fn rds_resolves_versions_from_the_catalog_and_waits_for_available_before_modifyi
     };
     let bigger = w.inputs("db", db_args("aws-rds-db", "16", "aws-rds-subnets", "db.t3.small"));
     // Another tool modifies the instance first: it is `modifying` for a while.
-    let proxied_rds = aws_sdk_rds::Client::new(&proxied(&w.proxy.endpoint));
+    let proxied_rds = aws_sdk_rds::Client::new(&stackup_testkit::sdk_config(&w.proxy.endpoint));
     block_on(async {
         proxied_rds
             .modify_db_instance()
@@ -538,10 +532,7 @@ fn a_load_balancer_waits_for_the_gateway_and_its_subnets_wait_for_its_interfaces
     // aws.toml's gateway lag (2 to 5 s) is 66 to 166 ms at this scale, less than the
     // attachment's own wait may take: here it lasts a minute of AWS time (2 s), so the
     // load balancer's create meets it every time.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("profiles/aws.toml")).expect("profiles/aws.toml");
-    let text = text.replace("for_ms = [2000, 5000]", "for_ms = [60000, 60000]");
-    let lagging = Profile::parse("aws (gateway lag of a minute)", &text).expect("profile");
+    let lagging = aws_with_window("[2000, 5000]", "gateway lag");
     let w = AwsWorld::with_profile("aws-lb", lagging, 1.0 / 30.0, 15);
     // The network through the proxy: it must see the attachment and the subnets.
     let (vpc, _) = w

@@ -101,22 +101,17 @@ pub(crate) fn iam_not_propagated(e: &ProviderError) -> bool {
 /// Runs `attempt` (a call naming an instance profile) again every 2 seconds for up to
 /// [`IAM_PROPAGATION`] while AWS answers that the profile is not usable yet, reporting
 /// each wait; any other outcome is returned at once.
-pub(crate) async fn while_iam_propagates<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, ProviderError>
+pub(crate) async fn while_iam_propagates<T, F, Fut>(what: &str, attempt: F) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ProviderError>>,
 {
-    let started = tokio::time::Instant::now();
-    loop {
-        match attempt().await {
-            Err(e) if iam_not_propagated(&e) && started.elapsed() < IAM_PROPAGATION => {
-                stackup_provider::progress::report(format!(
-                    "{what}: waiting for the instance profile to reach EC2 ({}s): {e}",
-                    started.elapsed().as_secs()
-                ));
-                stackup_provider::wait::pause(std::time::Duration::from_secs(2)).await;
-            }
-            other => return other,
-        }
-    }
+    crate::ec2::retry_reporting(
+        &format!("{what}: waiting for the instance profile to reach EC2"),
+        IAM_PROPAGATION,
+        std::time::Duration::from_secs(2),
+        iam_not_propagated,
+        attempt,
+    )
+    .await
 }

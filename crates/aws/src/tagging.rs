@@ -55,3 +55,16 @@ pub(crate) async fn stack_objects(
         })
         .collect())
 }
+
+/// The ARNs of every object of `resource_type` tagged `stackup:stack = stack`.
+pub(crate) async fn stack_arns(
+    client: &aws_sdk_resourcegroupstagging::Client,
+    stack: &str,
+    resource_type: &str,
+) -> Result<Vec<String>, ProviderError> {
+    Ok(stack_objects(client, stack, resource_type)
+        .await?
+        .into_iter()
+        .map(|t| t.arn)
+        .collect())
+}

@@ -44,7 +44,12 @@ async fn call_moto(shared: &Shared, original: &Parts, form: &[(String, String)])
         parts.headers.insert(http::header::CONTENT_LENGTH, v);
     }
     parts.headers.remove("x-amz-content-sha256");
-    let response = shared.forward(parts, faults::full(body)).await?;
+    send(shared, parts, faults::full(body)).await
+}
+
+/// Sends a request to moto and reads its whole answer: status and body.
+async fn send(shared: &Shared, parts: Parts, body: Body) -> Result<(u16, Bytes), String> {
+    let response = shared.forward(parts, body).await?;
     let status = response.status().as_u16();
     let bytes = response
         .into_body()
@@ -191,15 +196,7 @@ async fn forward_raw(shared: &Shared, parts: &Parts, body: Bytes) -> Result<(u16
     *request.uri_mut() = parts.uri.clone();
     *request.headers_mut() = parts.headers.clone();
     let (copy, ()) = request.into_parts();
-    let response = shared.forward(copy, faults::full(body)).await?;
-    let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("reading moto's answer: {e}"))?
-        .to_bytes();
-    Ok((status, bytes))
+    send(shared, copy, faults::full(body)).await
 }
 
 #[cfg(test)]

@@ -18,15 +18,20 @@ impl Observer for Quiet {
 
 /// The AWS providers, with clients for `endpoint` (a local server).
 pub fn aws_registry(endpoint: &str) -> Registry {
-    let config = aws_config::SdkConfig::builder()
+    stackup_aws::registry(&stackup_aws::AwsClients::new(&sdk_config(endpoint)))
+}
+
+/// The SDK configuration of a test client talking to `endpoint` (moto, or the proxy in
+/// front of it): region us-east-1, dummy credentials.
+pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
             aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "testkit"),
         ))
-        .build();
-    stackup_aws::registry(&stackup_aws::AwsClients::new(&config))
+        .build()
 }
 
 /// Plans `program` against what `store` recorded.

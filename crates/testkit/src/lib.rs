@@ -9,6 +9,6 @@ mod engine;
 mod moto;
 mod synthetic;
 
-pub use engine::{aws_registry, plan_program, up};
+pub use engine::{aws_registry, plan_program, sdk_config, up};
 pub use moto::Moto;
 pub use synthetic::synthetic_program;

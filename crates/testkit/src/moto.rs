@@ -108,14 +108,7 @@ impl Moto {
 
     /// The SDK configuration of a user looking at this server.
     pub fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
-                aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"),
-            ))
-            .build()
+        crate::sdk_config(&self.endpoint)
     }
 
     /// An S3 client; path-style, as a local endpoint needs.

@@ -896,17 +896,8 @@ impl Timeline {
     /// linger). Operations of one type that ran at the same time take the objects in the
     /// order they finished, as `weigh` does with holds.
     fn weigh_aws(&self, plan: &Plan, lifecycles: &[Lifecycle], refusals: &[Refusal]) -> Timed {
-        let mut timed = self.weigh(plan, &[]);
-        let spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
-        let ops = plan.operations();
-        let span_of = |op: &Operation| spans.get(&(plan.steps[op.step].urn.clone(), op.kind)).copied();
-        let mut order: Vec<usize> = (0..ops.len()).filter(|&i| span_of(&ops[i]).is_some()).collect();
-        order.sort_by_key(|&i| span_of(&ops[i]).map(|(_, end)| end));
         let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
-        let mut drawn = vec![0.0f64; ops.len()];
-        for i in order {
-            let op = &ops[i];
-            let Some((start, end)) = span_of(op) else { continue };
+        self.timed(plan, |op, (start, end)| {
             let ty = plan.steps[op.step].ty.to_string();
             let phases: &[Phase] = match op.kind {
                 OpKind::Create | OpKind::CreateReplacement => &[Phase::Create, Phase::Health],
@@ -952,35 +943,19 @@ impl Timeline {
                     weight = weight.max(at.saturating_duration_since(start).as_secs_f64());
                 }
             }
-            drawn[i] = weight;
-        }
-        timed.drawn_critical_path = longest_path(&ops, &drawn);
-        timed
+            weight
+        })
     }
 
     /// The plan's operations weighed by this run: `holds` are the calls the proxy held
     /// for the profile's latencies.
     fn weigh(&self, plan: &Plan, holds: &[Hold]) -> Timed {
-        let spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
-        let ops = plan.operations();
-        let span_of = |op: &Operation| spans.get(&(plan.steps[op.step].urn.clone(), op.kind)).copied();
-        let weights: Vec<f64> = ops
-            .iter()
-            .map(|op| span_of(op).map_or(0.0, |(a, b)| b.duration_since(a).as_secs_f64()))
-            .collect();
         // Each operation's main call as the proxy held it: matched by action to a hold
-        // that lies within the operation's span. Operations of one type that ran at
-        // the same time take the holds in the order they finished.
-        let mut order: Vec<usize> = (0..ops.len()).filter(|&i| span_of(&ops[i]).is_some()).collect();
-        order.sort_by_key(|&i| span_of(&ops[i]).map(|(_, end)| end));
+        // that lies within the operation's span.
         let mut taken = vec![false; holds.len()];
-        let mut drawn = vec![0.0f64; ops.len()];
-        for i in order {
-            let op = &ops[i];
-            let (Some((start, end)), Some(action)) =
-                (span_of(op), main_call(&plan.steps[op.step].ty.to_string(), op.kind))
-            else {
-                continue;
+        self.timed(plan, |op, (start, end)| {
+            let Some(action) = main_call(&plan.steps[op.step].ty.to_string(), op.kind) else {
+                return 0.0;
             };
             let pick = holds
                 .iter()
@@ -993,9 +968,31 @@ impl Timeline {
                 })
                 .min_by_key(|(_, hold)| hold.started + hold.held)
                 .map(|(h, _)| h);
-            if let Some(h) = pick {
+            pick.map_or(0.0, |h| {
                 taken[h] = true;
-                drawn[i] = holds[h].held.as_secs_f64();
+                holds[h].held.as_secs_f64()
+            })
+        })
+    }
+
+    /// The plan's operations weighed twice: by their measured spans (`critical_path`,
+    /// `longest`) and by `drawn`, which is asked for each operation that ran, in the order
+    /// they finished (operations of one type that ran at the same time take what AWS
+    /// drew for them in that order), with the operation's span.
+    fn timed(&self, plan: &Plan, mut drawn_of: impl FnMut(&Operation, (Instant, Instant)) -> f64) -> Timed {
+        let spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
+        let ops = plan.operations();
+        let span_of = |op: &Operation| spans.get(&(plan.steps[op.step].urn.clone(), op.kind)).copied();
+        let weights: Vec<f64> = ops
+            .iter()
+            .map(|op| span_of(op).map_or(0.0, |(a, b)| b.duration_since(a).as_secs_f64()))
+            .collect();
+        let mut order: Vec<usize> = (0..ops.len()).filter(|&i| span_of(&ops[i]).is_some()).collect();
+        order.sort_by_key(|&i| span_of(&ops[i]).map(|(_, end)| end));
+        let mut drawn = vec![0.0f64; ops.len()];
+        for i in order {
+            if let Some(span) = span_of(&ops[i]) {
+                drawn[i] = drawn_of(&ops[i], span);
             }
         }
         let mut longest: Vec<(Urn, OpKind, f64)> = spans

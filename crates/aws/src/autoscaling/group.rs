@@ -165,6 +165,7 @@ impl AutoScalingGroup {
                 .filter_map(|i| i.instance_id().map(str::to_string))
                 .collect();
             let mut short = Vec::new();
+            let mut enough = true;
             for arn in target_groups {
                 let health = self
                     .elbv2
@@ -193,14 +194,15 @@ impl AutoScalingGroup {
                     }
                 }
                 if healthy < wanted {
+                    enough = false;
                     let group_name = arn.split('/').nth(1).unwrap_or(arn);
                     short.insert(0, format!("{healthy} of {wanted} healthy in {group_name}"));
                 }
             }
-            Ok(if short.iter().any(|s| s.contains(" of ")) {
-                Poll::Pending(short.join("; "))
-            } else {
+            Ok(if enough {
                 Poll::Ready(())
+            } else {
+                Poll::Pending(short.join("; "))
             })
         })
         .await

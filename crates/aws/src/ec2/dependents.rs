@@ -358,17 +358,18 @@ impl Dependents {
         Ok(users)
     }
 
-    /// Deletes the detached (`available`) network interfaces matching `filter` that a
+    /// Deletes the detached (`available`) network interfaces matching the filter `name` =
+    /// `value` (`subnet-id`, `group-id`) that a
     /// service left behind for an object that no longer exists: a deleted load
     /// balancer's (`ELB app/...`) or a Lambda function's. AWS removes them by itself,
     /// but only after minutes; the owner is gone, so nothing else can use them, and
     /// terraform-provider-aws deletes them the same way before a subnet or group.
     /// Answers how many were deleted.
-    pub(crate) async fn release_lingering(&self, filter_by: Filter) -> Result<usize, ProviderError> {
+    pub(crate) async fn release_lingering(&self, name: &str, value: &str) -> Result<usize, ProviderError> {
         let enis: Vec<NetworkInterface> = paginated!(
             self.ec2
                 .describe_network_interfaces()
-                .filters(filter_by)
+                .filters(filter(name, value))
                 .filters(filter("status", "available")),
             "DescribeNetworkInterfaces"
         )?;

@@ -141,20 +141,56 @@ where
 
 /// Runs `attempt` again, `pause` apart, while it fails with an error `retry` accepts
 /// and `deadline` (from the first attempt) has not passed; answers the last outcome.
-pub(crate) async fn retry_while<F, Fut>(
+pub(crate) async fn retry_while<T, F, Fut>(
+    deadline: Duration,
+    pause: Duration,
+    retry: impl Fn(&ProviderError) -> bool,
+    attempt: F,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    retry_loop(None, deadline, pause, retry, attempt).await
+}
+
+/// [`retry_while`], reporting each wait to the progress view as
+/// `<waiting> (<seconds>s): <error>` (`waiting`: "bucket x: S3 is still releasing the
+/// name"), so that a step held by AWS says what holds it.
+pub(crate) async fn retry_reporting<T, F, Fut>(
+    waiting: &str,
+    deadline: Duration,
+    pause: Duration,
+    retry: impl Fn(&ProviderError) -> bool,
+    attempt: F,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    retry_loop(Some(waiting), deadline, pause, retry, attempt).await
+}
+
+async fn retry_loop<T, F, Fut>(
+    waiting: Option<&str>,
     deadline: Duration,
     pause: Duration,
     retry: impl Fn(&ProviderError) -> bool,
     mut attempt: F,
-) -> Result<(), ProviderError>
+) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), ProviderError>>,
+    Fut: Future<Output = Result<T, ProviderError>>,
 {
     let started = tokio::time::Instant::now();
     loop {
         match attempt().await {
-            Err(e) if retry(&e) && started.elapsed() < deadline => stackup_provider::wait::pause(pause).await,
+            Err(e) if retry(&e) && started.elapsed() < deadline => {
+                if let Some(waiting) = waiting {
+                    stackup_provider::progress::report(format!("{waiting} ({}s): {e}", started.elapsed().as_secs()));
+                }
+                stackup_provider::wait::pause(pause).await;
+            }
             other => return other,
         }
     }

@@ -294,14 +294,7 @@ impl Provider for SecurityGroup {
                 )
             },
             || async {
-                self.dependents
-                    .release_lingering(
-                        aws_sdk_ec2::types::Filter::builder()
-                            .name("group-id")
-                            .values(&req.id)
-                            .build(),
-                    )
-                    .await?;
+                self.dependents.release_lingering("group-id", &req.id).await?;
                 self.dependents.of_group(req.urn.stack(), &req.id, vpc).await
             },
         )

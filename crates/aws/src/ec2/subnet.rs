@@ -215,14 +215,7 @@ impl Provider for Subnet {
             DELETE_DEPENDENCY_DEADLINE,
             || done("DeleteSubnet", self.ec2.delete_subnet().subnet_id(&req.id).send()),
             || async {
-                self.dependents
-                    .release_lingering(
-                        aws_sdk_ec2::types::Filter::builder()
-                            .name("subnet-id")
-                            .values(&req.id)
-                            .build(),
-                    )
-                    .await?;
+                self.dependents.release_lingering("subnet-id", &req.id).await?;
                 self.dependents.of_subnet(req.urn.stack(), &req.id).await
             },
         )

@@ -359,24 +359,20 @@ impl Provider for LoadBalancer {
             .set_security_groups(Some(strings_of(&req.inputs, "security_group_ids")))
             .set_tags(Some(sdk_tags(&tags)));
         // Right after the VPC's internet gateway is attached, ELB may not see it yet.
-        let started = tokio::time::Instant::now();
-        let out = loop {
-            match create
-                .clone()
-                .send()
-                .await
-                .map_err(|e| classify("CreateLoadBalancer", e))
-            {
-                Err(e) if no_gateway_yet(&e) && started.elapsed() < GATEWAY_PROPAGATION => {
-                    stackup_provider::progress::report(format!(
-                        "load balancer {name}: waiting for ELB to see the VPC's internet gateway ({}s): {e}",
-                        started.elapsed().as_secs()
-                    ));
-                    wait::pause(Duration::from_secs(2)).await;
-                }
-                other => break other?,
-            }
-        };
+        let out = crate::ec2::retry_reporting(
+            &format!("load balancer {name}: waiting for ELB to see the VPC's internet gateway"),
+            GATEWAY_PROPAGATION,
+            Duration::from_secs(2),
+            no_gateway_yet,
+            || async {
+                create
+                    .clone()
+                    .send()
+                    .await
+                    .map_err(|e| classify("CreateLoadBalancer", e))
+            },
+        )
+        .await?;
         let arn = out
             .load_balancers()
             .first()
@@ -402,14 +398,8 @@ impl Provider for LoadBalancer {
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
         // No tag filter on DescribeLoadBalancers: the stack's load balancers by tag in
         // one paginated call, then those described and their tags read in batches.
-        let tagged =
-            crate::tagging::stack_objects(&self.tagging, &req.stack, "elasticloadbalancing:loadbalancer").await?;
-        let arns: Vec<String> = tagged.into_iter().map(|t| t.arn).collect();
-        let lbs = if arns.is_empty() {
-            Vec::new()
-        } else {
-            self.describe(&arns).await?
-        };
+        let arns = crate::tagging::stack_arns(&self.tagging, &req.stack, "elasticloadbalancing:loadbalancer").await?;
+        let lbs = self.describe(&arns).await?;
         let wanted = Wanted::Stack {
             stack: &req.stack,
             ty: TYPE,

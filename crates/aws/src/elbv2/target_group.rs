@@ -95,15 +95,14 @@ impl TargetGroup {
     /// Target groups by ARN (DescribeTargetGroups fails a whole batch for one missing
     /// ARN, moto too); the ones gone are left out.
     async fn describe(&self, arns: &[String]) -> Result<Vec<Tg>, ProviderError> {
-        by_arn_batches(arns, |chunk| self.describe_pages(Some(chunk))).await
+        by_arn_batches(arns, |chunk| self.describe_pages(chunk)).await
     }
 
-    /// Target groups by ARN, or with `None` every target group of the account and
-    /// region; all pages.
-    async fn describe_pages(&self, arns: Option<Vec<String>>) -> Result<Vec<Tg>, ProviderError> {
+    /// Target groups by ARN; all pages.
+    async fn describe_pages(&self, arns: Vec<String>) -> Result<Vec<Tg>, ProviderError> {
         self.elbv2
             .describe_target_groups()
-            .set_target_group_arns(arns)
+            .set_target_group_arns(Some(arns))
             .into_paginator()
             .items()
             .send()
@@ -343,14 +342,8 @@ impl Provider for TargetGroup {
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
         // No tag filter on DescribeTargetGroups: the stack's target groups by tag in one
         // paginated call, then those described and their tags read in batches.
-        let tagged =
-            crate::tagging::stack_objects(&self.tagging, &req.stack, "elasticloadbalancing:targetgroup").await?;
-        let arns: Vec<String> = tagged.into_iter().map(|t| t.arn).collect();
-        let groups = if arns.is_empty() {
-            Vec::new()
-        } else {
-            self.describe(&arns).await?
-        };
+        let arns = crate::tagging::stack_arns(&self.tagging, &req.stack, "elasticloadbalancing:targetgroup").await?;
+        let groups = self.describe(&arns).await?;
         let wanted = Wanted::Stack {
             stack: &req.stack,
             ty: TYPE,

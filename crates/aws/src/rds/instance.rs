@@ -403,25 +403,22 @@ impl DbInstance {
         id: &str,
         modify: aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder,
     ) -> Result<(), ProviderError> {
-        let started = tokio::time::Instant::now();
-        loop {
-            self.wait_available(id).await?;
-            match modify
-                .clone()
-                .send()
-                .await
-                .map_err(|e| rds_error("ModifyDBInstance", e))
-            {
-                Ok(_) => return Ok(()),
-                Err(e) if is_busy(&e) && started.elapsed() < BUSY_DEADLINE => {
-                    stackup_provider::progress::report(format!(
-                        "DB instance {id} is busy ({e}); waiting for it to be available again"
-                    ));
-                    wait::pause(Duration::from_secs(2)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        crate::ec2::retry_reporting(
+            &format!("DB instance {id} is busy; waiting for it to be available again"),
+            BUSY_DEADLINE,
+            Duration::from_secs(2),
+            is_busy,
+            || async {
+                self.wait_available(id).await?;
+                modify
+                    .clone()
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| rds_error("ModifyDBInstance", e))
+            },
+        )
+        .await
     }
 
     /// Polls until the modifications just requested are applied. Unlike the SDK waiter

@@ -834,33 +834,22 @@ impl Provider for Bucket {
                 // A name deleted moments ago (this stack's own replacement or re-create)
                 // is refused with OperationAborted until S3 has forgotten it; retried
                 // as terraform-provider-aws does, within the create's patience.
-                let started = tokio::time::Instant::now();
-                loop {
-                    let created = self
-                        .s3
-                        .create_bucket()
-                        .bucket(&name)
-                        .create_bucket_configuration(config.clone())
-                        .send()
-                        .await
-                        .map_err(|e| s3_error("CreateBucket", e));
-                    match created {
-                        Err(e)
-                            if e.code.as_deref() == Some("OperationAborted")
-                                && started.elapsed() < NAME_REUSE_DEADLINE =>
-                        {
-                            stackup_provider::progress::report(format!(
-                                "bucket {name}: S3 is still releasing the name ({}s): {e}",
-                                started.elapsed().as_secs()
-                            ));
-                            stackup_provider::wait::pause(std::time::Duration::from_secs(3)).await;
-                        }
-                        other => {
-                            other?;
-                            break;
-                        }
-                    }
-                }
+                crate::ec2::retry_reporting(
+                    &format!("bucket {name}: S3 is still releasing the name"),
+                    NAME_REUSE_DEADLINE,
+                    std::time::Duration::from_secs(3),
+                    |e| e.code.as_deref() == Some("OperationAborted"),
+                    || async {
+                        self.s3
+                            .create_bucket()
+                            .bucket(&name)
+                            .create_bucket_configuration(config.clone())
+                            .send()
+                            .await
+                            .map_err(|e| s3_error("CreateBucket", e))
+                    },
+                )
+                .await?;
             }
             Err(e) => {
                 let forbidden = e.raw_response().is_some_and(|r| r.status().as_u16() == 403);
