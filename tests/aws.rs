@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use stackup_aws::autoscaling::AutoScalingGroupArgs;
-use stackup_aws::ec2::{RouteTableAssociationArgs, SecurityGroupArgs, SubnetArgs};
+use stackup_aws::ec2::{InstanceArgs, RouteTableAssociationArgs, SecurityGroupArgs, SubnetArgs};
 use stackup_aws::elbv2::LoadBalancerArgs;
 use stackup_aws::iam::{InstanceProfileArgs, RoleArgs};
 use stackup_aws::rds::DbInstanceArgs;
@@ -306,6 +306,143 @@ fn an_auto_scaling_group_waits_out_iam_propagation_and_unhealthy_targets() {
     });
 }
 
+/// IAM propagation for a single instance: RunInstances naming an instance profile
+/// created a moment ago is refused (`InvalidParameterValue` "Invalid IAM Instance
+/// Profile name") until it propagates; the launch waits it out and launches one
+/// instance. Giving the instance another fresh profile is a change in place
+/// (ReplaceIamInstanceProfileAssociation, refused the same way for a while), never a
+/// new instance.
+#[test]
+fn an_instance_waits_out_iam_propagation_and_changes_its_profile_in_place() {
+    let moto = Moto::shared();
+    let slow_iam = aws_with_window("[5000, 15000]", "IAM propagation");
+    let w = AwsWorld::with_profile("aws-inst", slow_iam, 1.0 / 10.0, 17);
+    let (vpc, subnets) = network(moto, "10.97");
+    let group = block_on(async {
+        moto.ec2()
+            .create_security_group()
+            .group_name("aws-inst-sg")
+            .description("bastion")
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .expect("security group")
+            .group_id()
+            .map(str::to_string)
+            .expect("group id")
+    });
+    let (role, _) = w
+        .create(
+            "role",
+            RoleArgs {
+                name: "aws-inst-role".into(),
+                assume_role_service: "ec2.amazonaws.com".into(),
+                tags: tags("role"),
+            },
+        )
+        .expect("role");
+    let profile = |name: &str| {
+        w.create(
+            name,
+            InstanceProfileArgs {
+                name: name.into(),
+                role_name: role.id.clone().into(),
+                tags: tags(name),
+            },
+        )
+        .unwrap_or_else(|e| panic!("instance profile {name}: {e}"))
+    };
+    profile("aws-inst-a");
+    let args = |profile: &str| InstanceArgs {
+        image_id: "ami-12c6146b".into(),
+        instance_type: "t3.micro".into(),
+        subnet_id: subnets[0].clone().into(),
+        security_group_ids: vec![group.clone().into()],
+        key_name: None,
+        iam_instance_profile: Some(profile.to_string().into()),
+        detailed_monitoring: false,
+        user_data: String::new(),
+        tags: tags("bastion"),
+    };
+    let (instance, old_inputs) = w
+        .create("bastion", args("aws-inst-a"))
+        .expect("the instance launches once its profile has propagated");
+    let refused = w.injected("iam-propagation");
+    assert!(
+        refused >= 1,
+        "the profile was refused at first: {:?}",
+        w.proxy.injected()
+    );
+    let counts = w.proxy.counts();
+    assert_eq!(
+        counts.get("ec2:RunInstances").copied().unwrap_or(0),
+        1 + refused,
+        "one launch per refusal, plus the one that worked: {counts:?}"
+    );
+    let provider = w.provider(InstanceArgs::TYPE);
+    let read = |inputs: &Properties| {
+        block_on(provider.read(ReadRequest {
+            targets: vec![ReadTarget {
+                urn: w.urn::<InstanceArgs>("bastion"),
+                id: instance.id.clone(),
+                inputs: inputs.clone(),
+                outputs: instance.outputs.clone(),
+            }],
+        }))
+        .expect("read")
+        .found
+        .pop()
+        .expect("the instance is found")
+    };
+    assert_eq!(
+        read(&old_inputs).inputs.get("iam_instance_profile"),
+        Some(&Value::from("aws-inst-a")),
+        "the profile reads back by name"
+    );
+
+    profile("aws-inst-b");
+    let new_inputs = w.inputs("bastion", args("aws-inst-b"));
+    let diff = provider.diff(stackup_provider::DiffRequest {
+        urn: &w.urn::<InstanceArgs>("bastion"),
+        old_inputs: &old_inputs,
+        new_inputs: &new_inputs,
+    });
+    assert_eq!(diff.changed, vec!["iam_instance_profile".to_string()]);
+    assert!(diff.replace.is_empty(), "a new profile is a change in place: {diff:?}");
+    block_on(provider.update(UpdateRequest {
+        urn: w.urn::<InstanceArgs>("bastion"),
+        stack: w.stack.clone(),
+        id: instance.id.clone(),
+        old_inputs,
+        new_inputs: new_inputs.clone(),
+        old_outputs: instance.outputs.clone(),
+        changed: diff.changed,
+    }))
+    .expect("the profile is replaced once it has propagated");
+    assert!(
+        w.injected("iam-propagation") > refused,
+        "the new profile was refused at first: {:?}",
+        w.proxy.injected()
+    );
+    let counts = w.proxy.counts();
+    assert_eq!(
+        counts.get("ec2:RunInstances").copied().unwrap_or(0),
+        1 + refused,
+        "{counts:?}"
+    );
+    assert_eq!(
+        counts.get("ec2:DisassociateIamInstanceProfile"),
+        None,
+        "never without a profile: {counts:?}"
+    );
+    assert_eq!(
+        read(&new_inputs).inputs.get("iam_instance_profile"),
+        Some(&Value::from("aws-inst-b"))
+    );
+    w.delete::<InstanceArgs>("bastion", &instance.id, &new_inputs)
+        .expect("terminated");
+}
+
 /// A new group's default egress rule is not visible for a moment
 /// (`InvalidPermission.NotFound` on the revoke): the revoke is repeated until
 /// DescribeSecurityGroupRules shows the rule gone, never assumed done.
@@ -519,6 +656,103 @@ fn rds_resolves_versions_from_the_catalog_and_waits_for_available_before_modifyi
             .is_err()
     });
     assert!(gone, "the instance is gone");
+}
+
+/// RDS can refuse a modification (`InvalidDBInstanceState`, "RDS is configuring
+/// Enhanced Monitoring or Performance Insights for this DB instance. Try your request
+/// later.") while DescribeDBInstances already shows the instance `available`: the
+/// status alone cannot tell. The modification is sent again, once available again,
+/// until RDS takes it; the refusal never fails the update.
+#[test]
+fn rds_sends_a_modification_again_when_refused_while_it_reads_available() {
+    let moto = Moto::shared();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read_to_string(root.join("profiles/aws.toml")).expect("profiles/aws.toml");
+    // A quick instance, and a refusal for a minute of AWS time after its create: it
+    // is available (and confirmed so) well before RDS takes modifications.
+    for window in [
+        "create_ms = [300000, 600000]",
+        "modify_ms = [60000, 300000]",
+        "delete_ms = [180000, 360000]",
+    ] {
+        assert!(text.contains(window), "aws.toml has the RDS {window}");
+        let quick = format!("{}= [3000, 3000]", &window[..window.find('=').expect("key")]);
+        text = text.replace(window, &quick);
+    }
+    text.push_str(
+        r#"
+[[after]]
+name = "rds-configuring"
+trigger_service = "rds"
+trigger_action = "CreateDBInstance"
+trigger_param = "DBInstanceIdentifier"
+service = "rds"
+action = "ModifyDBInstance"
+code = "InvalidDBInstanceState"
+status = 400
+message = "RDS is configuring Enhanced Monitoring or Performance Insights for this DB instance. Try your request later."
+for_ms = [60000, 60000]
+"#,
+    );
+    let profile = Profile::parse("aws (RDS busy while available)", &text).expect("profile");
+    let w = AwsWorld::with_profile("aws-rdsbusy", profile, 1.0 / 10.0, 18);
+    let (_, subnets) = network(moto, "10.98");
+    block_on(async {
+        aws_sdk_rds::Client::new(&moto.sdk_config())
+            .create_db_subnet_group()
+            .db_subnet_group_name("aws-rdsbusy-subnets")
+            .db_subnet_group_description("test")
+            .set_subnet_ids(Some(subnets.clone()))
+            .send()
+            .await
+            .expect("subnet group");
+    });
+    let (db, inputs) = w
+        .create(
+            "db",
+            db_args("aws-rdsbusy-db", "16", "aws-rdsbusy-subnets", "db.t3.micro"),
+        )
+        .expect("created");
+    let provider = w.provider(DbInstanceArgs::TYPE);
+    let bigger = w.inputs(
+        "db",
+        db_args("aws-rdsbusy-db", "16", "aws-rdsbusy-subnets", "db.t3.small"),
+    );
+    block_on(provider.update(UpdateRequest {
+        urn: w.urn::<DbInstanceArgs>("db"),
+        stack: w.stack.clone(),
+        id: db.id.clone(),
+        old_inputs: inputs,
+        new_inputs: bigger.clone(),
+        old_outputs: db.outputs.clone(),
+        changed: vec!["instance_class".into()],
+    }))
+    .expect("modified once RDS takes it");
+    let refused = w.injected("rds-configuring");
+    assert!(
+        refused >= 1,
+        "refused while available at first: {:?}",
+        w.proxy.injected()
+    );
+    let counts = w.proxy.counts();
+    assert_eq!(
+        counts.get("rds:ModifyDBInstance").copied().unwrap_or(0),
+        1 + refused,
+        "sent once per refusal, plus the one taken: {counts:?}"
+    );
+    let class = block_on(async {
+        aws_sdk_rds::Client::new(&moto.sdk_config())
+            .describe_db_instances()
+            .db_instance_identifier(&db.id)
+            .send()
+            .await
+            .expect("described")
+            .db_instances()
+            .first()
+            .and_then(|d| d.db_instance_class().map(str::to_string))
+    });
+    assert_eq!(class.as_deref(), Some("db.t3.small"));
+    w.delete::<DbInstanceArgs>("db", &db.id, &bigger).expect("deleted");
 }
 
 /// ELB does not see a VPC's internet gateway for a moment after it is attached

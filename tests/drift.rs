@@ -346,10 +346,11 @@ fn refresh_calls_grow_with_types_and_pages_not_resources() {
 
 /// The search for unmanaged objects costs per type, not per object in the account: the
 /// stack's buckets, topics, log groups, tables, load balancers, target groups and alarms
-/// are found
-/// by their tag with the Resource Groups Tagging API (one paginated call per type),
-/// where S3, SNS, Logs, DynamoDB, ELB and CloudWatch would each take a tag read per
-/// object.
+/// are found by their tag with the Resource Groups Tagging API (one paginated call per
+/// type), where S3, SNS, Logs, DynamoDB, ELB and CloudWatch would each take a tag read
+/// per object; the stack's IAM roles, users and instance profiles live under the
+/// stack's IAM path, which List* filters on, so only the stack's own entities get a
+/// tag read.
 #[test]
 fn listing_unmanaged_objects_costs_per_type_not_per_object_in_the_account() {
     let moto = Moto::dedicated_with_recorder();
@@ -358,7 +359,9 @@ fn listing_unmanaged_objects_costs_per_type_not_per_object_in_the_account() {
     let (s3, sns) = (moto.s3(), aws_sdk_sns::Client::new(&config));
     let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let iam = aws_sdk_iam::Client::new(&config);
     let prefix = format!("foreign-{}", std::process::id());
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     // Objects of someone else's: 20 of each type.
     block_on(async {
         for i in 0..20 {
@@ -398,7 +401,35 @@ fn listing_unmanaged_objects_costs_per_type_not_per_object_in_the_account() {
                 .send()
                 .await
                 .expect("table");
+            iam.create_role()
+                .role_name(format!("{prefix}-{i}"))
+                .assume_role_policy_document(trust)
+                .send()
+                .await
+                .expect("role");
+            iam.create_user()
+                .user_name(format!("{prefix}-{i}"))
+                .send()
+                .await
+                .expect("user");
+            iam.create_instance_profile()
+                .instance_profile_name(format!("{prefix}-{i}"))
+                .send()
+                .await
+                .expect("instance profile");
         }
+        // One role of the stack, made outside stackup's state, where stackup puts them:
+        // it must be found.
+        let tag = |k: &str, v: &str| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().expect("tag");
+        iam.create_role()
+            .role_name(format!("{prefix}-ours"))
+            .path("/stackup/lonely/")
+            .assume_role_policy_document(trust)
+            .tags(tag("stackup:stack", "lonely"))
+            .tags(tag("stackup:urn", "lonely::aws:iam:Role::web"))
+            .send()
+            .await
+            .expect("our role");
         // One bucket of the stack, made outside stackup's state: it must be found.
         let ours = format!("{prefix}-ours");
         s3.create_bucket().bucket(&ours).send().await.expect("bucket");
@@ -435,6 +466,9 @@ fn listing_unmanaged_objects_costs_per_type_not_per_object_in_the_account() {
         "aws:elbv2:LoadBalancer",
         "aws:elbv2:TargetGroup",
         "aws:cloudwatch:MetricAlarm",
+        "aws:iam:Role",
+        "aws:iam:User",
+        "aws:iam:InstanceProfile",
     ] {
         let provider = registry
             .get(&stackup_model::TypeToken::parse(ty).expect("type"))
@@ -451,6 +485,10 @@ fn listing_unmanaged_objects_costs_per_type_not_per_object_in_the_account() {
             assert_eq!(found, vec!["lonely::aws:s3:Bucket::assets".to_string()]);
             // One lookup, then the reads of the one bucket found: none per foreign bucket.
             assert!(calls.len() <= 8, "{ty}: {calls:?}");
+        } else if ty == "aws:iam:Role" {
+            assert_eq!(found, vec!["lonely::aws:iam:Role::web".to_string()]);
+            // One page of the stack's path, then the one role's tags.
+            assert_eq!(calls.len(), 2, "{ty}: {calls:?}");
         } else {
             assert!(found.is_empty(), "{ty}: {found:?}");
             assert_eq!(calls.len(), 1, "{ty}: one tag lookup, nothing per object: {calls:?}");

@@ -270,6 +270,7 @@ pub fn declare(
             subnet_id: bastion_subnet,
             security_group_ids: vec![net.bastion_sg.id()],
             key_name: compute.key_name.clone(),
+            iam_instance_profile: None,
             detailed_monitoring: compute.detailed_monitoring,
             user_data: "#!/bin/bash\ndnf install -y postgresql16\n".into(),
             tags: name_tag(stack, "bastion"),

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
-    AttributeValue, Filter, InstanceAttributeName, InstanceStateName, InstanceType, MonitoringState, Reservation,
-    ResourceType, RunInstancesMonitoringEnabled, Volume,
+    AttributeValue, Filter, IamInstanceProfileAssociation, IamInstanceProfileAssociationState,
+    IamInstanceProfileSpecification, InstanceAttributeName, InstanceStateName, InstanceType, MonitoringState,
+    Reservation, ResourceType, RunInstancesMonitoringEnabled, Volume,
 };
 use aws_smithy_types::base64;
 use stackup_model::{Input, Properties, ResourceArgs, Value, URN_TAG};
@@ -48,6 +49,9 @@ pub struct InstanceArgs {
     pub subnet_id: Input<String>,
     pub security_group_ids: Vec<Input<String>>,
     pub key_name: Option<String>,
+    /// The name of the instance profile the instance runs with, if any. Changed in
+    /// place (AssociateIamInstanceProfile / ReplaceIamInstanceProfileAssociation).
+    pub iam_instance_profile: Option<Input<String>>,
     pub detailed_monitoring: bool,
     /// Plain user data (not a template); base64-encoded when sent.
     pub user_data: String,
@@ -67,6 +71,12 @@ impl ResourceArgs for InstanceArgs {
         "ec2:MonitorInstances",
         "ec2:UnmonitorInstances",
         "ec2:TerminateInstances",
+        "ec2:DescribeIamInstanceProfileAssociations",
+        "ec2:AssociateIamInstanceProfile",
+        "ec2:ReplaceIamInstanceProfileAssociation",
+        "ec2:DisassociateIamInstanceProfile",
+        // Launching with a profile passes its role to EC2.
+        "iam:PassRole",
         "ec2:DescribeVolumes",
         "ec2:CreateTags",
         "ec2:DeleteTags",
@@ -83,6 +93,10 @@ impl ResourceArgs for InstanceArgs {
                 Value::List(self.security_group_ids.into_iter().map(Into::into).collect()),
             ),
             ("key_name", self.key_name.map_or(Value::Null, Value::String)),
+            (
+                "iam_instance_profile",
+                self.iam_instance_profile.map_or(Value::Null, Into::into),
+            ),
             ("detailed_monitoring", self.detailed_monitoring.into()),
             ("user_data", self.user_data.into()),
             ("tags", Value::from_string_map(&self.tags)),
@@ -94,6 +108,21 @@ impl ResourceArgs for InstanceArgs {
 pub struct Instance {
     ec2: aws_sdk_ec2::Client,
     schema: Schema,
+}
+
+/// The name of the instance profile `arn` names:
+/// `arn:aws:iam::<account>:instance-profile/<path>/<name>` (the path may be `/`).
+fn profile_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// An association that holds (or is about to hold) the instance's profile, not one
+/// being taken away.
+fn is_current(association: &IamInstanceProfileAssociation) -> bool {
+    matches!(
+        association.state(),
+        Some(IamInstanceProfileAssociationState::Associated | IamInstanceProfileAssociationState::Associating)
+    )
 }
 
 /// An instance in one of these states is gone or going, and never comes back.
@@ -137,20 +166,60 @@ impl Instance {
     /// The instances a read or list wants, as live resources; gone ones are left out.
     async fn found(&self, wanted: &Wanted<'_>) -> Result<Vec<LiveResource>, ProviderError> {
         let instances = describe_each(wanted.filters("instance-id"), |filter| self.describe(vec![filter])).await?;
+        let picked: Vec<_> = wanted
+            .pick_all(&instances, Ec2Instance::instance_id, Ec2Instance::tags)
+            .into_iter()
+            .filter(|(_, instance)| !is_gone(instance))
+            .collect();
+        let profiles = self
+            .profiles_of(picked.iter().filter_map(|(_, i)| i.instance_id()).map(str::to_string))
+            .await?;
         let mut found = Vec::new();
-        for (picked, instance) in wanted.pick_all(&instances, Ec2Instance::instance_id, Ec2Instance::tags) {
-            if !is_gone(instance) {
-                found.push(self.resource(picked, instance).await?);
-            }
+        for (picked, instance) in picked {
+            let profile = instance.instance_id().and_then(|id| profiles.get(id)).cloned();
+            found.push(self.resource(picked, instance, profile).await?);
         }
         Ok(found)
     }
 
+    /// The instance profile (by name) each of the instances `ids` runs with, from its
+    /// current association: one call per 200 instances. DescribeInstances also shows
+    /// a profile, but the launch's (moto does not follow a replaced association).
+    async fn profiles_of(
+        &self,
+        ids: impl IntoIterator<Item = String>,
+    ) -> Result<BTreeMap<String, String>, ProviderError> {
+        let ids: Vec<String> = ids.into_iter().collect();
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let associations = describe_each(id_filters("instance-id", ids), |filter| async move {
+            paginated!(
+                self.ec2.describe_iam_instance_profile_associations().filters(filter),
+                "DescribeIamInstanceProfileAssociations"
+            )
+        })
+        .await?;
+        Ok(associations
+            .iter()
+            .filter(|a| is_current(a))
+            .filter_map(|a| {
+                let arn = a.iam_instance_profile().and_then(|p| p.arn())?;
+                Some((a.instance_id()?.to_string(), profile_name(arn).to_string()))
+            })
+            .collect())
+    }
+
     /// A live instance as stackup reports it.
-    async fn resource(&self, picked: Picked<'_>, instance: &Ec2Instance) -> Result<LiveResource, ProviderError> {
+    async fn resource(
+        &self,
+        picked: Picked<'_>,
+        instance: &Ec2Instance,
+        profile: Option<String>,
+    ) -> Result<LiveResource, ProviderError> {
         Ok(LiveResource {
             urn: picked.urn,
-            inputs: self.live_inputs(instance, picked.recorded).await?,
+            inputs: self.live_inputs(instance, picked.recorded, profile).await?,
             outputs: outputs(instance),
             id: picked.id,
         })
@@ -259,6 +328,63 @@ impl Instance {
         self.wait_running(id).await
     }
 
+    /// Gives the running instance the profile `name` (none: takes its profile away), in
+    /// place: AWS allows one association per instance, which is replaced rather than
+    /// removed and made again, so the instance never runs without credentials. A
+    /// profile created moments ago is refused until IAM has propagated it.
+    async fn set_profile(&self, id: &str, name: Option<&str>) -> Result<(), ProviderError> {
+        let described = self
+            .ec2
+            .describe_iam_instance_profile_associations()
+            .filters(Filter::builder().name("instance-id").values(id).build())
+            .send()
+            .await
+            .map_err(|e| classify("DescribeIamInstanceProfileAssociations", e))?;
+        let current = described
+            .iam_instance_profile_associations()
+            .iter()
+            .filter(|a| is_current(a))
+            .find_map(|a| a.association_id())
+            .map(str::to_string);
+        let spec = |name: &str| IamInstanceProfileSpecification::builder().name(name).build();
+        match (current, name) {
+            (Some(association), Some(name)) => {
+                crate::common::while_iam_propagates("changing an instance's profile", || async {
+                    self.ec2
+                        .replace_iam_instance_profile_association()
+                        .association_id(&association)
+                        .iam_instance_profile(spec(name))
+                        .send()
+                        .await
+                        .map_err(|e| classify("ReplaceIamInstanceProfileAssociation", e))
+                })
+                .await?;
+            }
+            (None, Some(name)) => {
+                crate::common::while_iam_propagates("giving an instance a profile", || async {
+                    self.ec2
+                        .associate_iam_instance_profile()
+                        .instance_id(id)
+                        .iam_instance_profile(spec(name))
+                        .send()
+                        .await
+                        .map_err(|e| classify("AssociateIamInstanceProfile", e))
+                })
+                .await?;
+            }
+            (Some(association), None) => {
+                self.ec2
+                    .disassociate_iam_instance_profile()
+                    .association_id(&association)
+                    .send()
+                    .await
+                    .map_err(|e| classify("DisassociateIamInstanceProfile", e))?;
+            }
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
     /// The user tags of the instance's volumes follow the instance's, as at launch.
     async fn sync_volume_tags(&self, req: &UpdateRequest) -> Result<(), ProviderError> {
         let volumes: Vec<Volume> = paginated!(
@@ -289,6 +415,7 @@ impl Instance {
         &self,
         instance: &Ec2Instance,
         recorded: Option<&Properties>,
+        profile: Option<String>,
     ) -> Result<Properties, ProviderError> {
         let id = instance.instance_id().unwrap_or_default();
         let live_image = instance.image_id().unwrap_or_default();
@@ -324,6 +451,7 @@ impl Instance {
                     .filter(|k| !k.is_empty())
                     .map_or(Value::Null, Value::from),
             ),
+            ("iam_instance_profile", profile.map_or(Value::Null, Value::String)),
             ("detailed_monitoring", monitoring.into()),
             // DescribeInstances does not carry user data: one call per instance.
             ("user_data", self.user_data(id).await?.into()),
@@ -432,6 +560,9 @@ impl Provider for Instance {
         if let Some(key) = opt_str(&req.inputs, "key_name") {
             run = run.key_name(key);
         }
+        if let Some(profile) = opt_str(&req.inputs, "iam_instance_profile") {
+            run = run.iam_instance_profile(IamInstanceProfileSpecification::builder().name(profile).build());
+        }
         if let Some(user_data) = opt_str(&req.inputs, "user_data") {
             run = run.user_data(base64::encode(user_data));
         }
@@ -482,6 +613,10 @@ impl Provider for Instance {
         }
         if changed(&req.changed, "instance_type") {
             self.change_type(&req.id, str_of(&req.new_inputs, "instance_type")?)
+                .await?;
+        }
+        if changed(&req.changed, "iam_instance_profile") {
+            self.set_profile(&req.id, opt_str(&req.new_inputs, "iam_instance_profile"))
                 .await?;
         }
         if changed(&req.changed, "detailed_monitoring") {

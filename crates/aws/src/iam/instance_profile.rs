@@ -130,9 +130,14 @@ impl Entity for InstanceProfile {
         Ok(out.and_then(|o| o.instance_profile))
     }
 
-    async fn list_all(&self) -> Result<Vec<LiveProfile>, ProviderError> {
+    fn path(live: &LiveProfile) -> &str {
+        live.path()
+    }
+
+    async fn list_all(&self, path_prefix: &str) -> Result<Vec<LiveProfile>, ProviderError> {
         self.iam
             .list_instance_profiles()
+            .path_prefix(path_prefix)
             .into_paginator()
             .items()
             .send()
@@ -212,6 +217,7 @@ impl Provider for InstanceProfile {
             .iam
             .create_instance_profile()
             .instance_profile_name(&name)
+            .path(super::stack_path(&req.stack))
             .set_tags(Some(iam_tags(&tags)?))
             .send()
             .await

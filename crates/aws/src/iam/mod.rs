@@ -166,8 +166,12 @@ trait Entity: Send + Sync {
     /// The live entity with its tags, or None when it does not exist.
     fn get(&self, name: &str) -> impl Future<Output = Result<Option<Self::Live>, ProviderError>> + Send;
 
-    /// Every entity of the kind, as List* reports them: without tags.
-    fn list_all(&self) -> impl Future<Output = Result<Vec<Self::Live>, ProviderError>> + Send;
+    /// The entity's IAM path (`/` unless created under one).
+    fn path(live: &Self::Live) -> &str;
+
+    /// Every entity of the kind under `path_prefix`, as List* reports them: without
+    /// tags.
+    fn list_all(&self, path_prefix: &str) -> impl Future<Output = Result<Vec<Self::Live>, ProviderError>> + Send;
 
     /// A listed entity with its tags, or None when it was deleted since the listing.
     fn with_tags(&self, listed: Self::Live)
@@ -194,11 +198,29 @@ async fn read_entities<E: Entity>(entity: &E, req: ReadRequest) -> Result<ReadRe
     Ok(ReadResponse { found })
 }
 
-/// The entities of the kind tagged with the stack, as read reports them. One tag call
-/// per entity: List* leaves tags out, and IAM has no batch form of List*Tags.
+/// The IAM path stackup creates a stack's roles, users and instance profiles under.
+/// IAM has no tag filter on List* and the Resource Groups Tagging API does not cover
+/// IAM, but List* filters by path prefix: listing the stack's own path keeps the cost
+/// of the search for unmanaged objects with the stack, not the account (one List* page
+/// and one tag read per entity of the stack). The path is part of the ARN
+/// (`arn:aws:iam::<account>:role/stackup/<stack>/<name>`), not of the name, which stays
+/// unique in the account whatever the path.
+pub(crate) fn stack_path(stack: &str) -> String {
+    format!("/stackup/{stack}/")
+}
+
+/// The entities of the kind tagged with the stack, as read reports them. Only the
+/// entities under the stack's path are looked at (see [`stack_path`]): one tag call per
+/// entity of the stack, since List* leaves tags out and IAM has no batch form of
+/// List*Tags. The path is checked here too, because not every IAM API server applies
+/// PathPrefix (moto ignores it on ListInstanceProfiles).
 async fn list_entities<E: Entity>(entity: &E, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
     let mut found = Vec::new();
-    for listed in entity.list_all().await? {
+    let path = stack_path(&req.stack);
+    for listed in entity.list_all(&path).await? {
+        if !E::path(&listed).starts_with(&path) {
+            continue;
+        }
         let Some((live, tags)) = entity.with_tags(listed).await? else {
             continue;
         };

@@ -182,9 +182,14 @@ impl Entity for Role {
         Ok(out.and_then(|o| o.role))
     }
 
-    async fn list_all(&self) -> Result<Vec<LiveRole>, ProviderError> {
+    fn path(live: &LiveRole) -> &str {
+        live.path()
+    }
+
+    async fn list_all(&self, path_prefix: &str) -> Result<Vec<LiveRole>, ProviderError> {
         self.iam
             .list_roles()
+            .path_prefix(path_prefix)
             .into_paginator()
             .items()
             .send()
@@ -278,6 +283,7 @@ impl Provider for Role {
             .iam
             .create_role()
             .role_name(&name)
+            .path(super::stack_path(&req.stack))
             .assume_role_policy_document(trust_document(str_of(&req.inputs, "assume_role_service")?))
             .set_tags(Some(iam_tags(&tags)?))
             .send()

@@ -167,9 +167,14 @@ impl Entity for User {
         Ok(out.and_then(|o| o.user))
     }
 
-    async fn list_all(&self) -> Result<Vec<LiveUser>, ProviderError> {
+    fn path(live: &LiveUser) -> &str {
+        live.path()
+    }
+
+    async fn list_all(&self, path_prefix: &str) -> Result<Vec<LiveUser>, ProviderError> {
         self.iam
             .list_users()
+            .path_prefix(path_prefix)
             .into_paginator()
             .items()
             .send()
@@ -245,6 +250,7 @@ impl Provider for User {
             .iam
             .create_user()
             .user_name(&name)
+            .path(super::stack_path(&req.stack))
             .set_tags(Some(iam_tags(&tags)?))
             .send()
             .await
