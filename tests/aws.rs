@@ -658,18 +658,11 @@ fn rds_resolves_versions_from_the_catalog_and_waits_for_available_before_modifyi
     assert!(gone, "the instance is gone");
 }
 
-/// RDS can refuse a modification (`InvalidDBInstanceState`, "RDS is configuring
-/// Enhanced Monitoring or Performance Insights for this DB instance. Try your request
-/// later.") while DescribeDBInstances already shows the instance `available`: the
-/// status alone cannot tell. The modification is sent again, once available again,
-/// until RDS takes it; the refusal never fails the update.
-#[test]
-fn rds_sends_a_modification_again_when_refused_while_it_reads_available() {
-    let moto = Moto::shared();
+/// `aws.toml` with RDS instances that take 3 s of AWS time to create, modify and delete,
+/// plus `extra` rules.
+fn aws_with_quick_rds(what: &str, extra: &str) -> Profile {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut text = std::fs::read_to_string(root.join("profiles/aws.toml")).expect("profiles/aws.toml");
-    // A quick instance, and a refusal for a minute of AWS time after its create: it
-    // is available (and confirmed so) well before RDS takes modifications.
     for window in [
         "create_ms = [300000, 600000]",
         "modify_ms = [60000, 300000]",
@@ -679,7 +672,129 @@ fn rds_sends_a_modification_again_when_refused_while_it_reads_available() {
         let quick = format!("{}= [3000, 3000]", &window[..window.find('=').expect("key")]);
         text = text.replace(window, &quick);
     }
-    text.push_str(
+    text.push_str(extra);
+    Profile::parse(&format!("aws ({what})"), &text).expect("profile")
+}
+
+/// A change RDS applies in the maintenance window (`apply_immediately = false`, prod's
+/// setting) leaves the instance `available` with the value under PendingModifiedValues:
+/// the update returns without waiting for a window hours away, the pending value reads
+/// back as the declared one (no drift on every `diff`), and the next immediate change
+/// applies it along.
+#[test]
+fn a_deferred_database_change_reads_back_as_pending_not_as_drift() {
+    let moto = Moto::shared();
+    let w = AwsWorld::with_profile("aws-rdsdefer", aws_with_quick_rds("deferred", ""), 1.0 / 10.0, 19);
+    let (_, subnets) = network(moto, "10.99");
+    let rds = aws_sdk_rds::Client::new(&moto.sdk_config());
+    block_on(async {
+        rds.create_db_subnet_group()
+            .db_subnet_group_name("aws-rdsdefer-subnets")
+            .db_subnet_group_description("test")
+            .set_subnet_ids(Some(subnets.clone()))
+            .send()
+            .await
+            .expect("subnet group");
+    });
+    let args = |class: &str, immediately: bool, retention: i64| DbInstanceArgs {
+        apply_immediately: immediately,
+        backup_retention_days: retention,
+        ..db_args("aws-rdsdefer-db", "16", "aws-rdsdefer-subnets", class)
+    };
+    let (db, inputs) = w.create("db", args("db.t3.micro", false, 7)).expect("created");
+    let provider = w.provider(DbInstanceArgs::TYPE);
+    let live_class = || {
+        block_on(async {
+            rds.describe_db_instances()
+                .db_instance_identifier(&db.id)
+                .send()
+                .await
+                .expect("described")
+                .db_instances()
+                .first()
+                .and_then(|d| d.db_instance_class().map(str::to_string))
+        })
+    };
+    let update = |old: &Properties, new: &Properties| {
+        let diff = provider.diff(stackup_provider::DiffRequest {
+            urn: &w.urn::<DbInstanceArgs>("db"),
+            old_inputs: old,
+            new_inputs: new,
+        });
+        block_on(provider.update(UpdateRequest {
+            urn: w.urn::<DbInstanceArgs>("db"),
+            stack: w.stack.clone(),
+            id: db.id.clone(),
+            old_inputs: old.clone(),
+            new_inputs: new.clone(),
+            old_outputs: db.outputs.clone(),
+            changed: diff.changed,
+        }))
+    };
+
+    let bigger = w.inputs("db", args("db.t3.small", false, 7));
+    update(&inputs, &bigger).expect("accepted for the maintenance window");
+    assert_eq!(live_class().as_deref(), Some("db.t3.micro"), "not applied yet");
+    assert!(
+        !w.proxy
+            .lifecycles()
+            .iter()
+            .any(|l| l.id == "aws-rdsdefer-db" && l.phase == stackup_proxy::Phase::Modify),
+        "a deferred change leaves the instance available: {:?}",
+        w.proxy.lifecycles()
+    );
+    let read = block_on(provider.read(ReadRequest {
+        targets: vec![ReadTarget {
+            urn: w.urn::<DbInstanceArgs>("db"),
+            id: db.id.clone(),
+            inputs: bigger.clone(),
+            outputs: db.outputs.clone(),
+        }],
+    }))
+    .expect("read")
+    .found
+    .pop()
+    .expect("found");
+    assert_eq!(
+        read.inputs.get("instance_class").and_then(Value::as_str),
+        Some("db.t3.small"),
+        "the pending class reads back as the declared one"
+    );
+    let again = provider.diff(stackup_provider::DiffRequest {
+        urn: &w.urn::<DbInstanceArgs>("db"),
+        old_inputs: &read.inputs,
+        new_inputs: &bigger,
+    });
+    // (Only the class: with no groups declared, RDS gives the instance the VPC's
+    // default group, which this test leaves be.)
+    assert!(
+        !again.changed.iter().any(|k| k == "instance_class"),
+        "no drift while pending: {again:?}"
+    );
+
+    // An immediate change applies the pending one along.
+    let now = w.inputs("db", args("db.t3.small", true, 14));
+    update(&bigger, &now).expect("applied now");
+    assert_eq!(
+        live_class().as_deref(),
+        Some("db.t3.small"),
+        "the pending class went along"
+    );
+    w.delete::<DbInstanceArgs>("db", &db.id, &now).expect("deleted");
+}
+
+/// RDS can refuse a modification (`InvalidDBInstanceState`, "RDS is configuring
+/// Enhanced Monitoring or Performance Insights for this DB instance. Try your request
+/// later.") while DescribeDBInstances already shows the instance `available`: the
+/// status alone cannot tell. The modification is sent again, once available again,
+/// until RDS takes it; the refusal never fails the update.
+#[test]
+fn rds_sends_a_modification_again_when_refused_while_it_reads_available() {
+    let moto = Moto::shared();
+    // A quick instance, and a refusal for a minute of AWS time after its create: it
+    // is available (and confirmed so) well before RDS takes modifications.
+    let profile = aws_with_quick_rds(
+        "RDS busy while available",
         r#"
 [[after]]
 name = "rds-configuring"
@@ -694,7 +809,6 @@ message = "RDS is configuring Enhanced Monitoring or Performance Insights for th
 for_ms = [60000, 60000]
 "#,
     );
-    let profile = Profile::parse("aws (RDS busy while available)", &text).expect("profile");
     let w = AwsWorld::with_profile("aws-rdsbusy", profile, 1.0 / 10.0, 18);
     let (_, subnets) = network(moto, "10.98");
     block_on(async {
@@ -910,12 +1024,51 @@ fn a_subnet_is_re_pointed_to_another_route_table_in_place() {
         None,
         "never disassociated: {counts:?}"
     );
-    let routed_by = block_on(async {
+    let tables = |subnet: &str| -> Vec<String> { associations_of(&ec2, subnet).into_iter().map(|(_, t)| t).collect() };
+    let routed_by = tables(&subnets[0]);
+    assert_eq!(routed_by, vec![second.clone()]);
+
+    // A subnet associated already (out of band, or by a run whose state was lost):
+    // AWS refuses a second association with `Resource.AlreadyAssociated`, and the create
+    // takes the existing association over and points it at the declared table.
+    block_on(async {
+        ec2.associate_route_table()
+            .route_table_id(&first)
+            .subnet_id(&subnets[1])
+            .send()
+            .await
+            .expect("an association made outside stackup");
+    });
+    let before = w.proxy.counts();
+    let (taken, _) = w
+        .create(
+            "rta2",
+            RouteTableAssociationArgs {
+                route_table_id: second.clone().into(),
+                subnet_id: subnets[1].clone().into(),
+            },
+        )
+        .expect("the existing association is taken over");
+    let after = w.proxy.counts();
+    let delta = |action: &str| after.get(action).copied().unwrap_or(0) - before.get(action).copied().unwrap_or(0);
+    assert_eq!(delta("ec2:AssociateRouteTable"), 1, "refused once: {after:?}");
+    assert_eq!(
+        delta("ec2:ReplaceRouteTableAssociation"),
+        1,
+        "re-pointed in place: {after:?}"
+    );
+    let associations = associations_of(&ec2, &subnets[1]);
+    assert_eq!(associations, vec![(taken.id.clone(), second)], "one association, ours");
+}
+
+/// The explicit route table associations of `subnet`: (association id, table id).
+fn associations_of(ec2: &aws_sdk_ec2::Client, subnet: &str) -> Vec<(String, String)> {
+    block_on(async {
         ec2.describe_route_tables()
             .filters(
                 aws_sdk_ec2::types::Filter::builder()
                     .name("association.subnet-id")
-                    .values(&subnets[0])
+                    .values(subnet)
                     .build(),
             )
             .send()
@@ -923,10 +1076,16 @@ fn a_subnet_is_re_pointed_to_another_route_table_in_place() {
             .expect("route tables")
             .route_tables()
             .iter()
-            .filter_map(|t| t.route_table_id().map(str::to_string))
-            .collect::<Vec<_>>()
-    });
-    assert_eq!(routed_by, vec![second]);
+            .flat_map(|t| t.associations())
+            .filter(|a| a.subnet_id() == Some(subnet))
+            .map(|a| {
+                (
+                    a.route_table_association_id().unwrap_or_default().to_string(),
+                    a.route_table_id().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    })
 }
 
 /// The whole platform under `profiles/aws.toml`: states moving on every read, every

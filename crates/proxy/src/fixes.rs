@@ -25,12 +25,12 @@ use crate::{bad_gateway, faults, Body, Shared};
 
 /// A query-protocol call to moto, signed (moto does not check signatures) with the
 /// original request's headers, so it reaches the same account and region.
-async fn call_moto(shared: &Shared, original: &Parts, form: &[(String, String)]) -> Result<(u16, Bytes), String> {
-    let body = form
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
+pub(crate) async fn call_moto(
+    shared: &Shared,
+    original: &Parts,
+    form: &[(String, String)],
+) -> Result<(u16, Bytes), String> {
+    let body = form_body(form);
     let mut request = Request::new(());
     *request.method_mut() = Method::POST;
     *request.uri_mut() = original.uri.clone();
@@ -60,6 +60,14 @@ async fn send(shared: &Shared, parts: Parts, body: Body) -> Result<(u16, Bytes),
     Ok((status, bytes))
 }
 
+/// A form as a request body: `a=1&b=x%2Fy`.
+pub(crate) fn form_body(form: &[(String, String)]) -> String {
+    form.iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
@@ -72,7 +80,7 @@ fn encode(text: &str) -> String {
     out
 }
 
-fn xml_response(status: u16, bytes: Bytes) -> Response<Body> {
+pub(crate) fn xml_response(status: u16, bytes: Bytes) -> Response<Body> {
     let mut response = Response::new(faults::full(bytes));
     *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
     response
@@ -187,6 +195,79 @@ async fn modify(shared: &Shared, parts: &Parts, call: &Call, body: Bytes) -> Res
         }
     }
     Ok(xml_response(status, modified))
+}
+
+/// AssociateRouteTable as AWS answers it. A subnet has at most one explicit route table
+/// association: AWS refuses a second with `Resource.AlreadyAssociated` ("the specified
+/// association for route table rtb-... conflicts with an existing association"; EC2
+/// API Reference, AssociateRouteTable, and "Error codes for the Amazon EC2 API"), and
+/// a subnet moves to another table only with ReplaceRouteTableAssociation. moto 5.2.1
+/// (`RouteTableBackend.associate_route_table`, `moto/ec2/models/route_tables.py`)
+/// adds the second association instead, leaving the subnet on two tables. The proxy
+/// looks the subnet's association up first and refuses as AWS does.
+pub(crate) async fn associate_route_table(
+    shared: &Shared,
+    parts: &Parts,
+    call: &Call,
+    body: Bytes,
+    request_id: &str,
+) -> Response<Body> {
+    let subnet = call
+        .params
+        .iter()
+        .find(|(k, _)| k == "SubnetId")
+        .map(|(_, v)| v.clone());
+    let existing = match subnet {
+        Some(subnet) => match subnet_route_table(shared, parts, &subnet).await {
+            Ok(table) => table,
+            Err(e) => return bad_gateway(&e),
+        },
+        // A gateway association: not a subnet's.
+        None => None,
+    };
+    if let Some(table) = existing {
+        return faults::error(
+            call,
+            400,
+            "Resource.AlreadyAssociated",
+            &format!("the specified association for route table {table} conflicts with an existing association"),
+            request_id,
+        );
+    }
+    match forward_raw(shared, parts, body).await {
+        Ok((status, bytes)) => xml_response(status, bytes),
+        Err(e) => bad_gateway(&e),
+    }
+}
+
+/// The route table `subnet` is explicitly associated with, if any.
+async fn subnet_route_table(shared: &Shared, parts: &Parts, subnet: &str) -> Result<Option<String>, String> {
+    let (status, answer) = call_moto(
+        shared,
+        parts,
+        &[
+            ("Action".into(), "DescribeRouteTables".into()),
+            ("Version".into(), "2016-11-15".into()),
+            ("Filter.1.Name".into(), "association.subnet-id".into()),
+            ("Filter.1.Value.1".into(), subnet.to_string()),
+        ],
+    )
+    .await?;
+    if !(200..300).contains(&status) {
+        return Err(format!(
+            "moto answered DescribeRouteTables with {status}: {}",
+            String::from_utf8_lossy(&answer)
+        ));
+    }
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let doc = Doc::parse(&text).ok_or("moto's DescribeRouteTables is not XML")?;
+    // Each association names its subnet; the table's own id is the association's
+    // routeTableId.
+    let table = doc
+        .named("subnetId")
+        .filter(|&i| doc.text(i) == subnet)
+        .find_map(|i| doc.up(i, 1).and_then(|a| doc.child_text(a, &["routeTableId"])));
+    Ok(table)
 }
 
 /// The original request, forwarded as it came.

@@ -25,7 +25,8 @@
 //! transitional states for drawn durations (`lifecycle.rs`), causal rules fail calls
 //! that use an object another call touched moments ago (`world.rs`), an RDS engine
 //! catalog answers DescribeDBEngineVersions (`catalog.rs`), and moto bugs are worked
-//! around (`fixes.rs`). Only such a profile has responses read and rewritten.
+//! around (`fixes.rs`, `deferred.rs`, `tagging.rs`). Only such a profile has responses
+//! read and rewritten.
 //!
 //! Connections are simple: one request per connection, `Connection: close`, plain HTTP
 //! to a loopback upstream. Requests to moto's own API (`/moto-api/...`) pass through
@@ -35,6 +36,7 @@
 //! and forwards to 127.0.0.1 only.
 
 mod catalog;
+mod deferred;
 mod faults;
 mod fixes;
 mod lifecycle;
@@ -42,6 +44,7 @@ mod notfound;
 mod profile;
 mod request;
 mod rng;
+mod tagging;
 mod world;
 mod xml;
 
@@ -239,6 +242,8 @@ struct State {
     refusals: Vec<Refusal>,
     /// Lifecycles, relations and triggers, for profiles that reshape moto.
     world: World,
+    /// RDS modifications waiting for the maintenance window (`deferred.rs`).
+    deferred: deferred::Pending,
 }
 
 /// One call a causal rule (`[[after]]`, `[[requires]]`, `[[during]]`, the RDS catalog)
@@ -279,6 +284,7 @@ impl State {
             rate_scale: 1.0,
             refusals: Vec::new(),
             world: World::default(),
+            deferred: deferred::Pending::default(),
         }
     }
 
@@ -575,6 +581,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         };
     }
 
+    let mut tag_subnet_groups = false;
     match plan.pre {
         Some(Pre::Fault {
             code, status, message, ..
@@ -593,6 +600,11 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
             let bytes = buffered.unwrap_or_default();
             return Ok(fixes::modify_db_subnet_group(&shared, &parts, &call, bytes).await);
         }
+        Some(Pre::TagSubnetGroups) => tag_subnet_groups = true,
+        Some(Pre::CheckRouteTableAssociation) => {
+            let bytes = buffered.unwrap_or_default();
+            return Ok(fixes::associate_route_table(&shared, &parts, &call, bytes, &plan.request_id).await);
+        }
         None => {}
     }
 
@@ -605,8 +617,11 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         });
         tokio::time::sleep(plan.latency).await;
     }
+    if tag_subnet_groups {
+        return Ok(tagging::get_resources(&shared, &parts, buffered.unwrap_or_default()).await);
+    }
     if let Some(profile) = plan.reshape {
-        return reshaped(&shared, &profile, &call, plan.follow, parts, body).await;
+        return reshaped(&shared, &profile, &call, plan.follow, parts, body, buffered).await;
     }
     let Some((spec, window)) = plan.follow else {
         return Ok(forward_or_502(&shared, parts, body).await);
@@ -627,15 +642,30 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
 
 /// Forwards a call under a profile that reshapes moto: the response is read whole
 /// (S3's only for its status), the world learns from it, and reads of objects in
-/// transition are rewritten.
+/// transition are rewritten. With `deferred_db_modifications`, a ModifyDBInstance may
+/// be sent without the settings that wait, and answers show the pending ones.
 async fn reshaped(
     shared: &Shared,
     profile: &Profile,
     call: &Call,
     follow: Option<(&'static Spec, Duration)>,
-    parts: Parts,
-    body: Body,
+    mut parts: Parts,
+    mut body: Body,
+    buffered: Option<Bytes>,
 ) -> Result<Response<Body>, Dropped> {
+    let deferring = profile.workarounds.deferred_db_modifications && call.service == "rds";
+    let region = deferred::region_of(&parts);
+    let mut modify = None;
+    if let (true, "ModifyDBInstance", Some(sent)) = (deferring, call.action.as_str(), &buffered) {
+        match deferred::before_modify(shared, &mut parts, sent).await {
+            Ok(Some((plan, bytes))) => {
+                modify = Some(plan);
+                body = full(bytes);
+            }
+            Ok(None) => {}
+            Err(answer) => return Ok(answer),
+        }
+    }
     let response = match shared.forward(parts, body).await {
         Ok(r) => r,
         Err(e) => return Ok(bad_gateway(&e)),
@@ -662,7 +692,16 @@ async fn reshaped(
         return Ok(Response::from_parts(head, incoming.boxed()));
     }
     let bytes = incoming.collect().await.map_err(|_| Dropped)?.to_bytes();
-    let text = String::from_utf8_lossy(&bytes);
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    let injected = if deferring {
+        deferred::after(shared, &region, call, status, &text, modify.as_ref())
+    } else {
+        None
+    };
+    let changed = injected.is_some();
+    if let Some(new) = injected {
+        text = new;
+    }
     if head.status.is_success() {
         if let Some((spec, window)) = follow {
             let ids = notfound::created_ids(spec, call, &bytes);
@@ -678,8 +717,14 @@ async fn reshaped(
         shared.seed,
         shared.time_scale,
     );
-    let Some(new) = lifecycle::rewrite(call, status, &text, &view) else {
-        return Ok(Response::from_parts(head, full(bytes)));
+    let new = match lifecycle::rewrite(call, status, &text, &view) {
+        Some(new) => new,
+        None if changed => lifecycle::Rewritten {
+            status,
+            body: text,
+            content_type: None,
+        },
+        None => return Ok(Response::from_parts(head, full(bytes))),
     };
     head.status = StatusCode::from_u16(new.status).unwrap_or(head.status);
     let headers = &mut head.headers;

@@ -26,8 +26,59 @@ pub struct Profile {
     pub(crate) causal: Vec<CausalRule>,
     /// `[[rds_engine_version]]`: the catalog the proxy answers DescribeDBEngineVersions from.
     pub(crate) engine_versions: Vec<EngineVersion>,
-    /// `moto_workarounds`: `modify_db_subnet_group`.
-    pub(crate) fix_modify_db_subnet_group: bool,
+    /// `moto_workarounds`: which of moto's departures from AWS the proxy repairs.
+    pub(crate) workarounds: Workarounds,
+}
+
+/// The names `moto_workarounds` accepts, in the order error messages list them.
+pub(crate) const WORKAROUNDS: &[&str] = &[
+    "modify_db_subnet_group",
+    "deferred_db_modifications",
+    "tagging_rds_subnet_groups",
+    "route_table_already_associated",
+];
+
+/// The workarounds a profile turns on (`moto_workarounds`; see `fixes.rs`,
+/// `deferred.rs` and `tagging.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Workarounds {
+    /// ModifyDBSubnetGroup without losing the group (`fixes.rs`).
+    pub modify_db_subnet_group: bool,
+    /// ModifyDBInstance without ApplyImmediately waits for the maintenance window,
+    /// shown under PendingModifiedValues (`deferred.rs`).
+    pub deferred_db_modifications: bool,
+    /// GetResources lists DB subnet groups (`rds:subgrp`) too (`tagging.rs`).
+    pub tagging_rds_subnet_groups: bool,
+    /// AssociateRouteTable refuses a subnet that already has an explicit association
+    /// (`fixes.rs`).
+    pub route_table_already_associated: bool,
+}
+
+impl Workarounds {
+    fn set(&mut self, name: &str) -> bool {
+        let flag = match name {
+            "modify_db_subnet_group" => &mut self.modify_db_subnet_group,
+            "deferred_db_modifications" => &mut self.deferred_db_modifications,
+            "tagging_rds_subnet_groups" => &mut self.tagging_rds_subnet_groups,
+            "route_table_already_associated" => &mut self.route_table_already_associated,
+            _ => return false,
+        };
+        *flag = true;
+        true
+    }
+
+    fn any(self) -> bool {
+        self != Workarounds::default()
+    }
+
+    fn union(self, other: Workarounds) -> Workarounds {
+        Workarounds {
+            modify_db_subnet_group: self.modify_db_subnet_group || other.modify_db_subnet_group,
+            deferred_db_modifications: self.deferred_db_modifications || other.deferred_db_modifications,
+            tagging_rds_subnet_groups: self.tagging_rds_subnet_groups || other.tagging_rds_subnet_groups,
+            route_table_already_associated: self.route_table_already_associated || other.route_table_already_associated,
+        }
+    }
 }
 
 /// Durations of one lifecycle type's phases, in profile milliseconds.
@@ -253,16 +304,13 @@ impl Profile {
                     .map_err(|(f, r)| error(format!("rds_engine_version[{i}].{f}"), r))?,
             );
         }
-        let mut fix_modify_db_subnet_group = false;
+        let mut workarounds = Workarounds::default();
         for (i, w) in raw.moto_workarounds.iter().enumerate() {
-            match w.as_str() {
-                "modify_db_subnet_group" => fix_modify_db_subnet_group = true,
-                other => {
-                    return Err(error(
-                        format!("moto_workarounds[{i}]"),
-                        format!("unknown workaround `{other}` (known: modify_db_subnet_group)"),
-                    ))
-                }
+            if !workarounds.set(w.trim()) {
+                return Err(error(
+                    format!("moto_workarounds[{i}]"),
+                    format!("unknown workaround `{w}` (known: {})", WORKAROUNDS.join(", ")),
+                ));
             }
         }
         Ok(Profile {
@@ -271,7 +319,7 @@ impl Profile {
             lifecycles,
             causal,
             engine_versions,
-            fix_modify_db_subnet_group,
+            workarounds,
         })
     }
 
@@ -292,7 +340,8 @@ impl Profile {
     /// `self`'s first, then `other`'s (for an effect both set on a call, `self`'s
     /// wins, as the first match always does); lifecycle durations: `other`'s replace
     /// `self`'s for the same type; causal rules: both; engine catalog: both, `other`'s
-    /// entry replacing `self`'s for the same engine and version. Named `self+other`.
+    /// entry replacing `self`'s for the same engine and version; moto workarounds: both.
+    /// Named `self+other`.
     pub fn combine(mut self, other: Profile) -> Profile {
         self.name = format!("{}+{}", self.name, other.name);
         self.rules.extend(other.rules);
@@ -306,7 +355,7 @@ impl Profile {
                 .retain(|o| !(o.engine == v.engine && o.version == v.version));
             self.engine_versions.push(v);
         }
-        self.fix_modify_db_subnet_group |= other.fix_modify_db_subnet_group;
+        self.workarounds = self.workarounds.union(other.workarounds);
         self
     }
 
@@ -316,7 +365,7 @@ impl Profile {
         !self.lifecycles.is_empty()
             || !self.causal.is_empty()
             || !self.engine_versions.is_empty()
-            || self.fix_modify_db_subnet_group
+            || self.workarounds.any()
     }
 
     /// The durations for a lifecycle type, if the profile gives any.
@@ -332,8 +381,22 @@ impl Profile {
             lifecycles: Vec::new(),
             causal: Vec::new(),
             engine_versions: Vec::new(),
-            fix_modify_db_subnet_group: false,
+            workarounds: Workarounds::default(),
         }
+    }
+
+    /// No rules, only the moto workarounds that repair what moto gets wrong whatever
+    /// the timing: `modify_db_subnet_group` (moto drops the group) and
+    /// `tagging_rds_subnet_groups` (moto's GetResources misses DB subnet groups). For
+    /// clients that would otherwise talk to moto directly and need those (a listing
+    /// through the Tagging API, say); AWS's timing and deferrals are `aws.toml`'s.
+    pub fn moto_fixes() -> Profile {
+        let mut profile = Profile::passthrough();
+        profile.name = "moto-fixes".to_string();
+        profile.workarounds.modify_db_subnet_group = true;
+        profile.workarounds.tagging_rds_subnet_groups = true;
+        profile.workarounds.route_table_already_associated = true;
+        profile
     }
 
     /// The profile's name (the file's stem for loaded profiles).

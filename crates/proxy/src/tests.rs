@@ -1,5 +1,7 @@
 //! Unit tests of the reshaping profile (lifecycles, causal rules, composition) against
-//! response samples captured from moto 5.2.1 (`testdata/`), without a server.
+//! response samples captured from moto 5.2.1 (`testdata/`), without a server; and of
+//! the moto workarounds that need moto's own answers, through a running proxy against
+//! a moto server these tests start (`Moto` below).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -123,6 +125,29 @@ fn every_shipped_profile_parses_and_only_aws_reshapes() {
     // No holds in aws.toml: every call is answered at moto's speed.
     assert!(p.first("ec2", "CreateNatGateway", |r| r.latency_ms).is_none());
     assert!(p.first("rds", "CreateDBInstance", |r| r.latency_ms).is_none());
+    let fixes = p.workarounds;
+    assert!(
+        fixes.modify_db_subnet_group
+            && fixes.deferred_db_modifications
+            && fixes.tagging_rds_subnet_groups
+            && fixes.route_table_already_associated
+    );
+    let one = Profile::parse("t", "moto_workarounds = [\"tagging_rds_subnet_groups\"]\n").expect("parses");
+    assert!(one.reshapes() && !one.workarounds.deferred_db_modifications);
+    assert!(
+        Profile::passthrough()
+            .combine(one)
+            .workarounds
+            .tagging_rds_subnet_groups
+    );
+    let fixes = Profile::moto_fixes();
+    assert_eq!(fixes.name(), "moto-fixes");
+    assert!(
+        fixes.workarounds.tagging_rds_subnet_groups
+            && fixes.workarounds.modify_db_subnet_group
+            && fixes.workarounds.route_table_already_associated
+    );
+    assert!(!fixes.workarounds.deferred_db_modifications && fixes.lifecycles.is_empty() && fixes.causal.is_empty());
 }
 
 #[test]
@@ -173,7 +198,11 @@ fn refuses_unknown_types_phases_and_incomplete_rules() {
         err("[[rds_engine_version]]\nengine = \"postgres\"\nversion = \"16.4\"\nstatus = \"old\"\n")
             .starts_with("p.toml: rds_engine_version[0].status:")
     );
-    assert!(err("moto_workarounds = [\"nope\"]\n").starts_with("p.toml: moto_workarounds[0]: unknown workaround"));
+    assert_eq!(
+        err("moto_workarounds = [\"nope\"]\n"),
+        "p.toml: moto_workarounds[0]: unknown workaround `nope` (known: modify_db_subnet_group, \
+         deferred_db_modifications, tagging_rds_subnet_groups, route_table_already_associated)"
+    );
 }
 
 #[test]
@@ -700,6 +729,348 @@ fn draws_repeat_for_a_seed() {
     assert!(first
         .iter()
         .all(|d| (Duration::from_secs(300)..=Duration::from_secs(600)).contains(d)));
+}
+
+// ============================================== Through a running proxy, against moto
+
+/// moto's server for the tests below: one per test process on a free loopback port,
+/// installed by `scripts/ensure-moto`, as `crates/testkit/src/moto.rs` runs it (that
+/// crate depends on this one, so it cannot serve here). The server runs under a shell
+/// that holds a pipe from this process and stops it when the pipe closes, so it goes
+/// away with the test process however that ends.
+struct Moto {
+    endpoint: String,
+    _wrapper: std::process::Child,
+}
+
+fn moto() -> &'static str {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    static MOTO: std::sync::OnceLock<Moto> = std::sync::OnceLock::new();
+    let moto = MOTO.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let ensure = Command::new(root.join("scripts/ensure-moto"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/ensure-moto");
+        assert!(ensure.status.success(), "scripts/ensure-moto failed");
+        let server = String::from_utf8_lossy(&ensure.stdout).trim().to_string();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        let log = std::env::temp_dir().join(format!("stackup-proxy-moto-{port}.log"));
+        // `cat` returns when our end of its stdin closes, i.e. when this process dies.
+        let script = format!(
+            "'{server}' -H 127.0.0.1 -p {port} > '{}' 2>&1 & pid=$!; cat > /dev/null; kill $pid",
+            log.display()
+        );
+        let wrapper = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: localhost\r\n\r\n");
+                let mut buf = [0u8; 16];
+                if s.read(&mut buf).map(|n| n > 0).unwrap_or(false) {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}; its log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _wrapper: wrapper,
+        }
+    });
+    &moto.endpoint
+}
+
+/// Names unique per test process and call: the moto server is shared by the tests.
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// One POST to `endpoint` (a proxy, or moto itself) signed (in form: neither checks
+/// signatures) for `service`: its status and body.
+fn post(endpoint: &str, service: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    use http_body_util::BodyExt;
+    let authority = endpoint.trim_start_matches("http://").to_string();
+    let mut request = http::Request::builder()
+        .method("POST")
+        .uri("/")
+        .header("host", &authority)
+        .header("authorization", scope(service));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let request = request
+        .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
+        .expect("a request");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async move {
+        let stream = tokio::net::TcpStream::connect(&authority).await.expect("connect");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let response = sender.send_request(request).await.expect("an answer");
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.expect("its body").to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
+/// A query-protocol call (RDS, EC2) to `endpoint`.
+fn call(endpoint: &str, service: &str, form: &str) -> (u16, String) {
+    post(
+        endpoint,
+        service,
+        &[("content-type", "application/x-www-form-urlencoded; charset=utf-8")],
+        form,
+    )
+}
+
+/// The text at `path` below the first `DBInstance` of an answer.
+fn instance_field(body: &str, path: &[&str]) -> Option<String> {
+    let doc = crate::xml::Doc::parse(body).unwrap_or_else(|| panic!("not XML: {body}"));
+    let instance = doc.named("DBInstance").next()?;
+    doc.child_text(instance, path)
+}
+
+#[test]
+fn deferred_db_modifications_wait_until_applied_immediately_through_moto() {
+    // aws.toml, with the instance available a moment after its create and a modify
+    // that, once begun, lasts the whole test: a deferred modify that began it would
+    // show.
+    let quick = Profile::parse(
+        "quick create",
+        "[[lifecycle]]\ntype = \"db_instance\"\ncreate_ms = 1\nmodify_ms = 600000\ndelete_ms = 1\n",
+    )
+    .expect("parses");
+    let proxy = crate::Proxy::start(moto(), aws().combine(quick), 1.0, 3);
+    let rds = |form: &str| call(&proxy.endpoint, "rds", &format!("Action={form}&Version=2014-10-31"));
+    let id = unique("deferred");
+    let create = format!(
+        "CreateDBInstance&DBInstanceIdentifier={id}&Engine=postgres&DBInstanceClass=db.t3.micro&AllocatedStorage=20&MasterUsername=u&MasterUserPassword=password1"
+    );
+    let (status, body) = rds(&create);
+    assert_eq!(status, 200, "{body}");
+    std::thread::sleep(Duration::from_millis(50));
+
+    // Deferred: the class and the storage wait; the retention applies at once.
+    let (status, body) = rds(&format!(
+        "ModifyDBInstance&DBInstanceIdentifier={id}&DBInstanceClass=db.t3.small&AllocatedStorage=30&BackupRetentionPeriod=5"
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        instance_field(&body, &["DBInstanceClass"]).as_deref(),
+        Some("db.t3.micro")
+    );
+    assert_eq!(
+        instance_field(&body, &["PendingModifiedValues", "DBInstanceClass"]).as_deref(),
+        Some("db.t3.small"),
+        "{body}"
+    );
+    let describe = format!("DescribeDBInstances&DBInstanceIdentifier={id}");
+    let (status, body) = rds(&describe);
+    assert_eq!(status, 200, "{body}");
+    let field = |path: &[&str]| instance_field(&body, path);
+    assert_eq!(field(&["DBInstanceStatus"]).as_deref(), Some("available"));
+    assert_eq!(field(&["DBInstanceClass"]).as_deref(), Some("db.t3.micro"));
+    assert_eq!(field(&["AllocatedStorage"]).as_deref(), Some("20"));
+    assert_eq!(field(&["BackupRetentionPeriod"]).as_deref(), Some("5"));
+    assert_eq!(
+        field(&["PendingModifiedValues", "DBInstanceClass"]).as_deref(),
+        Some("db.t3.small")
+    );
+    assert_eq!(
+        field(&["PendingModifiedValues", "AllocatedStorage"]).as_deref(),
+        Some("30")
+    );
+    assert_eq!(body.matches("<PendingModifiedValues>").count(), 1, "{body}");
+    let modifying = |proxy: &crate::Proxy| {
+        proxy
+            .lifecycles()
+            .iter()
+            .any(|l| l.id == id && l.phase == Phase::Modify)
+    };
+    assert!(!modifying(&proxy), "a deferred modify leaves the instance available");
+
+    // RDS checks a deferred subnet group at once.
+    let (status, body) = rds(&format!(
+        "ModifyDBInstance&DBInstanceIdentifier={id}&DBSubnetGroupName={}",
+        unique("missing")
+    ));
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("DBSubnetGroupNotFoundFault"), "{body}");
+
+    // Immediate: the pending class comes along, the request's own storage wins.
+    let (status, body) = rds(&format!(
+        "ModifyDBInstance&DBInstanceIdentifier={id}&AllocatedStorage=40&ApplyImmediately=true"
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        instance_field(&body, &["DBInstanceStatus"]).as_deref(),
+        Some("modifying")
+    );
+    let (_, body) = rds(&describe);
+    let field = |path: &[&str]| instance_field(&body, path);
+    assert_eq!(field(&["DBInstanceStatus"]).as_deref(), Some("modifying"));
+    assert_eq!(field(&["DBInstanceClass"]).as_deref(), Some("db.t3.small"));
+    assert_eq!(field(&["AllocatedStorage"]).as_deref(), Some("40"));
+    assert!(!body.contains("PendingModifiedValues"), "{body}");
+    assert!(modifying(&proxy));
+
+    // A delete forgets what was pending: an instance made again under the name has none.
+    let other = unique("deferred");
+    let (status, _) = rds(&create.replace(&id, &other));
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(50));
+    let (status, body) = rds(&format!("ModifyDBInstance&DBInstanceIdentifier={other}&MultiAZ=true"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        instance_field(&body, &["PendingModifiedValues", "MultiAZ"]).as_deref(),
+        Some("true")
+    );
+    for gone in [&id, &other] {
+        let (status, body) = rds(&format!(
+            "DeleteDBInstance&DBInstanceIdentifier={gone}&SkipFinalSnapshot=true"
+        ));
+        assert_eq!(status, 200, "{body}");
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let (status, _) = rds(&create.replace(&id, &other));
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(50));
+    let (_, body) = rds(&format!("DescribeDBInstances&DBInstanceIdentifier={other}"));
+    assert_eq!(instance_field(&body, &["MultiAZ"]).as_deref(), Some("false"));
+    assert!(!body.contains("PendingModifiedValues"), "{body}");
+    let _ = rds(&format!(
+        "DeleteDBInstance&DBInstanceIdentifier={other}&SkipFinalSnapshot=true"
+    ));
+}
+
+#[test]
+fn get_resources_lists_tagged_db_subnet_groups_through_moto() {
+    // Only moto's repairs: what a test without aws.toml would put in front of moto.
+    let proxy = crate::Proxy::start(moto(), Profile::moto_fixes(), 1.0, 4);
+    let ec2 = |form: &str| call(&proxy.endpoint, "ec2", &format!("Action={form}&Version=2016-11-15"));
+    let rds = |form: &str| call(&proxy.endpoint, "rds", &format!("Action={form}&Version=2014-10-31"));
+    let (_, vpc) = ec2("CreateVpc&CidrBlock=10.77.0.0/16");
+    let vpc = crate::notfound::tokens(&vpc, "vpc").into_iter().next().expect("a VPC");
+    let (_, subnet) = ec2(&format!(
+        "CreateSubnet&VpcId={vpc}&CidrBlock=10.77.1.0/24&AvailabilityZone=us-east-1a"
+    ));
+    let subnet = crate::notfound::tokens(&subnet, "subnet")
+        .into_iter()
+        .next()
+        .expect("a subnet");
+    let stack = unique("stack");
+    let (tagged, plain, elsewhere) = (unique("tagged"), unique("plain"), unique("elsewhere"));
+    for (name, tags) in [
+        (
+            &tagged,
+            format!("&Tags.Tag.1.Key=stackup%3Astack&Tags.Tag.1.Value={stack}&Tags.Tag.2.Key=team&Tags.Tag.2.Value=a"),
+        ),
+        (&plain, String::new()),
+        (
+            &elsewhere,
+            "&Tags.Tag.1.Key=stackup%3Astack&Tags.Tag.1.Value=other".to_string(),
+        ),
+    ] {
+        let (status, body) = rds(&format!(
+            "CreateDBSubnetGroup&DBSubnetGroupName={name}&DBSubnetGroupDescription=d&SubnetIds.SubnetIdentifier.1={subnet}{tags}"
+        ));
+        assert_eq!(status, 200, "{body}");
+    }
+
+    let get_resources = |endpoint: &str, request: serde_json::Value| {
+        let (status, body) = post(
+            endpoint,
+            "tagging",
+            &[
+                ("x-amz-target", "ResourceGroupsTaggingAPI_20170126.GetResources"),
+                ("content-type", "application/x-amz-json-1.1"),
+            ],
+            &request.to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+        let value: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        value["ResourceTagMappingList"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|m| {
+                (
+                    m["ResourceARN"].as_str().expect("an ARN").to_string(),
+                    m["Tags"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let by_stack = serde_json::json!({
+        "ResourceTypeFilters": ["rds:subgrp"],
+        "TagFilters": [{"Key": "stackup:stack", "Values": [stack]}],
+    });
+    let found = get_resources(&proxy.endpoint, by_stack.clone());
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (arn, tags) = &found[0];
+    assert_eq!(*arn, format!("arn:aws:rds:us-east-1:123456789012:subgrp:{tagged}"));
+    let tags = tags.as_array().expect("tags");
+    assert!(tags.contains(&serde_json::json!({"Key": "stackup:stack", "Value": stack})));
+    assert!(tags.contains(&serde_json::json!({"Key": "team", "Value": "a"})));
+    assert!(
+        get_resources(moto(), by_stack).is_empty(),
+        "moto alone does not list subnet groups"
+    );
+
+    // The whole service, or every type, takes them too; another RDS type does not.
+    let key_only = serde_json::json!([{"Key": "stackup:stack", "Values": [stack]}, {"Key": "team"}]);
+    for types in [serde_json::json!(["rds"]), serde_json::json!([])] {
+        let found = get_resources(
+            &proxy.endpoint,
+            serde_json::json!({"ResourceTypeFilters": types, "TagFilters": key_only}),
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+    }
+    let found = get_resources(
+        &proxy.endpoint,
+        serde_json::json!({"ResourceTypeFilters": ["rds:db"], "TagFilters": key_only}),
+    );
+    assert!(found.is_empty(), "{found:?}");
+    // Without a tag filter: every tagged group, never an untagged one.
+    let all: Vec<String> = get_resources(
+        &proxy.endpoint,
+        serde_json::json!({"ResourceTypeFilters": ["rds:subgrp"]}),
+    )
+    .into_iter()
+    .map(|(arn, _)| arn)
+    .collect();
+    assert!(all.iter().any(|a| a.ends_with(&format!(":subgrp:{tagged}"))));
+    assert!(all.iter().any(|a| a.ends_with(&format!(":subgrp:{elsewhere}"))));
+    assert!(!all.iter().any(|a| a.ends_with(&format!(":subgrp:{plain}"))), "{all:?}");
+
+    for name in [&tagged, &plain, &elsewhere] {
+        let _ = rds(&format!("DeleteDBSubnetGroup&DBSubnetGroupName={name}"));
+    }
 }
 
 /// End to end through a running proxy, when `STACKUP_PROXY_E2E` names a moto endpoint

@@ -13,6 +13,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::catalog;
+use crate::deferred;
 use crate::lifecycle::{self, Phase, Transition, View};
 use crate::notfound;
 use crate::profile::{CausalKind, Profile, Trigger};
@@ -51,6 +52,10 @@ pub(crate) enum Pre {
     Answer { body: String, content_type: &'static str },
     /// ModifyDBSubnetGroup, done so that moto keeps the group.
     FixSubnetGroup,
+    /// GetResources, answered with the DB subnet groups moto's Tagging API misses.
+    TagSubnetGroups,
+    /// AssociateRouteTable, refused as AWS refuses a subnet associated already.
+    CheckRouteTableAssociation,
 }
 
 /// Creates whose request names the object under a second name, by parameter.
@@ -186,8 +191,15 @@ impl World {
                 });
             }
         }
-        if profile.fix_modify_db_subnet_group && call.service == "rds" && call.action == "ModifyDBSubnetGroup" {
+        let fixes = profile.workarounds;
+        if fixes.modify_db_subnet_group && call.service == "rds" && call.action == "ModifyDBSubnetGroup" {
             return Some(Pre::FixSubnetGroup);
+        }
+        if fixes.tagging_rds_subnet_groups && call.service == "tagging" && call.action == "GetResources" {
+            return Some(Pre::TagSubnetGroups);
+        }
+        if fixes.route_table_already_associated && call.service == "ec2" && call.action == "AssociateRouteTable" {
+            return Some(Pre::CheckRouteTableAssociation);
         }
         None
     }
@@ -260,11 +272,10 @@ impl World {
             let Some(phase) = spec.phase_of(service, action) else {
                 continue;
             };
-            if phase == Phase::Modify
-                && spec.name == "db_instance"
-                && !call.params.iter().any(|(k, v)| k == "ApplyImmediately" && v == "true")
-            {
-                // Without ApplyImmediately, RDS waits for the maintenance window.
+            if phase == Phase::Modify && spec.name == "db_instance" && !deferred::applies_immediately(call) {
+                // Without ApplyImmediately, RDS waits for the maintenance window: the
+                // instance stays `available` (the pending values show under
+                // PendingModifiedValues with `deferred_db_modifications`, deferred.rs).
                 continue;
             }
             let ids = match phase {

@@ -1,6 +1,11 @@
 //! moto's standalone server on a free loopback port: one shared per process, or
 //! dedicated ones (with the call recorder) for measurements.
 //!
+//! Clients reach it through a proxy that only repairs what moto gets wrong whatever the
+//! timing (`Profile::moto_fixes`: moto drops a DB subnet group on ModifyDBSubnetGroup,
+//! and its Resource Groups Tagging API does not list DB subnet groups, which AWS's
+//! does): `endpoint` is the proxy's, `server_endpoint` moto's own.
+//!
 //! The server runs under a small shell wrapper that holds a pipe from this process and
 //! stops the server when the pipe closes, so the server goes away with the process
 //! however it ends (normal exit, panic, or kill -9).
@@ -13,8 +18,13 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub struct Moto {
+    /// Where clients send AWS calls: the repairing proxy in front of the server.
     pub endpoint: String,
+    /// The server itself, for what must not pass a proxy.
+    pub server_endpoint: String,
+    /// The server's port (its own API: the recorder, the reset).
     pub port: u16,
+    fixes: stackup_proxy::Proxy,
     wrapper: Mutex<Child>,
 }
 
@@ -72,11 +82,22 @@ impl Moto {
             .spawn()
             .expect("start moto_server");
         wait_ready(port, &log);
+        let server_endpoint = format!("http://127.0.0.1:{port}");
+        let fixes = stackup_proxy::Proxy::start(&server_endpoint, stackup_proxy::Profile::moto_fixes(), 1.0, 0);
         Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: fixes.endpoint.clone(),
+            server_endpoint,
             port,
+            fixes,
             wrapper: Mutex::new(wrapper),
         }
+    }
+
+    /// The calls clients made so far, per `service:Action`, as the repairing proxy
+    /// counted them (the server's recorder also sees the calls the proxy makes to
+    /// emulate what moto lacks).
+    pub fn calls(&self) -> std::collections::BTreeMap<String, usize> {
+        self.fixes.counts()
     }
 
     /// Starts recording API calls (dedicated servers only), discarding earlier ones.

@@ -20,7 +20,7 @@ use crate::{classify, tags, AwsClients};
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
     let rds = clients.rds.clone();
     vec![
-        Arc::new(DbSubnetGroup::new(rds.clone())),
+        Arc::new(DbSubnetGroup::new(rds.clone(), clients.tagging.clone())),
         Arc::new(DbInstance::new(rds)),
     ]
 }

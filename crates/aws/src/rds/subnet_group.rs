@@ -75,14 +75,17 @@ impl ResourceArgs for DbSubnetGroupArgs {
 /// The provider of `aws:rds:DbSubnetGroup`.
 pub struct DbSubnetGroup {
     rds: aws_sdk_rds::Client,
+    tagging: aws_sdk_resourcegroupstagging::Client,
     schema: Schema,
 }
 
 impl DbSubnetGroup {
-    /// A provider calling RDS through `rds`.
-    pub fn new(rds: aws_sdk_rds::Client) -> DbSubnetGroup {
+    /// A provider calling RDS through `rds`; the search for the stack's groups goes
+    /// through `tagging`.
+    pub fn new(rds: aws_sdk_rds::Client, tagging: aws_sdk_resourcegroupstagging::Client) -> DbSubnetGroup {
         DbSubnetGroup {
             rds,
+            tagging,
             schema: Schema::new(TYPE, &["name"]),
         }
     }
@@ -98,19 +101,6 @@ impl DbSubnetGroup {
                 .map_err(|e| rds_error("DescribeDBSubnetGroups", e)),
         )?;
         Ok(out.and_then(|o| o.db_subnet_groups().first().cloned()))
-    }
-
-    /// Every group of the account and region. DescribeDBSubnetGroups takes one name or
-    /// none (its filters are not supported), so reads list them all, page by page.
-    async fn describe_all(&self) -> Result<Vec<LiveGroup>, ProviderError> {
-        self.rds
-            .describe_db_subnet_groups()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| rds_error("DescribeDBSubnetGroups", e))
     }
 
     /// The group's tags, which the describe answer leaves out. ListTagsForResource has no
@@ -263,36 +253,41 @@ impl Provider for DbSubnetGroup {
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
-        let urns = crate::common::urns_by_id(&req.targets);
-        if urns.is_empty() {
-            return Ok(ReadResponse { found: Vec::new() });
-        }
+        // By name, one group at a time: DescribeDBSubnetGroups takes one name or none
+        // (its filters are not supported), and a stack has a group or two, where the
+        // account may have hundreds.
         let mut found = Vec::new();
-        for g in self.describe_all().await? {
-            let Some((id, urn)) = g.db_subnet_group_name().and_then(|n| urns.get_key_value(n)) else {
+        for t in &req.targets {
+            let Some(g) = self.describe(&t.id).await? else {
                 continue;
             };
             // None: deleted between the two calls.
             if let Some(tags) = crate::common::found(self.live_tags(g.db_subnet_group_arn().unwrap_or_default()).await)?
             {
-                found.push(live(urn.clone(), id, &g, &tags));
+                found.push(live(t.urn.clone(), &t.id, &g, &tags));
             }
         }
         Ok(ReadResponse { found })
     }
 
+    /// The stack's groups, found with the Resource Groups Tagging API: RDS has no tag
+    /// filter, DescribeDBSubnetGroups leaves tags out and ListTagsForResource has no
+    /// batch form, so listing the account's groups would cost a call per group in the
+    /// account. Each group found is then read by name (one call per group of the
+    /// stack).
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
         let mut found = Vec::new();
-        for g in self.describe_all().await? {
-            let Some(name) = g.db_subnet_group_name() else {
+        for tagged in crate::tagging::stack_objects(&self.tagging, &req.stack, "rds:subgrp").await? {
+            // arn:aws:rds:<region>:<account>:subgrp:<name>
+            let Some(name) = tagged.arn.rsplit(':').next() else {
                 continue;
             };
-            // None: deleted between the two calls.
-            let Some(tags) = crate::common::found(self.live_tags(g.db_subnet_group_arn().unwrap_or_default()).await)?
-            else {
+            let tags = rds_tags(&tagged.tags);
+            let Some(urn) = listed_urn(&req.stack, TYPE, name, &tags) else {
                 continue;
             };
-            if let Some(urn) = listed_urn(&req.stack, TYPE, name, &tags) {
+            // None: deleted since the Tagging API saw it.
+            if let Some(g) = self.describe(name).await? {
                 found.push(live(urn, name, &g, &tags));
             }
         }
