@@ -998,6 +998,44 @@ async fn interrupted_replacement_repoints_dependents_before_deleting_the_retired
     w.assert_converged(&program);
 }
 
+/// Reads are eventually consistent: an object created moments ago can be missing from
+/// a read. Refresh reads a missing record again before calling it deleted, so a
+/// moment's miss is neither reported as drift nor forgotten (and created again by the
+/// next `up`); an object that is really gone is still reported.
+#[tokio::test]
+async fn a_moments_miss_on_refresh_is_not_taken_for_a_deletion() {
+    let w = World::new();
+    let program = chain();
+    w.up_ok(&program).await;
+    let (net, queue) = (w.record("net"), w.record("queue"));
+    let reads_of_net = std::sync::atomic::AtomicUsize::new(0);
+    let net_urn = net.urn.clone();
+    w.cloud.hide_when(move |call| {
+        call.op == Op::Read
+            && call.urn == net_urn
+            && reads_of_net.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0
+    });
+    w.cloud.remove_object(&queue.id);
+    w.cloud.clear_calls();
+
+    let refreshed = refresh(&w.registry, &w.records()).await.expect("refresh reads");
+    assert_eq!(
+        refreshed.drift,
+        vec![ResourceDrift::Deleted { urn: queue.urn.clone() }],
+        "only what is really gone"
+    );
+    assert!(refreshed.records.iter().any(|r| r.urn == net.urn), "net is kept");
+    let reads = |urn: &Urn| {
+        w.cloud
+            .calls()
+            .iter()
+            .filter(|c| c.op == Op::Read && &c.urn == urn)
+            .count()
+    };
+    assert_eq!(reads(&net.urn), 2, "net was read again after its miss");
+    assert_eq!(reads(&queue.urn), 2, "queue was read again before being reported");
+}
+
 #[tokio::test]
 async fn refresh_reports_drift_and_the_next_up_repairs_it() {
     let w = World::new();

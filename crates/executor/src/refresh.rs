@@ -58,9 +58,30 @@ pub struct Refreshed {
     pub drift: Vec<ResourceDrift>,
 }
 
+/// How long refresh waits before reading again what it did not find. Reads are
+/// eventually consistent: an object created moments ago (a listener whose rules are
+/// described by its ARN, an instance by its id) can be missing from a read for a
+/// second or two, and reporting it deleted would make the next `up` create it again.
+const MISSING_RECHECK: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Reads all `records` back, one provider read per type. A failed read is an error:
-/// never "no drift", never "deleted".
+/// never "no drift", never "deleted". A record a read did not find is read again
+/// after [`MISSING_RECHECK`] and reported deleted only if still missing.
 pub async fn refresh(registry: &Registry, records: &[ResourceRecord]) -> Result<Refreshed, StepError> {
+    let mut live = read_all(registry, records).await?;
+    let missing: Vec<ResourceRecord> = records.iter().filter(|r| !live.contains_key(&r.urn)).cloned().collect();
+    if !missing.is_empty() {
+        stackup_provider::wait::pause(MISSING_RECHECK).await;
+        live.extend(read_all(registry, &missing).await?);
+    }
+    Ok(compare(records, &live))
+}
+
+/// The live view of `records`, by URN: one provider read per type, all types at once.
+async fn read_all(
+    registry: &Registry,
+    records: &[ResourceRecord],
+) -> Result<BTreeMap<Urn, stackup_provider::LiveResource>, StepError> {
     let mut by_type: BTreeMap<TypeToken, Vec<ReadTarget>> = BTreeMap::new();
     for r in records {
         by_type.entry(r.ty.clone()).or_default().push(ReadTarget {
@@ -94,6 +115,11 @@ pub async fn refresh(registry: &Registry, records: &[ResourceRecord]) -> Result<
             live.insert(found.urn.clone(), found);
         }
     }
+    Ok(live)
+}
+
+/// How the live view differs from the records.
+fn compare(records: &[ResourceRecord], live: &BTreeMap<Urn, stackup_provider::LiveResource>) -> Refreshed {
     let mut out = Refreshed::default();
     for r in records {
         let Some(found) = live.get(&r.urn) else {
@@ -133,7 +159,7 @@ pub async fn refresh(registry: &Registry, records: &[ResourceRecord]) -> Result<
             ..r.clone()
         });
     }
-    Ok(out)
+    out
 }
 
 /// Lists the objects of `types` tagged with `stack` and reports those whose physical id

@@ -46,6 +46,7 @@ pub struct FakeObject {
 type FailHook = Box<dyn Fn(&Call) -> Option<ProviderError> + Send + Sync>;
 type DelayHook = Box<dyn Fn(&Call) -> Option<Duration> + Send + Sync>;
 type PartialHook = Box<dyn Fn(&Call) -> Option<(Vec<String>, ProviderError)> + Send + Sync>;
+type HideHook = Box<dyn Fn(&Call) -> bool + Send + Sync>;
 
 #[derive(Default)]
 struct CloudInner {
@@ -61,6 +62,7 @@ pub struct FakeCloud {
     fail: Mutex<Vec<FailHook>>,
     delay: Mutex<Vec<DelayHook>>,
     partial: Mutex<Vec<PartialHook>>,
+    hide: Mutex<Vec<HideHook>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
 }
@@ -77,6 +79,12 @@ impl FakeCloud {
     /// Makes every call for which `hook` returns an error fail with it.
     pub fn fail_when(&self, hook: impl Fn(&Call) -> Option<ProviderError> + Send + Sync + 'static) {
         self.fail.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(hook));
+    }
+
+    /// Makes every read for which `hook` returns true miss the object, as an eventually
+    /// consistent read right after a create does.
+    pub fn hide_when(&self, hook: impl Fn(&Call) -> bool + Send + Sync + 'static) {
+        self.hide.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(hook));
     }
 
     /// Delays every call for which `hook` returns a duration.
@@ -286,7 +294,17 @@ impl Provider for FakeProvider {
                 id: Some(t.id.clone()),
                 inputs: Properties::new(),
             };
+            let hidden = self
+                .cloud
+                .hide
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|h| h(&call));
             let _guard = self.cloud.enter(call).await?;
+            if hidden {
+                continue;
+            }
             if let Some(o) = self.cloud.lock().objects.get(&t.id) {
                 found.push(LiveResource {
                     urn: t.urn.clone(),
