@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use stackup_engine::{Actor, Cancel, EngineError, RunOptions, Stack, UpOptions};
 use stackup_executor::{
     apply, refresh, ApplyContext, ApplyReport, AttributeDrift, Event, NodeOutcome, Observer, ResourceDrift, StepError,
 };
 use stackup_graph::{DependencyGraph, GraphErrors, GraphProblem};
-use stackup_model::{Reference, ResourceGoal, ResourceRecord, TypeToken, Urn, Value};
+use stackup_model::{Program, Reference, ResourceGoal, ResourceRecord, TypeToken, Urn, Value};
 use stackup_planner::{plan, Action, OpKind, Plan, PlanRequest, PropertyChange, Step};
 use stackup_provider::fake::{FakeCloud, FakeObject, FakeProvider, Op};
 use stackup_provider::{DeleteRequest, ErrorKind, ProviderError, Registry};
@@ -190,23 +191,31 @@ impl World {
         .await
     }
 
-    /// What `stackup up --no-refresh --yes` does: validate the graph (stopping before any
-    /// call if it is invalid), plan against recorded state and retired objects, apply.
+    /// `stackup up --no-refresh --yes` as it ships: the engine's `up` (validate the graph,
+    /// stopping before any call if it is invalid; recover; plan against recorded state and
+    /// retired objects; pre-flight the deletes; apply; record the run).
     async fn try_up(&self, goals: &[ResourceGoal]) -> Result<(Plan, ApplyReport), GraphErrors> {
-        let records = self.records();
-        let graph = DependencyGraph::from_goals(goals)?;
-        let plan = plan(PlanRequest {
-            stack: STACK,
-            goals,
-            graph: &graph,
-            current: &records,
-            retired: &self.retired(),
-            registry: &self.registry,
-            targets: &[],
-        })
-        .expect("the program plans");
-        let report = self.apply(&plan).await;
-        Ok((plan, report))
+        let program = Program {
+            goals: goals.to_vec(),
+            ..Program::default()
+        };
+        let stack = match Stack::open(STACK, program, self.store.clone(), self.registry.clone()) {
+            Ok(stack) => stack,
+            Err(EngineError::Graph(e)) => return Err(e),
+            Err(e) => panic!("the program plans: {e}"),
+        };
+        let opts = UpOptions {
+            run: RunOptions {
+                parallel: 4,
+                actor: Actor::named("tests"),
+            },
+            targets: Vec::new(),
+            refresh: false,
+        };
+        let run = stackup_engine::up(&stack, &opts, &stackup_engine::Quiet, &Cancel::new())
+            .await
+            .unwrap_or_else(|e| panic!("up ran: {e}"));
+        Ok((run.plan, run.applied.unwrap_or_default()))
     }
 
     async fn up(&self, goals: &[ResourceGoal]) -> (Plan, ApplyReport) {

@@ -29,7 +29,7 @@ pub mod sweep;
 mod tagging;
 mod tags;
 
-use stackup_provider::Registry;
+use stackup_provider::{ProviderError, Registry};
 
 pub use error::classify;
 
@@ -70,6 +70,20 @@ impl AwsClients {
             sns: aws_sdk_sns::Client::new(config),
             tagging: aws_sdk_resourcegroupstagging::Client::new(config),
         }
+    }
+
+    /// Publishes `message` to the SNS topic `topic_arn` (`diff --notify-topic`): the
+    /// one AWS call stackup makes that is not a resource's, kept here with the others.
+    pub async fn publish(&self, topic_arn: &str, subject: &str, message: &str) -> Result<(), ProviderError> {
+        self.sns
+            .publish()
+            .topic_arn(topic_arn)
+            .subject(subject)
+            .message(message)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("Publish", e))
     }
 
     /// Loads the standard AWS configuration (environment, profiles, `AWS_ENDPOINT_URL`)

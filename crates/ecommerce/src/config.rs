@@ -225,6 +225,9 @@ pub struct StackConfig {
     /// Defaults to the file's name without `.toml`.
     #[serde(default)]
     pub name: String,
+    /// The program the stack runs; this one is `ecommerce`, the default.
+    #[serde(default)]
+    pub program: Option<String>,
     pub region: String,
     pub network: NetworkConfig,
     pub security: SecurityConfig,
@@ -286,7 +289,7 @@ impl StackConfig {
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let location = line.map(|l| format!(" (line {l})")).unwrap_or_default();
             let key = if path == "." || path.is_empty() {
-                line.and_then(|l| key_at_line(text, l))
+                line.and_then(|l| stackup_model::key_at_line(text, l))
                     .unwrap_or_else(|| "(document)".to_string())
             } else {
                 path
@@ -636,24 +639,6 @@ impl StackConfig {
             }
         }
     }
-}
-
-/// The dotted key a TOML line assigns (`[network]` then `vpc_cidr = ...` gives
-/// `network.vpc_cidr`), for syntax errors, which the parser reports by position only.
-fn key_at_line(text: &str, line: usize) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let here = lines.get(line.checked_sub(1)?)?;
-    let (lhs, _) = here.split_once('=')?;
-    let key = lhs.trim().trim_matches('"');
-    let table = lines[..line - 1]
-        .iter()
-        .rev()
-        .find_map(|l| l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')))
-        .map(|t| t.trim().trim_matches('[').trim_matches(']').to_string());
-    Some(match table {
-        Some(t) => format!("{t}.{key}"),
-        None => key.to_string(),
-    })
 }
 
 /// The platform's tier settings, all present.

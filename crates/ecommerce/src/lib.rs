@@ -16,7 +16,20 @@ pub use config::{
     SecurityConfig, StackConfig, StorageConfig, LOG_RETENTION_DAYS,
 };
 
-use stackup_model::{Program, StackBuilder, Value};
+use stackup_model::{DeclareError, Program, ProgramDef, StackBuilder, Value};
+
+/// The platform as a plug-in: what a stack file with `program = "ecommerce"` (or no
+/// `program` key) runs.
+pub const PROGRAM: ProgramDef = ProgramDef {
+    name: "ecommerce",
+    declare,
+};
+
+/// Reads and validates the stack file, then declares the platform.
+fn declare(file: &std::path::Path, text: &str) -> Result<Program, DeclareError> {
+    let config = StackConfig::parse(file, text)?;
+    Ok(program(&config))
+}
 
 /// Declares every resource of the platform for one stack.
 pub fn program(config: &StackConfig) -> Program {

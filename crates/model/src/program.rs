@@ -87,6 +87,29 @@ pub struct StackBuilder {
     iam_actions: std::collections::BTreeSet<&'static str>,
 }
 
+/// The program a stack file names when it names none: the one stackup shipped with.
+pub const DEFAULT_PROGRAM: &str = "ecommerce";
+
+/// Why a program could not read its stack file (every problem, each naming the file,
+/// the key and the reason).
+pub type DeclareError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A program as a plug-in: the name a stack file selects it by (`program = "<name>"`),
+/// and the function that reads the whole stack file (`text`, read from `file`),
+/// validates the program's settings, and declares the stack's resources. A binary
+/// registers the programs it ships; the engine runs whichever the stack file names.
+#[derive(Clone, Copy)]
+pub struct ProgramDef {
+    pub name: &'static str,
+    pub declare: fn(file: &std::path::Path, text: &str) -> Result<Program, DeclareError>,
+}
+
+impl std::fmt::Debug for ProgramDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProgramDef").field("name", &self.name).finish()
+    }
+}
+
 /// What a program produces: the resources it declares and the outputs it exports.
 #[derive(Debug, Clone, Default)]
 pub struct Program {

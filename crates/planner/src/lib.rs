@@ -11,6 +11,7 @@
 
 pub mod destroy;
 mod ops;
+pub mod sweep;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;

@@ -3,18 +3,13 @@
 
 use std::sync::Arc;
 
-use stackup_executor::{apply, ApplyContext, ApplyReport, Event, Observer};
+use stackup_engine::{Actor, Cancel, Quiet, RunOptions, Stack, UpOptions};
+use stackup_executor::ApplyReport;
 use stackup_graph::DependencyGraph;
 use stackup_model::Program;
 use stackup_planner::{plan, Plan, PlanRequest};
 use stackup_provider::Registry;
 use stackup_state::StateStore;
-
-struct Quiet;
-
-impl Observer for Quiet {
-    fn event(&self, _: Event) {}
-}
 
 /// The AWS providers, with clients for `endpoint` (a local server).
 pub fn aws_registry(endpoint: &str) -> Registry {
@@ -56,7 +51,9 @@ pub fn plan_program(
     .map_err(|e| e.to_string())
 }
 
-/// Plans and applies `program` (an empty one destroys everything recorded).
+/// Runs `program` through the engine's `up` (recover, plan from the record, pre-flight
+/// the deletes, apply, record the run), as `stackup up --no-refresh --yes` does; an
+/// empty program destroys everything recorded.
 pub async fn up(
     registry: &Registry,
     store: Arc<dyn StateStore>,
@@ -64,24 +61,23 @@ pub async fn up(
     program: &Program,
     parallel: usize,
 ) -> Result<ApplyReport, String> {
-    let plan = plan_program(registry, store.as_ref(), stack, program)?;
-    let (_cancel, cancel_rx) = tokio::sync::watch::channel(false);
-    let report = apply(
-        &plan,
-        ApplyContext {
-            stack: stack.to_string(),
-            registry: registry.clone(),
-            store,
+    let stack = Stack::open(stack, program.clone(), store, registry.clone()).map_err(|e| e.to_string())?;
+    let opts = UpOptions {
+        run: RunOptions {
             parallel,
-            cancel: cancel_rx,
-            observer: Arc::new(Quiet),
+            actor: Actor::named("testkit"),
         },
-    )
-    .await;
-    if report.is_success() {
-        Ok(report)
+        targets: Vec::new(),
+        refresh: false,
+    };
+    let report = stackup_engine::up(&stack, &opts, &Quiet, &Cancel::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    let applied = report.applied.unwrap_or_default();
+    if applied.is_success() {
+        Ok(applied)
     } else {
-        let failures: Vec<String> = report
+        let failures: Vec<String> = applied
             .failures()
             .iter()
             .map(|f| format!("{}: {:?}", f.urn, f.outcome))

@@ -289,17 +289,6 @@ fn verb(kind: OpKind) -> &'static str {
     }
 }
 
-/// The past tense of an operation, for history and summaries.
-pub fn verb_done(kind: OpKind) -> &'static str {
-    match kind {
-        OpKind::Create => "created",
-        OpKind::CreateReplacement => "created replacement of",
-        OpKind::Update => "updated",
-        OpKind::Delete => "deleted",
-        OpKind::DeleteReplaced => "deleted replaced",
-    }
-}
-
 impl Observer for Progress {
     fn event(&self, event: Event) {
         match event {

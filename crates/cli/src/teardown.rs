@@ -1,27 +1,25 @@
 //! Teardown: `destroy` (the whole stack, or the part chosen with `--target` and
-//! `--exclude`), the pre-flight every delete passes before anything is touched,
-//! `destroy --sweep` for stacks whose state is lost, and time-boxed demo stacks
+//! `--exclude`; the engine's run path, pre-flight included), `destroy --sweep` for stacks whose state is lost, and time-boxed demo stacks
 //! (`up --ttl`, `ls`, `reap`).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::json;
-use stackup_ecommerce::StackConfig;
-use stackup_executor::{apply, ApplyContext, ApplyReport, ResourceDrift};
-use stackup_model::{ResourceArgs, ResourceRecord, TypeToken, Urn, Value};
-use stackup_planner::destroy::{plan_destroy, DestroyRequest};
-use stackup_planner::{Action, OpKind, Plan, Step};
-use stackup_provider::{DeleteRequest, ListRequest, Provider, Registry};
-use stackup_state::{now_unix, HistoryEntry, SledStore, StateError, StateStore};
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use stackup_engine::{Cancel, DestroyOptions, RunOptions};
+use stackup_executor::ApplyReport;
+use stackup_model::{ResourceArgs, TypeToken, Urn, Value};
+use stackup_planner::sweep::{plan_sweep, SweepItem, SweepRequest};
+use stackup_planner::Plan;
+use stackup_provider::Registry;
+use stackup_state::{now_unix, SledStore, StateError, StateStore};
 
 use crate::cli::{DestroyArgs, Global, RefreshArgs};
-use crate::commands::{current_state, execute};
+use crate::commands::{finish, refresh_hint};
+use crate::host::Terminal;
 use crate::render;
 use crate::session::Session;
+use crate::stackfile::StackFile;
 
 /// Stack metadata: when a demo stack expires (Unix seconds), set by `up --ttl`.
 const EXPIRES_AT: &str = "expires_at";
@@ -42,33 +40,33 @@ pub async fn destroy(g: &Global, args: DestroyArgs) -> anyhow::Result<u8> {
     if args.sweep {
         return sweep_command(g, &args).await;
     }
-    let parallel = usize::from(args.parallel);
-    let targets = parse_urns("--target", &args.targets)?;
-    let excludes = parse_urns("--exclude", &args.excludes)?;
+    let opts = DestroyOptions {
+        run: RunOptions {
+            parallel: usize::from(args.parallel),
+            actor: crate::host::actor(),
+        },
+        targets: parse_urns("--target", &args.targets)?,
+        excludes: parse_urns("--exclude", &args.excludes)?,
+        refresh: !args.refresh.no_refresh,
+        delete_overrides: if args.empty_buckets {
+            vec![(
+                TypeToken::from_static(BUCKET),
+                "force_destroy".to_string(),
+                Value::Bool(true),
+            )]
+        } else {
+            Vec::new()
+        },
+    };
+    let whole = opts.targets.is_empty() && opts.excludes.is_empty();
     let s = Session::open(g, "destroy").await?;
-    s.recover().await?;
-    let records = s.records()?;
-    let (current, drift) = current_state(&s, records, args.refresh).await?;
-    // Resources already deleted outside stackup only need forgetting.
-    for d in &drift {
-        if let ResourceDrift::Deleted { urn } = d {
-            s.store.remove(urn)?;
-        }
-    }
-    let retired = s.store.retired()?;
-    let mut plan = plan_destroy(DestroyRequest {
-        stack: &s.config.name,
-        current: &current,
-        retired: &retired,
-        targets: &targets,
-        excludes: &excludes,
-    })?;
-    if args.empty_buckets {
-        set_delete_input(&mut plan, BUCKET, "force_destroy", Value::Bool(true));
-    }
-    preflight(&s.registry, &plan, parallel, "destroy").await?;
-    let whole = targets.is_empty() && excludes.is_empty();
-    let code = execute(&s, plan, &[], "destroy", args.yes, parallel, args.json).await?;
+    let host = Terminal::new(args.json, args.yes);
+    let cancel = Cancel::new();
+    let interrupt = crate::host::on_interrupt(&cancel, crate::host::STOPPING, crate::host::ABORTED);
+    let result = stackup_engine::destroy(&s.stack, &opts, &host, &cancel).await;
+    interrupt.abort();
+    let report = result.map_err(refresh_hint)?;
+    let code = finish(&s, &report, "destroy", args.json)?;
     if code == 0 && whole {
         // Nothing is left to expire.
         s.store.set_meta(EXPIRES_AT, None)?;
@@ -80,93 +78,6 @@ fn parse_urns(flag: &str, raw: &[String]) -> anyhow::Result<Vec<Urn>> {
     raw.iter()
         .map(|t| Urn::parse(t).map_err(|e| anyhow::anyhow!("{flag} {t}: {e}")))
         .collect()
-}
-
-/// Sets input `key` of every delete of type `ty` in `plan`: the run's own override of a
-/// stackup-side setting (`destroy --empty-buckets`, `--skip-final-snapshot`).
-fn set_delete_input(plan: &mut Plan, ty: &str, key: &str, value: Value) {
-    for step in plan.steps.iter_mut().filter(|s| s.action != Action::Same) {
-        if let Some(old) = step.old.as_mut().filter(|o| o.ty.as_str() == ty) {
-            old.inputs.insert(key.to_string(), value.clone());
-        }
-    }
-}
-
-// ---- pre-flight ---------------------------------------------------------------------
-
-/// Asks the provider of every object `plan` deletes whether the delete can go ahead
-/// (`Provider::check_delete`), all before any mutating call; reads only. When any
-/// cannot, fails naming every blocker so that one run shows everything to fix, and
-/// nothing is touched. `command` names the run in the message.
-pub async fn preflight(registry: &Registry, plan: &Plan, parallel: usize, command: &str) -> anyhow::Result<()> {
-    let (refused, total) = refusals(registry, plan, parallel).await?;
-    if refused.is_empty() {
-        return Ok(());
-    }
-    Err(anyhow::anyhow!(
-        "{command} stopped before changing anything: {}\nRemove or change what is named above and run the command again; nothing was deleted.",
-        describe_refusals(&refused, total)
-    ))
-}
-
-/// The deletes of `plan` that cannot go ahead, with why, sorted by URN; and how many
-/// deletes were checked. The checks run `parallel` at a time.
-async fn refusals(
-    registry: &Registry,
-    plan: &Plan,
-    parallel: usize,
-) -> anyhow::Result<(Vec<(Urn, stackup_provider::ProviderError)>, usize)> {
-    let deletes: Vec<(Urn, DeleteRequest, Arc<dyn Provider>)> = plan
-        .steps
-        .iter()
-        .filter(|s| {
-            matches!(
-                s.action,
-                Action::Delete | Action::CreateThenDelete | Action::DeleteThenCreate
-            )
-        })
-        .filter_map(|s| {
-            let old = s.old.as_ref()?;
-            let provider = registry.get(&old.ty)?.clone();
-            let req = DeleteRequest {
-                urn: s.urn.clone(),
-                id: old.id.clone(),
-                inputs: old.inputs.clone(),
-                outputs: old.outputs.clone(),
-                replacing: s.action != Action::Delete,
-            };
-            Some((s.urn.clone(), req, provider))
-        })
-        .collect();
-    let total = deletes.len();
-    let limit = Arc::new(Semaphore::new(parallel.max(1)));
-    let mut checks = JoinSet::new();
-    for (urn, req, provider) in deletes {
-        let limit = limit.clone();
-        checks.spawn(async move {
-            // Bounded like the apply itself: the checks are reads, but many of them.
-            let _permit = limit.acquire_owned().await;
-            (urn, provider.check_delete(req).await)
-        });
-    }
-    let mut refused = Vec::new();
-    while let Some(joined) = checks.join_next().await {
-        let (urn, result) = joined.context("a delete pre-flight check did not finish")?;
-        if let Err(e) = result {
-            refused.push((urn, e));
-        }
-    }
-    refused.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok((refused, total))
-}
-
-/// "N of M delete(s) cannot go ahead:" and one line per refused delete.
-fn describe_refusals(refused: &[(Urn, stackup_provider::ProviderError)], total: usize) -> String {
-    let mut text = format!("{} of {total} delete(s) cannot go ahead:", refused.len());
-    for (urn, e) in refused {
-        text.push_str(&format!("\n  - {urn}: {e}"));
-    }
-    text
 }
 
 // ---- demo stacks: up --ttl, ls, reap ------------------------------------------------
@@ -194,17 +105,16 @@ pub fn parse_ttl(text: &str) -> Result<u64, String> {
 
 /// After `up`: records the stack's region and stack file (so that `reap` and a sweep
 /// can find them later) and, with `--ttl`, when the stack expires.
-pub fn record_stack_meta(s: &Session, g: &Global, ttl: Option<u64>) -> anyhow::Result<()> {
-    s.store.set_meta(REGION, Some(&s.config.region))?;
-    let file = StackConfig::path_for(&g.stack);
-    let file = std::fs::canonicalize(&file).unwrap_or(file);
+pub fn record_stack_meta(s: &Session, ttl: Option<u64>) -> anyhow::Result<()> {
+    s.store.set_meta(REGION, Some(&s.file.region))?;
+    let file = std::fs::canonicalize(&s.file.path).unwrap_or_else(|_| s.file.path.clone());
     s.store.set_meta(STACK_FILE, Some(&file.display().to_string()))?;
     if let Some(ttl) = ttl {
         let expires = now_unix().saturating_add(ttl);
         s.store.set_meta(EXPIRES_AT, Some(&expires.to_string()))?;
         eprintln!(
             "Stack {} expires at {}; `stackup reap --yes` destroys it after that.",
-            s.config.name,
+            s.file.name,
             stackup_state::format_unix_time(expires)
         );
     }
@@ -334,12 +244,13 @@ impl ReapWith {
     /// else a sweep.
     fn choose(info: &StackInfo) -> ReapWith {
         let candidates = [
-            Some(StackConfig::path_for(&info.name).display().to_string()),
+            Some(StackFile::path_for(&info.name).display().to_string()),
             info.stack_file.clone(),
         ];
         for file in candidates.into_iter().flatten() {
-            let names_it =
-                std::path::Path::new(&file).exists() && StackConfig::load(&file).is_ok_and(|c| c.name == info.name);
+            // A file whose program no longer reads it cannot drive a destroy: sweep.
+            let names_it = std::path::Path::new(&file).exists()
+                && StackFile::read(&file).is_ok_and(|f| f.name == info.name && crate::session::declares(&f));
             if names_it {
                 return ReapWith::StackFile(file);
             }
@@ -476,10 +387,11 @@ struct SweepOptions {
 /// region; otherwise the bare name, with the region its state recorded or the AWS
 /// environment's).
 async fn sweep_command(g: &Global, args: &DestroyArgs) -> anyhow::Result<u8> {
-    let file = StackConfig::path_for(&g.stack);
+    let file = StackFile::path_for(&g.stack);
     let (name, region) = if file.exists() {
-        let config = StackConfig::load(&g.stack)?;
-        (config.name, Some(config.region))
+        // The common keys only: a sweep needs no program.
+        let file = StackFile::read(&g.stack)?;
+        (file.name, Some(file.region))
     } else {
         anyhow::ensure!(
             !(g.stack.ends_with(".toml") || g.stack.contains('/')),
@@ -529,23 +441,40 @@ fn region_from_environment(stack: &str) -> anyhow::Result<String> {
         })
 }
 
-/// One object a sweep deletes.
-struct SweepItem {
-    record: ResourceRecord,
-    wave: usize,
-}
-
 /// Lists, then (with `yes`) deletes everything tagged `stackup:stack=<stack>` in
 /// `region`, plus whatever state still records, in waves by type (see
 /// `stackup_aws::sweep`). Afterwards lists again: exit 1 when anything tagged remains.
 async fn sweep(stack: &str, region: &str, store: Arc<SledStore>, opts: &SweepOptions) -> anyhow::Result<u8> {
     let clients = stackup_aws::AwsClients::load(region).await;
     let registry = stackup_aws::registry(&clients);
-    let listed = list_tagged(&registry, stack)
+    let listed = stackup_engine::list_tagged(&registry, stack, &rank)
         .await
         .with_context(|| format!("listing the objects tagged stackup:stack={stack} in {region}"))?;
-    let (plan, items) = sweep_plan(stack, listed, store.records()?, store.retired()?, opts);
-    let (refused, total) = refusals(&registry, &plan, opts.parallel).await?;
+    let mut overrides = Vec::new();
+    if opts.empty_buckets {
+        overrides.push((
+            TypeToken::from_static(BUCKET),
+            "force_destroy".to_string(),
+            Value::Bool(true),
+        ));
+    }
+    if opts.skip_final_snapshot {
+        overrides.push((
+            TypeToken::from_static(DB_INSTANCE),
+            "skip_final_snapshot".to_string(),
+            Value::Bool(true),
+        ));
+    }
+    let (plan, items) = plan_sweep(SweepRequest {
+        stack,
+        listed,
+        recorded: store.records()?,
+        retired: store.retired()?,
+        rank: &rank,
+        overrides: &overrides,
+    });
+    let refusals = stackup_engine::check_deletes(&registry, &plan, opts.parallel, "destroy --sweep").await?;
+    let refused = &refusals.refused;
     if !opts.yes {
         if opts.json {
             let blocked: Vec<serde_json::Value> = refused
@@ -565,7 +494,7 @@ async fn sweep(stack: &str, region: &str, store: Arc<SledStore>, opts: &SweepOpt
             if !refused.is_empty() {
                 println!(
                     "\nWith --yes the sweep would stop before deleting anything: {}",
-                    describe_refusals(&refused, total)
+                    refusals.describe()
                 );
             }
             println!("\nDry run: nothing was deleted. Run again with --yes to delete the objects above.");
@@ -581,7 +510,7 @@ async fn sweep(stack: &str, region: &str, store: Arc<SledStore>, opts: &SweepOpt
         anyhow::bail!(
             "the sweep stopped before deleting anything, and all {} object(s) tagged stackup:stack={stack} remain: {}\nRemove or change what is named above (--empty-buckets empties buckets) and sweep again.",
             items.len(),
-            describe_refusals(&refused, total)
+            refusals.describe()
         );
     }
     if !opts.json {
@@ -589,7 +518,7 @@ async fn sweep(stack: &str, region: &str, store: Arc<SledStore>, opts: &SweepOpt
         println!();
     }
     let report = run_deletes(stack, &registry, store.clone(), &plan, opts).await?;
-    let remaining = list_tagged(&registry, stack)
+    let remaining = stackup_engine::list_tagged(&registry, stack, &rank)
         .await
         .with_context(|| format!("listing what is still tagged stackup:stack={stack}"))?;
     if opts.json {
@@ -623,116 +552,9 @@ async fn sweep(stack: &str, region: &str, store: Arc<SledStore>, opts: &SweepOpt
     Ok(1)
 }
 
-/// Every object of every registered type tagged with `stack`, as records without
-/// dependencies; one listing per type, all at once. Types that cannot list (they carry
-/// no tags) are skipped: their parents' deletes take them along.
-async fn list_tagged(registry: &Registry, stack: &str) -> anyhow::Result<Vec<ResourceRecord>> {
-    let mut lists = JoinSet::new();
-    for ty in registry.types() {
-        let Some(provider) = registry.get(ty).cloned() else {
-            continue;
-        };
-        let (ty, stack) = (ty.clone(), stack.to_string());
-        lists.spawn(async move { (ty, provider.list(ListRequest { stack }).await) });
-    }
-    let mut out = Vec::new();
-    while let Some(joined) = lists.join_next().await {
-        let (ty, listed) = joined.context("a listing task did not finish")?;
-        let listed = listed.with_context(|| format!("listing {ty}"))?;
-        for found in listed.map(|l| l.found).unwrap_or_default() {
-            out.push(ResourceRecord {
-                urn: found.urn,
-                ty: ty.clone(),
-                id: found.id,
-                inputs: found.inputs,
-                outputs: found.outputs,
-                dependencies: Vec::new(),
-                tainted: None,
-            });
-        }
-    }
-    out.sort_by(|a, b| (rank(&a.ty), &a.ty, &a.id).cmp(&(rank(&b.ty), &b.ty, &b.id)));
-    Ok(out)
-}
-
 /// The sweep rank of a type; a type the table does not know goes first, as a leaf.
 fn rank(ty: &TypeToken) -> u8 {
     stackup_aws::sweep::deletion_rank(ty.as_str()).unwrap_or(0)
-}
-
-/// The delete plan of a sweep: what state records (retired objects included) and what
-/// the listing found, each object once. Every object depends on the objects of the
-/// next occupied rank, so the executor deletes rank by rank, each rank in parallel.
-fn sweep_plan(
-    stack: &str,
-    listed: Vec<ResourceRecord>,
-    recorded: Vec<ResourceRecord>,
-    retired: Vec<ResourceRecord>,
-    opts: &SweepOptions,
-) -> (Plan, Vec<SweepItem>) {
-    let mut seen: BTreeSet<(TypeToken, String)> = BTreeSet::new();
-    let mut all: Vec<(ResourceRecord, bool)> = Vec::new();
-    // Recorded first: a record holds the stack-side settings (final snapshot, bucket
-    // emptying) that a listing cannot know.
-    let sources = [(recorded, false), (retired, true), (listed, false)];
-    for (records, is_retired) in sources {
-        for r in records {
-            if seen.insert((r.ty.clone(), r.id.clone())) {
-                all.push((r, is_retired));
-            }
-        }
-    }
-    for (r, _) in &mut all {
-        if opts.empty_buckets && r.ty.as_str() == BUCKET {
-            r.inputs.insert("force_destroy".into(), Value::Bool(true));
-        }
-        if opts.skip_final_snapshot && r.ty.as_str() == DB_INSTANCE {
-            r.inputs.insert("skip_final_snapshot".into(), Value::Bool(true));
-        }
-    }
-    all.sort_by(|(a, _), (b, _)| (rank(&a.ty), &a.ty, &a.id).cmp(&(rank(&b.ty), &b.ty, &b.id)));
-    let mut by_rank: BTreeMap<u8, Vec<Urn>> = BTreeMap::new();
-    for (r, _) in &all {
-        by_rank.entry(rank(&r.ty)).or_default().push(r.urn.clone());
-    }
-    let waves: Vec<u8> = by_rank.keys().copied().collect();
-    let mut steps = Vec::new();
-    let mut items = Vec::new();
-    for (mut record, is_retired) in all {
-        let r = rank(&record.ty);
-        // A delete runs before the deletes of what its record depends on.
-        record.dependencies = by_rank
-            .range(r + 1..)
-            .next()
-            .map(|(_, urns)| urns.clone())
-            .unwrap_or_default();
-        let wave = waves.iter().position(|w| *w == r).unwrap_or(0) + 1;
-        items.push(SweepItem {
-            record: ResourceRecord {
-                dependencies: Vec::new(),
-                ..record.clone()
-            },
-            wave,
-        });
-        steps.push(Step {
-            urn: record.urn.clone(),
-            ty: record.ty.clone(),
-            action: Action::Delete,
-            changes: Vec::new(),
-            inputs: None,
-            dependencies: Vec::new(),
-            old: Some(record),
-            retired: is_retired,
-            notes: Vec::new(),
-        });
-    }
-    (
-        Plan {
-            stack: stack.to_string(),
-            steps,
-        },
-        items,
-    )
 }
 
 fn print_items(stack: &str, region: &str, items: &[SweepItem]) {
@@ -771,7 +593,7 @@ fn items_json(items: &[SweepItem]) -> Vec<serde_json::Value> {
 }
 
 /// Applies a sweep's deletes with the progress view, Ctrl-C handling and a history
-/// entry, as `up` and `destroy` do.
+/// entry: the engine's run path after the plan.
 async fn run_deletes(
     stack: &str,
     registry: &Registry,
@@ -779,53 +601,38 @@ async fn run_deletes(
     plan: &Plan,
     opts: &SweepOptions,
 ) -> anyhow::Result<ApplyReport> {
-    let progress = render::Progress::new(plan.operations().len(), opts.json);
-    let ticker = progress.spawn_ticker();
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    let interrupt = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nstopping: no new deletes will start; waiting for those in flight to finish (Ctrl-C again aborts at once)");
-            let _ = cancel_tx.send(true);
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("aborted; run the sweep again to finish");
-                std::process::exit(130);
-            }
-        }
-    });
-    let started_at = now_unix();
-    let report = apply(
-        plan,
-        ApplyContext {
-            stack: stack.to_string(),
-            registry: registry.clone(),
-            store: store.clone(),
-            parallel: opts.parallel,
-            cancel: cancel_rx,
-            observer: progress.clone(),
-        },
-    )
-    .await;
-    ticker.abort();
+    let host = Terminal::new(opts.json, true);
+    let cancel = Cancel::new();
+    let interrupt = crate::host::on_interrupt(
+        &cancel,
+        "stopping: no new deletes will start; waiting for those in flight to finish (Ctrl-C again aborts at once)",
+        "aborted; run the sweep again to finish",
+    );
+    let store: Arc<dyn StateStore> = store;
+    let run = RunOptions {
+        parallel: opts.parallel,
+        actor: crate::host::actor(),
+    };
+    let result =
+        stackup_engine::apply_recorded(stack, registry, &store, plan, "destroy --sweep", &run, &host, &cancel).await;
     interrupt.abort();
-    store.append_history(HistoryEntry {
-        seq: 0,
-        command: "destroy --sweep".to_string(),
-        user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
-        host: stackup_state::hostname(),
-        started_at,
-        finished_at: now_unix(),
-        created: 0,
-        updated: 0,
-        replaced: 0,
-        deleted: report.done(OpKind::Delete),
-        failed: report.failures().len(),
-        changes: report
-            .results
-            .iter()
-            .filter(|r| matches!(r.outcome, stackup_executor::NodeOutcome::Done))
-            .map(|r| format!("{} {}", render::verb_done(r.kind), r.urn))
-            .collect(),
-        snapshot: store.records()?,
-    })?;
-    Ok(report)
+    Ok(result?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ttl;
+
+    #[test]
+    fn a_ttl_is_a_whole_number_and_a_unit() {
+        assert_eq!(parse_ttl("90m"), Ok(5_400));
+        assert_eq!(parse_ttl(" 4h "), Ok(14_400));
+        assert_eq!(parse_ttl("2d"), Ok(172_800));
+        assert_eq!(parse_ttl("45s"), Ok(45));
+        for bad in ["", "4", "h", "4x", "-1h", "1.5h"] {
+            assert!(parse_ttl(bad).is_err(), "{bad:?} is refused");
+        }
+        assert!(parse_ttl("0h").expect_err("zero").contains("longer than nothing"));
+        assert!(parse_ttl("99999999999999999d").is_err(), "overflow is refused");
+    }
 }

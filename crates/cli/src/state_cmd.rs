@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::stackfile::StackFile;
 use anyhow::Context;
 use serde_json::json;
-use stackup_ecommerce::StackConfig;
 use stackup_model::{Properties, ResourceRecord, TypeToken, Urn};
 use stackup_provider::{ReadRequest, ReadTarget};
 use stackup_state::export::StateDocument;
@@ -58,10 +58,10 @@ pub async fn run(g: &Global, command: StateCommand) -> anyhow::Result<u8> {
 /// The stack's name and its store. Only the stack file is read: the program, the AWS
 /// clients and their checks are not needed to look at or repair recorded state.
 fn open_store(g: &Global, command: &str) -> anyhow::Result<(String, SledStore)> {
-    let config = StackConfig::load(&g.stack)?;
-    let store = SledStore::open(&g.state_dir, &config.name, command)
-        .with_context(|| format!("opening the state of stack '{}'", config.name))?;
-    Ok((config.name, store))
+    let file = StackFile::read(&g.stack)?;
+    let store = SledStore::open(&g.state_dir, &file.name, command)
+        .with_context(|| format!("opening the state of stack '{}'", file.name))?;
+    Ok((file.name, store))
 }
 
 fn sorted_records(store: &dyn StateStore) -> anyhow::Result<Vec<ResourceRecord>> {
@@ -296,9 +296,9 @@ pub async fn import(g: &Global, ty_text: &str, name: &str, id: &str) -> anyhow::
     );
     anyhow::ensure!(!id.trim().is_empty(), "import: the id of the object to adopt is empty");
     let s = Session::open(g, "import").await?;
-    let stack = s.config.name.clone();
-    let provider = s.registry.get(&ty).ok_or_else(|| {
-        let known: Vec<&str> = s.registry.types().map(|t| t.as_str()).collect();
+    let stack = s.file.name.clone();
+    let provider = s.stack.registry.get(&ty).ok_or_else(|| {
+        let known: Vec<&str> = s.stack.registry.types().map(|t| t.as_str()).collect();
         anyhow::anyhow!("import: unknown resource type {ty}; stackup knows {}", known.join(", "))
     })?;
     let urn = Urn::new(&stack, &ty, name);
@@ -328,7 +328,7 @@ pub async fn import(g: &Global, ty_text: &str, name: &str, id: &str) -> anyhow::
     let live = read.found.into_iter().find(|l| l.id == id).ok_or_else(|| {
         anyhow::anyhow!(
             "import: no {ty} with id {id} exists in region {} (or it is being deleted); nothing was recorded",
-            s.config.region
+            s.file.region
         )
     })?;
     let record = ResourceRecord {
@@ -349,7 +349,7 @@ pub async fn import(g: &Global, ty_text: &str, name: &str, id: &str) -> anyhow::
     println!(
         "Imported {ty} {id} as {urn}. AWS was not changed. Run `stackup diff` to see how it differs from the program."
     );
-    if !s.graph.contains(&urn) {
+    if !s.stack.graph.contains(&urn) {
         println!(
             "Note: the program does not declare {urn}, so `stackup up` would delete it. Declare it (named {name}) first, or `stackup state rm {urn}` to let go of it."
         );
@@ -361,8 +361,8 @@ pub async fn import(g: &Global, ty_text: &str, name: &str, id: &str) -> anyhow::
 /// a stuck one): refused unless `--force`. A holder that died released the OS lock
 /// already; the file is only its name tag.
 pub fn unlock(g: &Global, force: bool) -> anyhow::Result<u8> {
-    let config = StackConfig::load(&g.stack)?;
-    let stack = &config.name;
+    let file = StackFile::read(&g.stack)?;
+    let stack = &file.name;
     let dir = g.state_dir.join(stack);
     let path = dir.join("lock");
     let inspection = StackLock::inspect(&dir).with_context(|| format!("inspecting the lock of stack '{stack}'"))?;

@@ -10,7 +10,7 @@
 //! 3. the platform (`platform.rs`): the e-commerce program's `up` and `destroy` through
 //!    the fault/latency proxy, against the plan's critical path.
 //!
-//! Usage: `cargo run --bin stackup-bench` (about nine minutes on a 2-core machine, most
+//! Usage: `cargo run -p stackup-bench` (about nine minutes on a 2-core machine, most
 //! of it moto serving the 10000-resource stack). `--only planner|refresh|platform` runs
 //! one section (for working on it); the JSON line then holds that section's figures.
 

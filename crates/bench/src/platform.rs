@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use stackup_ecommerce::StackConfig;
-use stackup_executor::{apply, refresh, ApplyContext, Event, Observer};
+use stackup_executor::{refresh, Event, Observer};
 use stackup_graph::DependencyGraph;
 use stackup_model::{Program, Urn};
 use stackup_planner::{plan, OpKind, Operation, Plan, PlanRequest};
@@ -355,7 +355,7 @@ fn report_aws(run: &str, result: Result<(f64, Timed), String>, failures: &mut Ve
 
 /// The workspace root, where `profiles/` and `stacks/` live.
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn load_profile(path: &Path) -> Result<Profile, String> {
@@ -501,29 +501,33 @@ impl Run {
         plan_program(&self.registry, self.store.as_ref(), &self.stack, program)
     }
 
-    /// Plans and applies `program` as `stackup_testkit::up` does, watching each
-    /// operation; returns the seconds it took and the plan's operations weighed by how
-    /// long each took.
+    /// Runs `program` through the engine's `up` as `stackup_testkit::up` does (the
+    /// path the binary ships: recovery, the delete pre-flight, the history entry),
+    /// watching each operation; returns the seconds it took and the plan's operations
+    /// weighed by how long each took.
     async fn apply(&self, program: &Program, parallel: usize) -> Result<(f64, Timed), String> {
-        let plan = self.plan(program)?;
+        let stack =
+            stackup_engine::Stack::open(&self.stack, program.clone(), self.store.clone(), self.registry.clone())
+                .map_err(|e| e.to_string())?;
         let timeline = Arc::new(Timeline::default());
-        let (_cancel, cancel) = tokio::sync::watch::channel(false);
+        let host = Watching(timeline.clone());
+        let opts = stackup_engine::UpOptions {
+            run: stackup_engine::RunOptions {
+                parallel,
+                actor: stackup_engine::Actor::named("stackup-bench"),
+            },
+            targets: Vec::new(),
+            refresh: false,
+        };
         let started = Instant::now();
-        let report = within(async {
-            Ok(apply(
-                &plan,
-                ApplyContext {
-                    stack: self.stack.clone(),
-                    registry: self.registry.clone(),
-                    store: self.store.clone(),
-                    parallel,
-                    cancel,
-                    observer: timeline.clone(),
-                },
-            )
-            .await)
+        let run = within(async {
+            stackup_engine::up(&stack, &opts, &host, &stackup_engine::Cancel::new())
+                .await
+                .map_err(|e| e.to_string())
         })
         .await?;
+        let plan = run.plan;
+        let report = run.applied.unwrap_or_default();
         let seconds = started.elapsed().as_secs_f64();
         if !report.is_success() {
             let failures: Vec<String> = report
@@ -825,6 +829,23 @@ impl Latencies {
 
 /// Records when each operation of an apply started and finished, as the executor
 /// reports it.
+/// A host that confirms everything and hands the apply's events to a [`Timeline`].
+struct Watching(Arc<Timeline>);
+
+impl stackup_engine::Host for Watching {
+    fn planned(&self, _: &str, _: &str, _: &Plan, _: &[stackup_executor::ResourceDrift]) {}
+
+    fn confirm(&self, _: &str, _: &str, _: &Plan) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn progress(&self, _: usize) -> Arc<dyn Observer> {
+        self.0.clone()
+    }
+
+    fn notice(&self, _: &str) {}
+}
+
 #[derive(Default)]
 struct Timeline {
     started: Mutex<HashMap<(Urn, OpKind), Instant>>,

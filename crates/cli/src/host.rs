@@ -1,0 +1,119 @@
+//! The terminal as the engine's host: plans rendered (or their JSON on stderr), the
+//! confirmation prompt, the live progress view, notices on stderr, and Ctrl-C.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+
+use stackup_engine::{Actor, Cancel, Host};
+use stackup_executor::{Observer, ResourceDrift};
+use stackup_planner::Plan;
+use tokio::task::JoinHandle;
+
+use crate::render;
+
+pub struct Terminal {
+    /// Machine-readable output: the plan as JSON on stderr, no progress lines.
+    json: bool,
+    /// Apply without asking (`--yes`).
+    yes: bool,
+    ticker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Terminal {
+    pub fn new(json: bool, yes: bool) -> Terminal {
+        Terminal {
+            json,
+            yes,
+            ticker: Mutex::new(None),
+        }
+    }
+
+    /// A host for what only reports (recovery before a read-only command).
+    pub fn notices_only() -> Terminal {
+        Terminal::new(false, false)
+    }
+}
+
+impl Host for Terminal {
+    fn planned(&self, _stack: &str, _command: &str, plan: &Plan, drift: &[ResourceDrift]) {
+        if self.json {
+            if let Ok(text) = serde_json::to_string(&render::plan_json(plan, drift)) {
+                eprintln!("{text}");
+            }
+        } else {
+            render::plan(plan, drift);
+        }
+    }
+
+    fn confirm(&self, stack: &str, command: &str, _plan: &Plan) -> Result<(), String> {
+        if self.yes {
+            return Ok(());
+        }
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return Err(format!(
+                "refusing to run `{command}` on stack '{stack}' without confirmation: standard input is not a terminal; pass --yes"
+            ));
+        }
+        print!("\nApply these changes to stack '{stack}'? Type the stack name to confirm: ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        stdin
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| format!("reading the confirmation: {e}"))?;
+        if answer.trim() != stack {
+            return Err("not confirmed; nothing was changed".to_string());
+        }
+        Ok(())
+    }
+
+    fn progress(&self, operations: usize) -> Arc<dyn Observer> {
+        let progress = render::Progress::new(operations, self.json);
+        let ticker = progress.spawn_ticker();
+        if let Some(old) = self.ticker.lock().unwrap_or_else(|e| e.into_inner()).replace(ticker) {
+            old.abort();
+        }
+        progress
+    }
+
+    fn applied(&self) {
+        if let Some(ticker) = self.ticker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            ticker.abort();
+        }
+    }
+
+    fn notice(&self, text: &str) {
+        eprintln!("{text}");
+    }
+}
+
+/// The user running the command, for the history.
+pub fn actor() -> Actor {
+    Actor {
+        user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        host: stackup_state::hostname(),
+    }
+}
+
+/// What the first Ctrl-C of `up` or `destroy` says.
+pub const STOPPING: &str = "stopping: no new operations will start; waiting for those in flight to finish and be recorded (Ctrl-C again aborts at once)";
+/// What the second says.
+pub const ABORTED: &str = "aborted; the journal in the state store lets the next run find interrupted work";
+
+/// Ctrl-C while a run applies: the first stops new operations (`stopping` says so),
+/// the second aborts at once with exit code 130 (`aborted` says what recovers).
+/// Abort the returned task when the run is over.
+pub fn on_interrupt(cancel: &Cancel, stopping: &'static str, aborted: &'static str) -> JoinHandle<()> {
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\n{stopping}");
+            cancel.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("{aborted}");
+                std::process::exit(130);
+            }
+        }
+    })
+}

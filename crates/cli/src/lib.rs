@@ -1,0 +1,67 @@
+//! The `stackup` command line as a library: arguments to options, the engine's
+//! operations, their reports rendered (human or `--json`), exit codes, the terminal
+//! (Ctrl-C, the confirmation prompt). The only place that parses arguments, prints, or
+//! knows about terminals; libraries return typed errors, this maps them to exit codes.
+//!
+//! A binary is one call, [`main`], with the programs it runs: `stackup` ships the
+//! e-commerce platform; a user's own program gets the whole command line the same way
+//! (`examples/site`).
+//!
+//! Exit codes: 0 success (for `diff`: nothing to do), 1 error, 2 (`diff` only) changes
+//! or drift, 130 aborted by a second Ctrl-C.
+
+mod cli;
+mod commands;
+mod host;
+mod render;
+mod session;
+mod stackfile;
+mod state_cmd;
+mod teardown;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use stackup_model::ProgramDef;
+
+/// Runs the `stackup` command line (arguments from the process) with `programs` as the
+/// programs stack files may name, and returns the exit code.
+pub fn main(programs: Vec<ProgramDef>) -> ExitCode {
+    // Output piped into `head` closes early: stop quietly instead of panicking. Any other
+    // panic is a bug: one line saying so, no backtrace unless RUST_BACKTRACE asks.
+    std::panic::set_hook(Box::new(|info| {
+        let text = info.to_string();
+        if text.contains("Broken pipe") || text.contains("failed printing to stdout") {
+            std::process::exit(0);
+        }
+        eprintln!("error: internal error in stackup (please report it): {text}");
+        if std::env::var_os("RUST_BACKTRACE").is_some() {
+            eprintln!("{}", std::backtrace::Backtrace::force_capture());
+        }
+    }));
+    // clap exits 2 on a usage error, but 2 means "changes found" to scripts reading
+    // `diff`: every user error is 1. Help and version go to stdout with 0.
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    session::register(programs);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::run(args)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            render::error(&e);
+            ExitCode::from(1)
+        }
+    }
+}
