@@ -86,7 +86,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// A demo stack's time to live: record that it expires this long from now, for
-        /// `stackup reap` (a whole number and s, m, h or d: 30m, 4h, 2d).
+        /// `stackup reap` (a number and a unit: 30m, 4h, 2d, 1h 30m).
         #[arg(long, value_name = "DURATION", value_parser = crate::teardown::parse_ttl)]
         ttl: Option<u64>,
     },

@@ -82,25 +82,15 @@ fn parse_urns(flag: &str, raw: &[String]) -> anyhow::Result<Vec<Urn>> {
 
 // ---- demo stacks: up --ttl, ls, reap ------------------------------------------------
 
-/// Parses a time to live: a whole number and a unit, s, m, h or d (`90m`, `4h`, `2d`),
-/// as seconds.
+/// Parses a time to live with humantime (`90m`, `4h`, `2d`, `1h 30m`) as whole
+/// seconds.
 pub fn parse_ttl(text: &str) -> Result<u64, String> {
-    let bad = || format!("'{text}' is not a duration: a whole number followed by s, m, h or d, e.g. 4h");
-    let text = text.trim();
-    let unit = text.chars().last().ok_or_else(bad)?;
-    let number = &text[..text.len() - unit.len_utf8()];
-    let factor = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3_600,
-        'd' => 86_400,
-        _ => return Err(bad()),
-    };
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    if n == 0 {
-        return Err(format!("'{text}': a time to live must be longer than nothing"));
+    let bad = |why: String| format!("'{text}' is not a duration ({why}): a number and a unit, e.g. 4h, 90m or 1h 30m");
+    let duration = humantime::parse_duration(text.trim()).map_err(|e| bad(e.to_string()))?;
+    if duration.as_secs() == 0 {
+        return Err(format!("'{}': a time to live must be longer than nothing", text.trim()));
     }
-    n.checked_mul(factor).ok_or_else(bad)
+    Ok(duration.as_secs())
 }
 
 /// After `up`: records the stack's region and stack file (so that `reap` and a sweep
@@ -624,12 +614,14 @@ mod tests {
     use super::parse_ttl;
 
     #[test]
-    fn a_ttl_is_a_whole_number_and_a_unit() {
+    fn a_ttl_is_a_number_and_a_unit() {
         assert_eq!(parse_ttl("90m"), Ok(5_400));
         assert_eq!(parse_ttl(" 4h "), Ok(14_400));
         assert_eq!(parse_ttl("2d"), Ok(172_800));
         assert_eq!(parse_ttl("45s"), Ok(45));
-        for bad in ["", "4", "h", "4x", "-1h", "1.5h"] {
+        assert_eq!(parse_ttl("1h 30m"), Ok(5_400));
+        assert_eq!(parse_ttl("1.5h"), Ok(5_400));
+        for bad in ["", "4", "h", "4x", "-1h"] {
             assert!(parse_ttl(bad).is_err(), "{bad:?} is refused");
         }
         assert!(parse_ttl("0h").expect_err("zero").contains("longer than nothing"));
