@@ -19,8 +19,8 @@ use stackup_aws::rds::DbInstanceArgs;
 use stackup_aws::s3::BucketArgs;
 use stackup_model::{Properties, ResourceArgs, TypeToken, Urn, Value};
 use stackup_provider::{
-    CheckRequest, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ProviderError, ReadRequest, ReadTarget,
-    Registry, UpdateRequest,
+    CheckRequest, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource, ProviderError, ReadRequest,
+    ReadTarget, Registry, UpdateRequest,
 };
 use stackup_proxy::{Profile, Proxy};
 
@@ -109,6 +109,43 @@ impl AwsWorld {
 
     fn injected(&self, rule: &str) -> usize {
         self.proxy.injected().get(rule).copied().unwrap_or(0)
+    }
+
+    /// Asserts that AWS's `rule` refused `action` (`service:Action`) at first and that
+    /// each refusal cost one more call, none else; returns the refusals.
+    #[track_caller]
+    fn refused_then_taken(&self, rule: &str, action: &str) -> usize {
+        let refused = self.injected(rule);
+        assert!(
+            refused >= 1,
+            "{rule} refused {action} at first: {:?}",
+            self.proxy.injected()
+        );
+        let counts = self.proxy.counts();
+        assert_eq!(
+            counts.get(action).copied().unwrap_or(0),
+            1 + refused,
+            "{action}: one call per refusal, plus the one taken: {counts:?}"
+        );
+        refused
+    }
+
+    /// Reads the resource `name` (object `id`) back as refresh does, `inputs` and
+    /// `outputs` as recorded.
+    #[track_caller]
+    fn read<A: ResourceArgs>(&self, name: &str, id: &str, inputs: &Properties, outputs: &Properties) -> LiveResource {
+        block_on(self.provider(A::TYPE).read(ReadRequest {
+            targets: vec![ReadTarget {
+                urn: self.urn::<A>(name),
+                id: id.to_string(),
+                inputs: inputs.clone(),
+                outputs: outputs.clone(),
+            }],
+        }))
+        .expect("read")
+        .found
+        .pop()
+        .unwrap_or_else(|| panic!("{name} is found"))
     }
 }
 
@@ -264,17 +301,8 @@ fn an_auto_scaling_group_waits_out_iam_propagation_and_unhealthy_targets() {
         )
         .expect("the group is created once the profile has propagated and its target is healthy");
     assert_eq!(group.id, "aws-asg-web");
-    assert!(
-        w.injected("iam-propagation") >= 1,
-        "the profile was refused at first: {:?}",
-        w.proxy.injected()
-    );
+    w.refused_then_taken("iam-propagation", "autoscaling:CreateAutoScalingGroup");
     let counts = w.proxy.counts();
-    assert_eq!(
-        counts.get("autoscaling:CreateAutoScalingGroup").copied().unwrap_or(0),
-        1 + w.injected("iam-propagation"),
-        "one create per refusal, plus the one that worked: {counts:?}"
-    );
     assert!(
         counts
             .get("elasticloadbalancing:DescribeTargetHealth")
@@ -367,33 +395,9 @@ fn an_instance_waits_out_iam_propagation_and_changes_its_profile_in_place() {
     let (instance, old_inputs) = w
         .create("bastion", args("aws-inst-a"))
         .expect("the instance launches once its profile has propagated");
-    let refused = w.injected("iam-propagation");
-    assert!(
-        refused >= 1,
-        "the profile was refused at first: {:?}",
-        w.proxy.injected()
-    );
-    let counts = w.proxy.counts();
-    assert_eq!(
-        counts.get("ec2:RunInstances").copied().unwrap_or(0),
-        1 + refused,
-        "one launch per refusal, plus the one that worked: {counts:?}"
-    );
+    let refused = w.refused_then_taken("iam-propagation", "ec2:RunInstances");
     let provider = w.provider(InstanceArgs::TYPE);
-    let read = |inputs: &Properties| {
-        block_on(provider.read(ReadRequest {
-            targets: vec![ReadTarget {
-                urn: w.urn::<InstanceArgs>("bastion"),
-                id: instance.id.clone(),
-                inputs: inputs.clone(),
-                outputs: instance.outputs.clone(),
-            }],
-        }))
-        .expect("read")
-        .found
-        .pop()
-        .expect("the instance is found")
-    };
+    let read = |inputs: &Properties| w.read::<InstanceArgs>("bastion", &instance.id, inputs, &instance.outputs);
     assert_eq!(
         read(&old_inputs).inputs.get("iam_instance_profile"),
         Some(&Value::from("aws-inst-a")),
@@ -576,21 +580,10 @@ fn rds_resolves_versions_from_the_catalog_and_waits_for_available_before_modifyi
         "the instance went through `creating` and `backing-up`: {lifecycles:?}"
     );
     let provider = w.provider(stackup_aws::rds::DbInstanceArgs::TYPE);
-    let read = |inputs: &Properties| {
-        block_on(provider.read(ReadRequest {
-            targets: vec![ReadTarget {
-                urn: w.urn::<DbInstanceArgs>("db"),
-                id: db.id.clone(),
-                inputs: inputs.clone(),
-                outputs: db.outputs.clone(),
-            }],
-        }))
-        .expect("read")
-        .found
-    };
+    let read = |inputs: &Properties| w.read::<DbInstanceArgs>("db", &db.id, inputs, &db.outputs);
     let live = read(&inputs);
     assert_eq!(
-        live[0].inputs.get("engine_version").and_then(Value::as_str),
+        live.inputs.get("engine_version").and_then(Value::as_str),
         Some("16"),
         "16.8 satisfies the declared 16: no drift"
     );
@@ -632,7 +625,7 @@ fn rds_resolves_versions_from_the_catalog_and_waits_for_available_before_modifyi
     update(&inputs, bigger.clone(), &["instance_class"]).expect("modified once available");
     let live = read(&bigger);
     assert_eq!(
-        live[0].inputs.get("instance_class").and_then(Value::as_str),
+        live.inputs.get("instance_class").and_then(Value::as_str),
         Some("db.t3.small")
     );
     // Sent only once the instance was available again: never refused as busy.
@@ -743,18 +736,7 @@ fn a_deferred_database_change_reads_back_as_pending_not_as_drift() {
         "a deferred change leaves the instance available: {:?}",
         w.proxy.lifecycles()
     );
-    let read = block_on(provider.read(ReadRequest {
-        targets: vec![ReadTarget {
-            urn: w.urn::<DbInstanceArgs>("db"),
-            id: db.id.clone(),
-            inputs: bigger.clone(),
-            outputs: db.outputs.clone(),
-        }],
-    }))
-    .expect("read")
-    .found
-    .pop()
-    .expect("found");
+    let read = w.read::<DbInstanceArgs>("db", &db.id, &bigger, &db.outputs);
     assert_eq!(
         read.inputs.get("instance_class").and_then(Value::as_str),
         Some("db.t3.small"),
@@ -842,18 +824,7 @@ for_ms = [60000, 60000]
         changed: vec!["instance_class".into()],
     }))
     .expect("modified once RDS takes it");
-    let refused = w.injected("rds-configuring");
-    assert!(
-        refused >= 1,
-        "refused while available at first: {:?}",
-        w.proxy.injected()
-    );
-    let counts = w.proxy.counts();
-    assert_eq!(
-        counts.get("rds:ModifyDBInstance").copied().unwrap_or(0),
-        1 + refused,
-        "sent once per refusal, plus the one taken: {counts:?}"
-    );
+    w.refused_then_taken("rds-configuring", "rds:ModifyDBInstance");
     let class = block_on(async {
         aws_sdk_rds::Client::new(&moto.sdk_config())
             .describe_db_instances()

@@ -6,7 +6,7 @@ use stackup_executor::ApplyReport;
 use stackup_model::Value;
 
 use crate::cli::{Cli, Command, Global, RefreshArgs};
-use crate::host::Terminal;
+use crate::host::{interruptible, Terminal, ABORTED, STOPPING};
 use crate::render;
 use crate::session::Session;
 
@@ -134,10 +134,14 @@ async fn up(
     };
     let host = Terminal::new(json, yes);
     let cancel = Cancel::new();
-    let interrupt = crate::host::on_interrupt(&cancel, crate::host::STOPPING, crate::host::ABORTED);
-    let result = stackup_engine::up(&s.stack, &opts, &host, &cancel).await;
-    interrupt.abort();
-    let report = result.map_err(refresh_hint)?;
+    let report = interruptible(
+        &cancel,
+        STOPPING,
+        ABORTED,
+        stackup_engine::up(&s.stack, &opts, &host, &cancel),
+    )
+    .await
+    .map_err(refresh_hint)?;
     let code = finish(&s, &report, "up", json)?;
     crate::teardown::record_stack_meta(&s, ttl)?;
     Ok(code)

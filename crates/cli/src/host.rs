@@ -101,10 +101,22 @@ pub const STOPPING: &str = "stopping: no new operations will start; waiting for 
 /// What the second says.
 pub const ABORTED: &str = "aborted; the journal in the state store lets the next run find interrupted work";
 
-/// Ctrl-C while a run applies: the first stops new operations (`stopping` says so),
-/// the second aborts at once with exit code 130 (`aborted` says what recovers).
-/// Abort the returned task when the run is over.
-pub fn on_interrupt(cancel: &Cancel, stopping: &'static str, aborted: &'static str) -> JoinHandle<()> {
+/// Runs `run` (an engine operation holding `cancel`) with Ctrl-C wired to it: the
+/// first stops new operations (`stopping` says so), the second aborts at once with exit
+/// code 130 (`aborted` says what recovers).
+pub async fn interruptible<T>(
+    cancel: &Cancel,
+    stopping: &'static str,
+    aborted: &'static str,
+    run: impl std::future::Future<Output = T>,
+) -> T {
+    let interrupt = on_interrupt(cancel, stopping, aborted);
+    let result = run.await;
+    interrupt.abort();
+    result
+}
+
+fn on_interrupt(cancel: &Cancel, stopping: &'static str, aborted: &'static str) -> JoinHandle<()> {
     let cancel = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

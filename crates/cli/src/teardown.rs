@@ -16,7 +16,7 @@ use stackup_state::{now_unix, SledStore, StateError, StateStore};
 
 use crate::cli::{DestroyArgs, Global, RefreshArgs};
 use crate::commands::{finish, refresh_hint};
-use crate::host::Terminal;
+use crate::host::{interruptible, Terminal, ABORTED, STOPPING};
 use crate::render;
 use crate::session::Session;
 use crate::stackfile::StackFile;
@@ -62,10 +62,14 @@ pub async fn destroy(g: &Global, args: DestroyArgs) -> anyhow::Result<u8> {
     let s = Session::open(g, "destroy").await?;
     let host = Terminal::new(args.json, args.yes);
     let cancel = Cancel::new();
-    let interrupt = crate::host::on_interrupt(&cancel, crate::host::STOPPING, crate::host::ABORTED);
-    let result = stackup_engine::destroy(&s.stack, &opts, &host, &cancel).await;
-    interrupt.abort();
-    let report = result.map_err(refresh_hint)?;
+    let report = interruptible(
+        &cancel,
+        STOPPING,
+        ABORTED,
+        stackup_engine::destroy(&s.stack, &opts, &host, &cancel),
+    )
+    .await
+    .map_err(refresh_hint)?;
     let code = finish(&s, &report, "destroy", args.json)?;
     if code == 0 && whole {
         // Nothing is left to expire.
@@ -593,20 +597,19 @@ async fn run_deletes(
 ) -> anyhow::Result<ApplyReport> {
     let host = Terminal::new(opts.json, true);
     let cancel = Cancel::new();
-    let interrupt = crate::host::on_interrupt(
-        &cancel,
-        "stopping: no new deletes will start; waiting for those in flight to finish (Ctrl-C again aborts at once)",
-        "aborted; run the sweep again to finish",
-    );
     let store: Arc<dyn StateStore> = store;
     let run = RunOptions {
         parallel: opts.parallel,
         actor: crate::host::actor(),
     };
-    let result =
-        stackup_engine::apply_recorded(stack, registry, &store, plan, "destroy --sweep", &run, &host, &cancel).await;
-    interrupt.abort();
-    Ok(result?)
+    let report = interruptible(
+        &cancel,
+        "stopping: no new deletes will start; waiting for those in flight to finish (Ctrl-C again aborts at once)",
+        "aborted; run the sweep again to finish",
+        stackup_engine::apply_recorded(stack, registry, &store, plan, "destroy --sweep", &run, &host, &cancel),
+    )
+    .await?;
+    Ok(report)
 }
 
 #[cfg(test)]

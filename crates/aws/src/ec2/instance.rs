@@ -189,25 +189,36 @@ impl Instance {
         &self,
         ids: impl IntoIterator<Item = String>,
     ) -> Result<BTreeMap<String, String>, ProviderError> {
-        let ids: Vec<String> = ids.into_iter().collect();
-        if ids.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        let associations = describe_each(id_filters("instance-id", ids), |filter| async move {
-            paginated!(
-                self.ec2.describe_iam_instance_profile_associations().filters(filter),
-                "DescribeIamInstanceProfileAssociations"
-            )
-        })
-        .await?;
-        Ok(associations
+        Ok(self
+            .current_associations(ids)
+            .await?
             .iter()
-            .filter(|a| is_current(a))
             .filter_map(|a| {
                 let arn = a.iam_instance_profile().and_then(|p| p.arn())?;
                 Some((a.instance_id()?.to_string(), profile_name(arn).to_string()))
             })
             .collect())
+    }
+
+    /// The profile associations of the instances `ids` that hold (or are about to
+    /// hold) their profile: one call per 200 instances.
+    async fn current_associations(
+        &self,
+        ids: impl IntoIterator<Item = String>,
+    ) -> Result<Vec<IamInstanceProfileAssociation>, ProviderError> {
+        let ids: Vec<String> = ids.into_iter().collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let associations: Vec<IamInstanceProfileAssociation> =
+            describe_each(id_filters("instance-id", ids), |filter| async move {
+                paginated!(
+                    self.ec2.describe_iam_instance_profile_associations().filters(filter),
+                    "DescribeIamInstanceProfileAssociations"
+                )
+            })
+            .await?;
+        Ok(associations.into_iter().filter(is_current).collect())
     }
 
     /// A live instance as stackup reports it.
@@ -333,19 +344,11 @@ impl Instance {
     /// removed and made again, so the instance never runs without credentials. A
     /// profile created moments ago is refused until IAM has propagated it.
     async fn set_profile(&self, id: &str, name: Option<&str>) -> Result<(), ProviderError> {
-        let described = self
-            .ec2
-            .describe_iam_instance_profile_associations()
-            .filters(Filter::builder().name("instance-id").values(id).build())
-            .send()
-            .await
-            .map_err(|e| classify("DescribeIamInstanceProfileAssociations", e))?;
-        let current = described
-            .iam_instance_profile_associations()
-            .iter()
-            .filter(|a| is_current(a))
-            .find_map(|a| a.association_id())
-            .map(str::to_string);
+        let current = self
+            .current_associations([id.to_string()])
+            .await?
+            .into_iter()
+            .find_map(|a| a.association_id);
         let spec = |name: &str| IamInstanceProfileSpecification::builder().name(name).build();
         match (current, name) {
             (Some(association), Some(name)) => {
