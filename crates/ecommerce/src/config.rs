@@ -731,3 +731,872 @@ fn cidr(problems: &mut Vec<(String, String)>, key: &str, text: &str) -> Option<I
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A complete, valid stack file: every tier, explicit values for the checked keys.
+    const VALID: &str = r#"region = "eu-west-1"
+
+[network]
+vpc_cidr = "10.0.0.0/16"
+az_count = 2
+public_subnet_cidrs = ["10.0.0.0/24", "10.0.1.0/24"]
+private_subnet_cidrs = ["10.0.10.0/24", "10.0.11.0/24"]
+
+[security]
+ssh_allowed_cidr = "203.0.113.0/24"
+
+[tags]
+Project = "shop"
+
+[compute]
+ami = "ami-0123456789abcdef0"
+web_instance_type = "t3.micro"
+bastion_instance_type = "t3.micro"
+asg_min = 1
+asg_max = 2
+cpu_target_percent = 70.0
+health_check_path = "/health"
+
+[database]
+instance_class = "db.t3.micro"
+engine_version = "16.4"
+allocated_storage_gb = 20
+backup_retention_days = 7
+backup_window = "03:00-04:00"
+maintenance_window = "sun:05:00-sun:06:00"
+master_username = "shop"
+
+[storage]
+assets_bucket = "shop-assets"
+
+[monitoring]
+log_retention_days = 7
+alarm_email = "ops@example.com"
+ec2_cpu_alarm_threshold = 70.0
+rds_cpu_alarm_threshold = 80.0
+"#;
+
+    /// Only the sections every stack needs: the network tier alone.
+    const NETWORK_ONLY: &str = r#"region = "us-east-1"
+
+[network]
+vpc_cidr = "10.1.0.0/16"
+az_count = 1
+public_subnet_cidrs = ["10.1.0.0/24"]
+private_subnet_cidrs = ["10.1.1.0/24"]
+
+[security]
+ssh_allowed_cidr = "198.51.100.7/32"
+"#;
+
+    fn file() -> &'static Path {
+        Path::new("stacks/shop.toml")
+    }
+
+    fn parse(text: &str) -> Result<StackConfig, ConfigErrors> {
+        StackConfig::parse(file(), text)
+    }
+
+    /// `VALID` with the line `line` replaced by `with` (which may be several lines).
+    fn edit(line: &str, with: &str) -> String {
+        edit_of(VALID, line, with)
+    }
+
+    fn edit_of(text: &str, line: &str, with: &str) -> String {
+        let mut found = false;
+        let edited: Vec<&str> = text
+            .lines()
+            .map(|l| {
+                if l == line {
+                    found = true;
+                    with
+                } else {
+                    l
+                }
+            })
+            .collect();
+        assert!(found, "the test's base text has no line {line:?}");
+        edited.join("\n") + "\n"
+    }
+
+    /// Every problem, as (key, reason), checking that each names the file.
+    fn problems(text: &str) -> Vec<(String, String)> {
+        let errors = parse(text).expect_err("the stack file is refused");
+        assert!(!errors.0.is_empty(), "an error without problems");
+        errors
+            .0
+            .into_iter()
+            .map(|e| {
+                assert_eq!(e.file, file(), "every problem names the file");
+                (e.key, e.reason)
+            })
+            .collect()
+    }
+
+    /// The single problem of a stack file, as (key, reason).
+    fn problem(text: &str) -> (String, String) {
+        let mut all = problems(text);
+        assert_eq!(all.len(), 1, "exactly one problem expected: {all:?}");
+        all.remove(0)
+    }
+
+    /// Asserts the single problem is at `key` with a reason containing `because`.
+    fn refused(text: &str, key: &str, because: &str) {
+        let (k, reason) = problem(text);
+        assert_eq!(k, key, "{reason}");
+        assert!(
+            reason.contains(because),
+            "the reason for {key} is {reason:?}, not about {because:?}"
+        );
+    }
+
+    fn keys(text: &str) -> Vec<String> {
+        problems(text).into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn a_complete_stack_file_loads_with_its_values_and_defaults() {
+        let c = parse(VALID).expect("valid");
+        assert_eq!(c.name, "shop", "the name defaults to the file's stem");
+        assert_eq!(c.file, file());
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(c.program, None);
+        assert_eq!(c.network.nat_mode, NatMode::PerAz, "the default NAT mode");
+        assert_eq!(
+            c.network.availability_zones,
+            [
+                "eu-west-1a",
+                "eu-west-1b",
+                "eu-west-1c",
+                "eu-west-1d",
+                "eu-west-1e",
+                "eu-west-1f"
+            ],
+            "zones default to the region's a to f"
+        );
+        assert_eq!(c.tags.get("Project").map(String::as_str), Some("shop"));
+        let p = c.platform().expect("all four tiers are present");
+        assert_eq!((p.compute.asg_min, p.compute.asg_max), (1, 2));
+        assert!(p.compute.detailed_monitoring, "on by default");
+        assert_eq!(p.compute.key_name, None);
+        assert_eq!(p.database.engine_version, "16.4");
+        assert!(!p.database.multi_az && !p.database.deletion_protection && !p.database.apply_immediately);
+        assert_eq!(p.storage.session_ttl_attribute, "expires_at");
+        assert!(!p.storage.force_destroy);
+        assert_eq!(p.monitoring.rds_cpu_alarm_threshold, 80.0);
+    }
+
+    #[test]
+    fn the_shipped_stack_files_are_valid() {
+        let dev = StackConfig::parse(Path::new("stacks/dev.toml"), include_str!("../../../stacks/dev.toml"))
+            .expect("stacks/dev.toml is valid");
+        assert_eq!(dev.name, "dev");
+        assert_eq!(dev.network.nat_mode, NatMode::Single);
+        assert!(dev.platform().is_some());
+        let prod = StackConfig::parse(Path::new("stacks/prod.toml"), include_str!("../../../stacks/prod.toml"))
+            .expect("stacks/prod.toml is valid");
+        assert_eq!(prod.name, "prod");
+        assert_eq!(prod.network.nat_mode, NatMode::PerAz);
+        assert_eq!(prod.network.availability_zones, ["us-east-1a", "us-east-1b"]);
+    }
+
+    #[test]
+    fn a_stack_without_tiers_is_the_network_alone() {
+        let c = parse(NETWORK_ONLY).expect("valid");
+        assert!(c.compute.is_none() && c.database.is_none() && c.storage.is_none() && c.monitoring.is_none());
+        assert!(c.platform().is_none());
+        assert!(c.tags.is_empty());
+    }
+
+    #[test]
+    fn explicit_name_program_and_zones_are_kept() {
+        let text = edit(
+            r#"region = "eu-west-1""#,
+            "name = \"shop-2\"\nprogram = \"ecommerce\"\nregion = \"eu-west-1\"",
+        );
+        let text = edit_of(
+            &text,
+            "az_count = 2",
+            "az_count = 2\navailability_zones = [\"eu-west-1c\", \"eu-west-1a\"]\nnat_mode = \"single\"",
+        );
+        let c = parse(&text).expect("valid");
+        assert_eq!(c.name, "shop-2");
+        assert_eq!(c.program.as_deref(), Some("ecommerce"));
+        assert_eq!(c.network.availability_zones, ["eu-west-1c", "eu-west-1a"]);
+        assert_eq!(c.network.nat_mode, NatMode::Single);
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_the_key_the_type_and_the_line() {
+        refused(
+            &edit("az_count = 2", r#"az_count = "two""#),
+            "network.az_count",
+            "invalid type",
+        );
+        let (_, reason) = problem(&edit("az_count = 2", r#"az_count = "two""#));
+        assert!(reason.ends_with("(line 5)"), "{reason}");
+        refused(&edit("asg_min = 1", "asg_min = 1.5"), "compute.asg_min", "expected i64");
+        refused(&edit(r#"region = "eu-west-1""#, "region = 3"), "region", "invalid type");
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_table_and_the_keys_allowed() {
+        let (key, reason) = problem(&edit("az_count = 2", "az_count = 2\nvpc_cidrs = 1"));
+        assert_eq!(key, "network.vpc_cidrs");
+        assert!(reason.contains("unknown field `vpc_cidrs`"), "{reason}");
+        assert!(reason.contains("`vpc_cidr`"), "the allowed keys are listed: {reason}");
+        refused(&edit("[security]", "[securty]"), "securty", "unknown field");
+        refused(
+            &edit("asg_max = 2", "asg_max = 2\nmax_size = 3"),
+            "compute.max_size",
+            "unknown field",
+        );
+    }
+
+    #[test]
+    fn an_unknown_nat_mode_lists_the_modes() {
+        refused(
+            &edit("az_count = 2", "az_count = 2\nnat_mode = \"double\""),
+            "network.nat_mode",
+            "expected `per_az` or `single`",
+        );
+    }
+
+    #[test]
+    fn a_missing_required_key_is_reported() {
+        refused(&edit("az_count = 2", ""), "network", "missing field `az_count`");
+        let (_, reason) = problem(&edit(r#"region = "eu-west-1""#, ""));
+        assert!(reason.contains("missing field `region`"), "{reason}");
+    }
+
+    #[test]
+    fn a_syntax_error_is_pinned_to_the_key_on_its_line() {
+        refused(
+            &edit(r#"vpc_cidr = "10.0.0.0/16""#, "vpc_cidr = 10.0.0.0/16"),
+            "network.vpc_cidr",
+            "(line 4)",
+        );
+    }
+
+    #[test]
+    fn a_cidr_that_does_not_parse_is_refused() {
+        refused(
+            &edit(
+                r#"ssh_allowed_cidr = "203.0.113.0/24""#,
+                r#"ssh_allowed_cidr = "203.0.113.300/24""#,
+            ),
+            "security.ssh_allowed_cidr",
+            "is not an IPv4 CIDR block",
+        );
+        refused(
+            &edit(
+                r#"ssh_allowed_cidr = "203.0.113.0/24""#,
+                r#"ssh_allowed_cidr = "203.0.113.0""#,
+            ),
+            "security.ssh_allowed_cidr",
+            "is not an IPv4 CIDR block",
+        );
+    }
+
+    #[test]
+    fn a_cidr_with_host_bits_set_names_its_network() {
+        refused(
+            &edit(
+                r#"ssh_allowed_cidr = "203.0.113.0/24""#,
+                r#"ssh_allowed_cidr = "203.0.113.9/24""#,
+            ),
+            "security.ssh_allowed_cidr",
+            "has host bits set; the network is 203.0.113.0/24",
+        );
+    }
+
+    #[test]
+    fn ssh_from_the_whole_internet_is_refused() {
+        refused(
+            &edit(
+                r#"ssh_allowed_cidr = "203.0.113.0/24""#,
+                r#"ssh_allowed_cidr = "0.0.0.0/0""#,
+            ),
+            "security.ssh_allowed_cidr",
+            "whole internet",
+        );
+    }
+
+    #[test]
+    fn a_vpc_block_must_be_between_16_and_28_bits() {
+        // The subnets stay inside a /8, so the VPC's size is the only problem.
+        refused(
+            &edit(r#"vpc_cidr = "10.0.0.0/16""#, r#"vpc_cidr = "10.0.0.0/8""#),
+            "network.vpc_cidr",
+            "between /16 and /28",
+        );
+        // In a /29 every /24 subnet is outside, and those are reported too.
+        let found = keys(&edit(r#"vpc_cidr = "10.0.0.0/16""#, r#"vpc_cidr = "10.0.0.0/29""#));
+        assert!(found.contains(&"network.vpc_cidr".to_string()), "{found:?}");
+    }
+
+    #[test]
+    fn a_subnet_outside_the_vpc_is_refused() {
+        refused(
+            &edit(
+                r#"private_subnet_cidrs = ["10.0.10.0/24", "10.0.11.0/24"]"#,
+                r#"private_subnet_cidrs = ["10.0.10.0/24", "10.9.11.0/24"]"#,
+            ),
+            "network.private_subnet_cidrs[1]",
+            "10.9.11.0/24 is outside the VPC block 10.0.0.0/16",
+        );
+    }
+
+    #[test]
+    fn overlapping_subnets_name_the_subnet_they_overlap() {
+        refused(
+            &edit(
+                r#"private_subnet_cidrs = ["10.0.10.0/24", "10.0.11.0/24"]"#,
+                r#"private_subnet_cidrs = ["10.0.10.0/24", "10.0.1.0/25"]"#,
+            ),
+            "network.private_subnet_cidrs[1]",
+            "overlaps 10.0.1.0/24 (network.public_subnet_cidrs[1])",
+        );
+    }
+
+    #[test]
+    fn a_subnet_block_must_be_between_16_and_28_bits() {
+        refused(
+            &edit(
+                r#"public_subnet_cidrs = ["10.0.0.0/24", "10.0.1.0/24"]"#,
+                r#"public_subnet_cidrs = ["10.0.0.0/24", "10.0.1.0/29"]"#,
+            ),
+            "network.public_subnet_cidrs[1]",
+            "a subnet block must be between /16 and /28",
+        );
+    }
+
+    #[test]
+    fn each_zone_needs_one_subnet_of_each_kind() {
+        refused(
+            &edit(
+                r#"public_subnet_cidrs = ["10.0.0.0/24", "10.0.1.0/24"]"#,
+                r#"public_subnet_cidrs = ["10.0.0.0/24"]"#,
+            ),
+            "network.public_subnet_cidrs",
+            "has 1 entries but az_count is 2",
+        );
+    }
+
+    #[test]
+    fn az_count_must_be_positive_and_within_the_listed_zones() {
+        let found = keys(&edit("az_count = 2", "az_count = 0"));
+        assert_eq!(
+            found,
+            ["network.az_count"],
+            "no per-subnet count complaints when az_count is 0"
+        );
+        refused(&edit("az_count = 2", "az_count = 0"), "network.az_count", "at least 1");
+        refused(
+            &edit("az_count = 2", "az_count = 2\navailability_zones = [\"eu-west-1a\"]"),
+            "network.az_count",
+            "is 2 but only 1 availability zones are listed",
+        );
+        let (key, reason) = problem(&edit("az_count = 2", "az_count = -1"));
+        assert_eq!(key, "network.az_count");
+        assert!(
+            reason.contains("invalid value"),
+            "a negative count is a type error: {reason}"
+        );
+    }
+
+    #[test]
+    fn a_zone_outside_the_region_is_refused() {
+        refused(
+            &edit(
+                "az_count = 2",
+                "az_count = 2\navailability_zones = [\"eu-west-1a\", \"us-east-1b\"]",
+            ),
+            "network.availability_zones[1]",
+            "'us-east-1b' is not a zone of region eu-west-1",
+        );
+        refused(
+            &edit(
+                "az_count = 2",
+                "az_count = 2\navailability_zones = [\"eu-west-1a\", \"eu-west-1bb\"]",
+            ),
+            "network.availability_zones[1]",
+            "is not a zone of region",
+        );
+    }
+
+    #[test]
+    fn a_region_must_look_like_an_aws_region() {
+        for bad in ["eu-west", "EU-west-1", "eu-west-one", "eu--1", "euwest1"] {
+            let text = VALID.replace("eu-west-1", bad);
+            let found = problems(&text);
+            assert!(
+                found
+                    .iter()
+                    .any(|(k, r)| k == "region" && r.contains("is not an AWS region name")),
+                "{bad}: {found:?}"
+            );
+        }
+        let text = VALID.replace("eu-west-1", "us-gov-west-1");
+        assert!(parse(&text).is_ok(), "a region of four parts");
+    }
+
+    #[test]
+    fn a_stack_name_must_be_short_lowercase_and_not_start_with_a_dash() {
+        for bad in ["Shop", "shop_1", "-shop", &"a".repeat(33)] {
+            let text = format!("name = \"{bad}\"\n{VALID}");
+            refused(&text, "name", "1-32 characters");
+        }
+        let text = format!("name = \"{}\"\n{VALID}", "a".repeat(32));
+        assert!(parse(&text).is_ok(), "32 characters are allowed");
+        let unnamed = StackConfig::parse(Path::new("stacks/Bad_Name.toml"), VALID).expect_err("refused");
+        assert_eq!(unnamed.0[0].key, "name", "the file's stem is checked like a name");
+    }
+
+    #[test]
+    fn reserved_and_oversized_tags_are_refused() {
+        refused(
+            &edit(r#"Project = "shop""#, r#""stackup:owner" = "me""#),
+            "tags.stackup:owner",
+            "reserved",
+        );
+        refused(
+            &edit(r#"Project = "shop""#, r#""aws:x" = "y""#),
+            "tags.aws:x",
+            "reserved",
+        );
+        refused(
+            &edit(r#"Project = "shop""#, &format!("Project = \"{}\"", "v".repeat(257))),
+            "tags.Project",
+            "values at most 256",
+        );
+        let many: Vec<String> = (0..41).map(|i| format!("T{i} = \"v\"")).collect();
+        refused(
+            &edit(r#"Project = "shop""#, &many.join("\n")),
+            "tags",
+            "at most 40 tags",
+        );
+        let forty: Vec<String> = (0..40).map(|i| format!("T{i} = \"v\"")).collect();
+        assert!(
+            parse(&edit(r#"Project = "shop""#, &forty.join("\n"))).is_ok(),
+            "40 tags are allowed"
+        );
+    }
+
+    #[test]
+    fn a_platform_needs_all_four_tiers_and_names_the_missing_ones() {
+        let text = format!("{NETWORK_ONLY}\n[storage]\nassets_bucket = \"shop-assets\"\n");
+        let found = problems(&text);
+        let missing: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(missing, ["compute", "database", "monitoring"]);
+        assert!(found.iter().all(|(_, r)| r.starts_with("missing")), "{found:?}");
+    }
+
+    #[test]
+    fn the_scaling_group_bounds_must_be_ordered_and_sane() {
+        refused(
+            &edit("asg_min = 1", "asg_min = 3"),
+            "compute.asg_max",
+            "asg_min 3, asg_max 2",
+        );
+        refused(&edit("asg_min = 1", "asg_min = -1"), "compute.asg_max", "0 <= asg_min");
+        refused(
+            &edit("asg_max = 2", "asg_max = 0").replace("asg_min = 1", "asg_min = 0"),
+            "compute.asg_max",
+            "asg_max >= 1",
+        );
+        refused(
+            &edit("asg_max = 2", "asg_max = 101"),
+            "compute.asg_max",
+            "surely a typo",
+        );
+        assert!(parse(&edit("asg_max = 2", "asg_max = 100")).is_ok(), "100 is allowed");
+        assert!(
+            parse(&edit("asg_min = 1", "asg_min = 0")).is_ok(),
+            "a group may scale to zero"
+        );
+    }
+
+    #[test]
+    fn cpu_percentages_must_be_between_1_and_100() {
+        refused(
+            &edit("cpu_target_percent = 70.0", "cpu_target_percent = 0.5"),
+            "compute.cpu_target_percent",
+            "between 1 and 100",
+        );
+        refused(
+            &edit("ec2_cpu_alarm_threshold = 70.0", "ec2_cpu_alarm_threshold = 100.5"),
+            "monitoring.ec2_cpu_alarm_threshold",
+            "between 1 and 100",
+        );
+        refused(
+            &edit("rds_cpu_alarm_threshold = 80.0", "rds_cpu_alarm_threshold = 0.0"),
+            "monitoring.rds_cpu_alarm_threshold",
+            "between 1 and 100",
+        );
+        assert!(parse(&edit("cpu_target_percent = 70.0", "cpu_target_percent = 100.0")).is_ok());
+    }
+
+    #[test]
+    fn instance_types_and_classes_must_look_like_ec2_and_rds_ones() {
+        refused(
+            &edit(r#"web_instance_type = "t3.micro""#, r#"web_instance_type = "t3micro""#),
+            "compute.web_instance_type",
+            "'t3micro' is not an EC2 instance type",
+        );
+        refused(
+            &edit(
+                r#"bastion_instance_type = "t3.micro""#,
+                r#"bastion_instance_type = "T3.micro""#,
+            ),
+            "compute.bastion_instance_type",
+            "is not an EC2 instance type",
+        );
+        refused(
+            &edit(r#"instance_class = "db.t3.micro""#, r#"instance_class = "t3.micro""#),
+            "database.instance_class",
+            "is not an RDS class like db.t3.micro",
+        );
+        assert!(parse(&edit(
+            r#"web_instance_type = "t3.micro""#,
+            r#"web_instance_type = "c6in.2xlarge""#
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn instance_type_names_are_a_lowercase_family_a_dot_and_a_size() {
+        for good in ["t3.micro", "m7g.large", "c6in.2xlarge", "u-6tb1.metal"] {
+            assert!(instance_type_ok(good), "{good}");
+        }
+        for bad in [
+            "",
+            "t3",
+            "t3.",
+            ".micro",
+            "3t.micro",
+            "T3.micro",
+            "t3.Micro",
+            "t3.micro.x",
+            "t3_x.micro",
+        ] {
+            assert!(!instance_type_ok(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_ami_is_an_image_id_or_an_ssm_parameter() {
+        for good in [
+            "ami-0123abcd",
+            "ami-0123456789abcdef0",
+            "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+        ] {
+            let text = edit(r#"ami = "ami-0123456789abcdef0""#, &format!("ami = \"{good}\""));
+            assert!(parse(&text).is_ok(), "{good}");
+        }
+        for bad in [
+            "ami-123",
+            "ami-0123xyz0",
+            "resolve:ssm:",
+            "resolve:ssm:name",
+            "img-0123456789",
+        ] {
+            let text = edit(r#"ami = "ami-0123456789abcdef0""#, &format!("ami = \"{bad}\""));
+            refused(&text, "compute.ami", "neither an AMI id");
+        }
+        let without = edit(r#"ami = "ami-0123456789abcdef0""#, "");
+        let c = parse(&without).expect("the AMI has a default");
+        assert!(c.compute.expect("compute").ami.starts_with("resolve:ssm:/aws/service/"));
+    }
+
+    #[test]
+    fn a_certificate_must_be_an_acm_arn_and_a_health_path_absolute() {
+        refused(
+            &edit(
+                "asg_max = 2",
+                "asg_max = 2\ncertificate_arn = \"arn:aws:iam::1:server-certificate/x\"",
+            ),
+            "compute.certificate_arn",
+            "is not an ACM certificate ARN",
+        );
+        let ok = edit(
+            "asg_max = 2",
+            "asg_max = 2\ncertificate_arn = \"arn:aws:acm:eu-west-1:1:certificate/x\"",
+        );
+        assert!(parse(&ok).is_ok());
+        refused(
+            &edit(r#"health_check_path = "/health""#, r#"health_check_path = "health""#),
+            "compute.health_check_path",
+            "must start with '/'",
+        );
+    }
+
+    #[test]
+    fn an_engine_version_is_dotted_digits() {
+        for bad in ["", "16.", "v16", "16.x", ".4"] {
+            let text = edit(r#"engine_version = "16.4""#, &format!("engine_version = \"{bad}\""));
+            refused(&text, "database.engine_version", "is not a PostgreSQL version");
+        }
+        for good in ["16", "16.4", "15.10.2"] {
+            let text = edit(r#"engine_version = "16.4""#, &format!("engine_version = \"{good}\""));
+            assert!(parse(&text).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn database_numbers_out_of_range_are_refused_with_their_bounds() {
+        refused(
+            &edit("backup_retention_days = 7", "backup_retention_days = 0"),
+            "database.backup_retention_days",
+            "must be 1 to 35 days",
+        );
+        refused(
+            &edit("backup_retention_days = 7", "backup_retention_days = 36"),
+            "database.backup_retention_days",
+            "must be 1 to 35 days",
+        );
+        assert!(parse(&edit("backup_retention_days = 7", "backup_retention_days = 35")).is_ok());
+        refused(
+            &edit("allocated_storage_gb = 20", "allocated_storage_gb = 19"),
+            "database.allocated_storage_gb",
+            "must be 20 to 65536",
+        );
+        refused(
+            &edit("allocated_storage_gb = 20", "allocated_storage_gb = 65537"),
+            "database.allocated_storage_gb",
+            "must be 20 to 65536",
+        );
+    }
+
+    #[test]
+    fn a_backup_window_is_hh_mm_and_lasts_half_an_hour() {
+        refused(
+            &edit(r#"backup_window = "03:00-04:00""#, r#"backup_window = "03:00-03:29""#),
+            "database.backup_window",
+            "at least 30 minutes",
+        );
+        refused(
+            &edit(r#"backup_window = "03:00-04:00""#, r#"backup_window = "3:00-4:00""#),
+            "database.backup_window",
+            "is not hh:mm-hh:mm",
+        );
+        let across_midnight = edit(r#"backup_window = "03:00-04:00""#, r#"backup_window = "23:45-00:15""#);
+        assert!(parse(&across_midnight).is_ok(), "a window may wrap midnight");
+    }
+
+    #[test]
+    fn window_lengths_wrap_midnight_and_reject_bad_times() {
+        assert_eq!(window_minutes("03:00-04:00"), Some(60));
+        assert_eq!(window_minutes("23:45-00:15"), Some(30));
+        assert_eq!(
+            window_minutes("10:00-10:00"),
+            Some(24 * 60),
+            "the same time is a whole day"
+        );
+        for bad in [
+            "",
+            "03:00",
+            "03:00-24:00",
+            "03:60-04:00",
+            "3:00-04:00",
+            "03:00-04",
+            "ab:cd-04:00",
+        ] {
+            assert_eq!(window_minutes(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_maintenance_window_names_a_day_and_a_time_at_each_end() {
+        assert!(maintenance_window_ok("sun:05:00-sun:06:00"));
+        assert!(maintenance_window_ok("sat:23:30-sun:00:30"));
+        for bad in [
+            "sun:05:00",
+            "sunday:05:00-sun:06:00",
+            "Sun:05:00-sun:06:00",
+            "sun:25:00-sun:06:00",
+            "05:00-06:00",
+        ] {
+            assert!(!maintenance_window_ok(bad), "{bad}");
+        }
+        refused(
+            &edit(
+                r#"maintenance_window = "sun:05:00-sun:06:00""#,
+                r#"maintenance_window = "sun 05:00-06:00""#,
+            ),
+            "database.maintenance_window",
+            "is not ddd:hh:mm-ddd:hh:mm",
+        );
+    }
+
+    #[test]
+    fn a_master_username_must_be_a_plain_unreserved_name() {
+        for bad in ["postgres", "admin", "rdsadmin", "1shop", "shop-user", ""] {
+            let text = edit(r#"master_username = "shop""#, &format!("master_username = \"{bad}\""));
+            refused(&text, "database.master_username", "not a reserved name");
+        }
+        let text = edit(r#"master_username = "shop""#, "master_username = \"shop_admin2\"");
+        assert!(parse(&text).is_ok());
+    }
+
+    #[test]
+    fn bucket_names_follow_s3s_rules() {
+        assert_eq!(bucket_name_ok("shop-assets.v2"), Ok(()));
+        assert_eq!(bucket_name_ok("ab"), Err("bucket names are 3 to 63 characters"));
+        assert_eq!(
+            bucket_name_ok(&"a".repeat(64)),
+            Err("bucket names are 3 to 63 characters")
+        );
+        assert_eq!(bucket_name_ok(&"a".repeat(63)), Ok(()));
+        assert_eq!(
+            bucket_name_ok("Shop"),
+            Err("only lowercase letters, digits, '.' and '-'")
+        );
+        assert_eq!(
+            bucket_name_ok("shop_assets"),
+            Err("only lowercase letters, digits, '.' and '-'")
+        );
+        assert_eq!(
+            bucket_name_ok("-shop"),
+            Err("must begin and end with a letter or digit")
+        );
+        assert_eq!(
+            bucket_name_ok("shop."),
+            Err("must begin and end with a letter or digit")
+        );
+        assert_eq!(
+            bucket_name_ok("shop..assets"),
+            Err("no adjacent dots, and not an IP address")
+        );
+        assert_eq!(
+            bucket_name_ok("192.168.1.1"),
+            Err("no adjacent dots, and not an IP address")
+        );
+        assert_eq!(bucket_name_ok("xn--shop"), Err("reserved prefix or suffix"));
+        assert_eq!(bucket_name_ok("shop-s3alias"), Err("reserved prefix or suffix"));
+    }
+
+    #[test]
+    fn a_bad_bucket_name_is_reported_with_the_name_and_the_rule() {
+        refused(
+            &edit(r#"assets_bucket = "shop-assets""#, r#"assets_bucket = "Shop_Assets""#),
+            "storage.assets_bucket",
+            "'Shop_Assets': only lowercase letters",
+        );
+        refused(
+            &edit(
+                r#"assets_bucket = "shop-assets""#,
+                "assets_bucket = \"shop-assets\"\nsession_ttl_attribute = \"\"",
+            ),
+            "storage.session_ttl_attribute",
+            "1-255 characters",
+        );
+    }
+
+    #[test]
+    fn log_retention_must_be_a_period_cloudwatch_offers() {
+        refused(
+            &edit("log_retention_days = 7", "log_retention_days = 10"),
+            "monitoring.log_retention_days",
+            "10 is not a retention CloudWatch Logs offers",
+        );
+        for days in LOG_RETENTION_DAYS {
+            let text = edit("log_retention_days = 7", &format!("log_retention_days = {days}"));
+            assert!(parse(&text).is_ok(), "{days}");
+        }
+    }
+
+    #[test]
+    fn an_alarm_email_needs_a_user_and_a_dotted_domain() {
+        for bad in ["ops", "@example.com", "ops@example", "ops@.example.com", "ops@example."] {
+            let text = edit(
+                r#"alarm_email = "ops@example.com""#,
+                &format!("alarm_email = \"{bad}\""),
+            );
+            refused(&text, "monitoring.alarm_email", "is not an e-mail address");
+        }
+    }
+
+    #[test]
+    fn every_semantic_problem_is_reported_at_once() {
+        let text = edit(r#"region = "eu-west-1""#, "name = \"Shop\"\nregion = \"eu-west-1\"")
+            .replace("asg_min = 1", "asg_min = 5")
+            .replace("log_retention_days = 7", "log_retention_days = 2")
+            .replace(r#"ssh_allowed_cidr = "203.0.113.0/24""#, r#"ssh_allowed_cidr = "nope""#);
+        let found = keys(&text);
+        assert_eq!(
+            found,
+            [
+                "name",
+                "security.ssh_allowed_cidr",
+                "compute.asg_max",
+                "monitoring.log_retention_days"
+            ]
+        );
+    }
+
+    #[test]
+    fn one_problem_prints_on_one_line_with_the_file_and_key() {
+        let errors = parse(&edit("asg_max = 2", "asg_max = 101")).expect_err("refused");
+        assert_eq!(
+            errors.to_string(),
+            "invalid stack file stacks/shop.toml: key 'compute.asg_max': more than 100 instances is surely a typo"
+        );
+    }
+
+    #[test]
+    fn several_problems_print_as_a_count_and_one_line_each() {
+        let errors =
+            parse(&edit("asg_max = 2", "asg_max = 101").replace("az_count = 2", "az_count = 0")).expect_err("refused");
+        let text = errors.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "invalid stack file: 2 problems", "{text}");
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(
+            lines[1],
+            "  - stacks/shop.toml: key 'network.az_count': must be at least 1"
+        );
+        assert_eq!(
+            lines[2],
+            "  - stacks/shop.toml: key 'compute.asg_max': more than 100 instances is surely a typo"
+        );
+    }
+
+    #[test]
+    fn a_stack_argument_is_a_path_or_a_name_under_stacks() {
+        assert_eq!(StackConfig::path_for("dev"), Path::new("stacks").join("dev.toml"));
+        assert_eq!(StackConfig::path_for("my.toml"), PathBuf::from("my.toml"));
+        assert_eq!(StackConfig::path_for("elsewhere/dev"), PathBuf::from("elsewhere/dev"));
+    }
+
+    #[test]
+    fn a_stack_file_that_cannot_be_read_is_one_whole_file_problem() {
+        let missing = std::env::temp_dir().join(format!("stackup-no-such-stack-{}.toml", std::process::id()));
+        let arg = missing.to_str().expect("utf-8 path");
+        let errors = StackConfig::load(arg).expect_err("no such file");
+        assert_eq!(errors.0.len(), 1);
+        assert_eq!(errors.0[0].file, missing);
+        assert_eq!(errors.0[0].key, "(file)");
+        assert!(
+            errors.0[0].reason.starts_with("cannot read the stack file"),
+            "{}",
+            errors.0[0].reason
+        );
+    }
+
+    #[test]
+    fn a_stack_file_on_disk_loads_and_is_named_after_the_file() {
+        let dir = std::env::temp_dir().join(format!("stackup-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("staging.toml");
+        std::fs::write(&path, NETWORK_ONLY).expect("write");
+        let loaded = StackConfig::load(path.to_str().expect("utf-8 path"));
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        let c = loaded.expect("valid");
+        assert_eq!(c.name, "staging");
+        assert_eq!(c.file, path);
+    }
+}

@@ -184,3 +184,321 @@ impl DependencyGraph {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stackup_model::{Properties, Reference, TypeToken, Value};
+
+    fn urn(name: &str) -> Urn {
+        Urn::new("dev", &TypeToken::from_static("aws:ec2:Vpc"), name)
+    }
+
+    /// `(node, dependencies)` pairs from names.
+    fn nodes(spec: &[(&str, &[&str])]) -> Vec<(Urn, Vec<Urn>)> {
+        spec.iter()
+            .map(|(n, deps)| (urn(n), deps.iter().map(|d| urn(d)).collect()))
+            .collect()
+    }
+
+    fn graph(spec: &[(&str, &[&str])]) -> DependencyGraph {
+        DependencyGraph::build(nodes(spec)).expect("a valid graph")
+    }
+
+    fn problems(spec: &[(&str, &[&str])]) -> Vec<GraphProblem> {
+        DependencyGraph::build(nodes(spec)).expect_err("an invalid graph").0
+    }
+
+    fn names(urns: &[Urn]) -> Vec<&str> {
+        urns.iter().map(Urn::name).collect()
+    }
+
+    fn position(order: &[Urn], name: &str) -> usize {
+        order
+            .iter()
+            .position(|u| u.name() == name)
+            .unwrap_or_else(|| panic!("{name} is missing from {order:?}"))
+    }
+
+    fn goal(name: &str, inputs: &[(&str, Value)], depends_on: &[&str]) -> ResourceGoal {
+        let ty = TypeToken::from_static("aws:ec2:Vpc");
+        ResourceGoal {
+            urn: urn(name),
+            ty,
+            inputs: inputs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            depends_on: depends_on.iter().map(|d| urn(d)).collect(),
+        }
+    }
+
+    fn reference(name: &str, output: &str) -> Value {
+        Value::Ref(Reference {
+            urn: urn(name),
+            output: output.to_string(),
+        })
+    }
+
+    #[test]
+    fn an_empty_program_builds_an_empty_graph() {
+        let g = DependencyGraph::build(Vec::new()).expect("empty is valid");
+        assert!(g.is_empty());
+        assert_eq!(g.len(), 0);
+        assert!(g.topological().is_empty());
+        assert!(g.reverse_topological().is_empty());
+    }
+
+    #[test]
+    fn every_declared_resource_is_a_node_of_the_graph() {
+        let g = graph(&[("vpc", &[]), ("subnet", &["vpc"]), ("bucket", &[])]);
+        assert_eq!(g.len(), 3);
+        assert!(!g.is_empty());
+        assert!(g.contains(&urn("vpc")) && g.contains(&urn("subnet")) && g.contains(&urn("bucket")));
+        assert!(!g.contains(&urn("nat")), "an undeclared resource is not in the graph");
+    }
+
+    #[test]
+    fn the_topological_order_puts_every_dependency_before_its_dependents() {
+        // Declared dependents-first, so an order that merely kept declaration order fails.
+        let g = graph(&[
+            ("instance", &["subnet", "sg"]),
+            ("route", &["table", "igw"]),
+            ("subnet", &["vpc"]),
+            ("sg", &["vpc"]),
+            ("table", &["vpc"]),
+            ("igw", &["vpc"]),
+            ("vpc", &[]),
+        ]);
+        let order = g.topological();
+        assert_eq!(order.len(), 7, "every node exactly once: {order:?}");
+        for (dependent, deps) in [
+            ("instance", &["subnet", "sg"][..]),
+            ("route", &["table", "igw"]),
+            ("subnet", &["vpc"]),
+            ("sg", &["vpc"]),
+            ("table", &["vpc"]),
+            ("igw", &["vpc"]),
+        ] {
+            for dep in deps {
+                assert!(
+                    position(&order, dep) < position(&order, dependent),
+                    "{dep} must come before {dependent}: {:?}",
+                    names(&order)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_reverse_topological_order_is_the_order_of_deletion() {
+        let g = graph(&[("subnet", &["vpc"]), ("vpc", &[]), ("instance", &["subnet"])]);
+        let mut forward = g.topological();
+        let backward = g.reverse_topological();
+        assert_eq!(names(&backward), ["instance", "subnet", "vpc"]);
+        forward.reverse();
+        assert_eq!(forward, backward);
+    }
+
+    #[test]
+    fn direct_dependencies_and_dependents_are_listed_sorted() {
+        let g = graph(&[
+            ("vpc", &[]),
+            ("subnet-b", &["vpc"]),
+            ("subnet-a", &["vpc"]),
+            ("instance", &["subnet-b", "subnet-a"]),
+        ]);
+        assert_eq!(names(&g.dependencies(&urn("instance"))), ["subnet-a", "subnet-b"]);
+        assert_eq!(names(&g.dependents(&urn("vpc"))), ["subnet-a", "subnet-b"]);
+        assert!(g.dependencies(&urn("vpc")).is_empty(), "the root depends on nothing");
+        assert!(g.dependents(&urn("instance")).is_empty(), "the leaf has no dependents");
+        assert!(
+            !g.dependents(&urn("vpc")).contains(&urn("instance")),
+            "dependents are direct only"
+        );
+    }
+
+    #[test]
+    fn an_undeclared_resource_has_no_neighbours() {
+        let g = graph(&[("vpc", &[]), ("subnet", &["vpc"])]);
+        assert!(g.dependencies(&urn("ghost")).is_empty());
+        assert!(g.dependents(&urn("ghost")).is_empty());
+        assert!(g.transitive_dependents(&urn("ghost")).is_empty());
+    }
+
+    #[test]
+    fn a_dependency_named_twice_makes_a_single_edge() {
+        let g = graph(&[("vpc", &[]), ("subnet", &["vpc", "vpc"])]);
+        assert_eq!(names(&g.dependents(&urn("vpc"))), ["subnet"]);
+        assert_eq!(names(&g.dependencies(&urn("subnet"))), ["vpc"]);
+    }
+
+    #[test]
+    fn transitive_dependents_reach_every_resource_downstream_once() {
+        // A diamond under the VPC, plus an unrelated bucket.
+        let g = graph(&[
+            ("vpc", &[]),
+            ("subnet", &["vpc"]),
+            ("sg", &["vpc"]),
+            ("instance", &["subnet", "sg"]),
+            ("alarm", &["instance"]),
+            ("bucket", &[]),
+        ]);
+        assert_eq!(
+            names(&g.transitive_dependents(&urn("vpc"))),
+            ["alarm", "instance", "sg", "subnet"],
+            "sorted, deduplicated, without the start node or unrelated resources"
+        );
+        assert_eq!(names(&g.transitive_dependents(&urn("subnet"))), ["alarm", "instance"]);
+        assert!(g.transitive_dependents(&urn("alarm")).is_empty());
+        assert!(g.transitive_dependents(&urn("bucket")).is_empty());
+    }
+
+    #[test]
+    fn a_resource_declared_twice_is_reported_once() {
+        let found = problems(&[("vpc", &[]), ("vpc", &[]), ("vpc", &[]), ("subnet", &["vpc"])]);
+        assert_eq!(found, [GraphProblem::DuplicateUrn(urn("vpc"))]);
+    }
+
+    #[test]
+    fn a_reference_to_an_undeclared_resource_is_reported_with_both_ends() {
+        let found = problems(&[("vpc", &[]), ("subnet", &["vpc", "missing"])]);
+        assert_eq!(
+            found,
+            [GraphProblem::DanglingReference {
+                from: urn("subnet"),
+                to: urn("missing"),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_cycle_is_reported_with_every_resource_in_it() {
+        let found = problems(&[
+            ("c", &["b"]),
+            ("a", &["c"]),
+            ("b", &["a"]),
+            ("outside", &["a"]),
+            ("root", &[]),
+        ]);
+        assert_eq!(
+            found,
+            [GraphProblem::Cycle(vec![urn("a"), urn("b"), urn("c")])],
+            "the cycle's members, sorted, and nothing outside it"
+        );
+    }
+
+    #[test]
+    fn a_resource_that_depends_on_itself_is_a_cycle() {
+        let found = problems(&[("vpc", &["vpc"]), ("subnet", &["vpc"])]);
+        assert_eq!(found, [GraphProblem::Cycle(vec![urn("vpc")])]);
+    }
+
+    #[test]
+    fn separate_cycles_are_reported_separately() {
+        let mut found = problems(&[("a", &["b"]), ("b", &["a"]), ("x", &["y"]), ("y", &["x"])]);
+        found.sort_by_key(|p| p.to_string());
+        assert_eq!(
+            found,
+            [
+                GraphProblem::Cycle(vec![urn("a"), urn("b")]),
+                GraphProblem::Cycle(vec![urn("x"), urn("y")]),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_kind_of_problem_is_reported_in_one_pass() {
+        let found = problems(&[
+            ("vpc", &[]),
+            ("vpc", &[]),
+            ("subnet", &["nowhere"]),
+            ("a", &["b"]),
+            ("b", &["a"]),
+        ]);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.contains(&GraphProblem::DuplicateUrn(urn("vpc"))));
+        assert!(found.contains(&GraphProblem::DanglingReference {
+            from: urn("subnet"),
+            to: urn("nowhere"),
+        }));
+        assert!(found.contains(&GraphProblem::Cycle(vec![urn("a"), urn("b")])));
+    }
+
+    #[test]
+    fn a_cycle_prints_as_a_closed_loop() {
+        let text = GraphProblem::Cycle(vec![urn("a"), urn("b")]).to_string();
+        assert_eq!(
+            text,
+            "dependency cycle: dev::aws:ec2:Vpc::a -> dev::aws:ec2:Vpc::b -> dev::aws:ec2:Vpc::a"
+        );
+    }
+
+    #[test]
+    fn each_problem_names_the_resources_involved() {
+        let dup = GraphProblem::DuplicateUrn(urn("vpc")).to_string();
+        assert_eq!(dup, "resource dev::aws:ec2:Vpc::vpc is declared more than once");
+        let dangling = GraphProblem::DanglingReference {
+            from: urn("subnet"),
+            to: urn("gone"),
+        }
+        .to_string();
+        assert_eq!(
+            dangling,
+            "dev::aws:ec2:Vpc::subnet refers to dev::aws:ec2:Vpc::gone, which the program does not declare"
+        );
+    }
+
+    #[test]
+    fn the_error_lists_its_problem_count_and_one_line_per_problem() {
+        let errors =
+            DependencyGraph::build(nodes(&[("vpc", &[]), ("vpc", &[]), ("subnet", &["gone"])])).expect_err("invalid");
+        let text = errors.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "the program's resource graph has 2 problem(s):");
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[1].starts_with("  - ") && lines[1].contains("declared more than once"));
+        assert!(lines[2].starts_with("  - ") && lines[2].contains("does not declare"));
+    }
+
+    #[test]
+    fn goals_depend_on_what_their_inputs_reference_and_their_explicit_depends_on() {
+        let mut tags = Properties::new();
+        tags.insert("Zone".into(), reference("zone", "name"));
+        let goals = [
+            goal("vpc", &[("cidr", Value::from("10.0.0.0/16"))], &[]),
+            goal("zone", &[], &[]),
+            goal("igw", &[], &[]),
+            goal(
+                "subnet",
+                &[
+                    ("vpc_id", reference("vpc", "id")),
+                    // A reference nested in a map counts too.
+                    ("tags", Value::Map(tags)),
+                ],
+                &["igw"],
+            ),
+        ];
+        let g = DependencyGraph::from_goals(&goals).expect("valid");
+        assert_eq!(g.len(), 4);
+        assert_eq!(names(&g.dependencies(&urn("subnet"))), ["igw", "vpc", "zone"]);
+        let order = g.topological();
+        for dep in ["vpc", "zone", "igw"] {
+            assert!(
+                position(&order, dep) < position(&order, "subnet"),
+                "{:?}",
+                names(&order)
+            );
+        }
+    }
+
+    #[test]
+    fn goals_referencing_an_undeclared_resource_are_refused() {
+        let goals = [goal("subnet", &[("vpc_id", reference("vpc", "id"))], &[])];
+        let errors = DependencyGraph::from_goals(&goals).expect_err("dangling");
+        assert_eq!(
+            errors.0,
+            [GraphProblem::DanglingReference {
+                from: urn("subnet"),
+                to: urn("vpc"),
+            }]
+        );
+    }
+}

@@ -42,3 +42,55 @@ pub fn key_at_line(text: &str, line: usize) -> Option<String> {
         None => key.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STACK: &str = "region = \"us-east-1\"\n\
+                         \n\
+                         [network]\n\
+                         # a comment\n\
+                         vpc_cidr = \"10.0.0.0/16\"\n\
+                         \"az_count\" = 2\n\
+                         \n\
+                         [compute.scaling]\n\
+                         asg_max = 2\n\
+                         [[alarms]]\n\
+                         name = \"cpu\"\n";
+
+    #[test]
+    fn a_key_before_any_table_is_named_alone() {
+        assert_eq!(key_at_line(STACK, 1).as_deref(), Some("region"));
+    }
+
+    #[test]
+    fn a_key_under_a_table_is_named_with_the_table() {
+        assert_eq!(key_at_line(STACK, 5).as_deref(), Some("network.vpc_cidr"));
+    }
+
+    #[test]
+    fn a_quoted_key_is_named_without_its_quotes() {
+        assert_eq!(key_at_line(STACK, 6).as_deref(), Some("network.az_count"));
+    }
+
+    #[test]
+    fn dotted_tables_and_arrays_of_tables_give_their_full_path() {
+        assert_eq!(key_at_line(STACK, 9).as_deref(), Some("compute.scaling.asg_max"));
+        assert_eq!(key_at_line(STACK, 11).as_deref(), Some("alarms.name"));
+    }
+
+    #[test]
+    fn a_line_without_a_key_names_nothing() {
+        assert_eq!(key_at_line(STACK, 2), None, "a blank line");
+        assert_eq!(key_at_line(STACK, 3), None, "a table header");
+        assert_eq!(key_at_line(STACK, 4), None, "a comment");
+    }
+
+    #[test]
+    fn a_line_outside_the_text_names_nothing() {
+        assert_eq!(key_at_line(STACK, 0), None, "lines count from 1");
+        assert_eq!(key_at_line(STACK, 12), None);
+        assert_eq!(key_at_line("", 1), None);
+    }
+}

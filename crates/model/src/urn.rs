@@ -113,3 +113,111 @@ impl From<Urn> for String {
         u.text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vpc() -> TypeToken {
+        TypeToken::parse("aws:ec2:Vpc").expect("a valid type")
+    }
+
+    #[test]
+    fn a_urn_is_stack_type_and_name_joined_by_double_colons() {
+        let urn = Urn::new("dev", &vpc(), "main");
+        assert_eq!(urn.as_str(), "dev::aws:ec2:Vpc::main");
+        assert_eq!(urn.to_string(), "dev::aws:ec2:Vpc::main");
+        assert_eq!(urn.stack(), "dev");
+        assert_eq!(urn.type_token(), vpc());
+        assert_eq!(urn.name(), "main");
+    }
+
+    #[test]
+    fn a_parsed_urn_has_the_parts_it_was_made_of() {
+        let urn = Urn::parse("prod-2::aws:rds:DbInstance::orders-db").expect("valid");
+        assert_eq!(urn.stack(), "prod-2");
+        assert_eq!(urn.type_token().as_str(), "aws:rds:DbInstance");
+        assert_eq!(urn.name(), "orders-db");
+    }
+
+    #[test]
+    fn formatting_then_parsing_gives_the_same_urn() {
+        for (stack, name) in [("dev", "main"), ("s", "a.b-c_d"), ("dev", "public::a"), ("dev", "x:y")] {
+            let urn = Urn::new(stack, &vpc(), name);
+            let parsed = Urn::parse(&urn.to_string()).expect("a formatted URN parses");
+            assert_eq!(parsed, urn, "{urn}");
+            assert_eq!((parsed.stack(), parsed.name()), (stack, name));
+        }
+    }
+
+    #[test]
+    fn malformed_urns_are_rejected_naming_the_text() {
+        for bad in [
+            "",
+            "dev",
+            "dev::aws:ec2:Vpc",
+            "::aws:ec2:Vpc::main",
+            "dev::aws:ec2:Vpc::",
+            "dev::aws:ec2::main",
+            "dev::ec2:Vpc::main",
+            "dev::aws:ec2:Vpc:Extra::main",
+            "dev:aws:ec2:Vpc:main",
+        ] {
+            assert_eq!(
+                Urn::parse(bad),
+                Err(ModelError::MalformedUrn(bad.to_string())),
+                "{bad:?}"
+            );
+        }
+        let message = ModelError::MalformedUrn("dev".into()).to_string();
+        assert_eq!(message, "malformed URN 'dev': expected <stack>::<type>::<name>");
+    }
+
+    #[test]
+    fn a_type_token_has_three_non_empty_parts() {
+        assert_eq!(vpc().as_str(), "aws:ec2:Vpc");
+        assert_eq!(vpc().to_string(), "aws:ec2:Vpc");
+        for bad in [
+            "",
+            "aws",
+            "aws:ec2",
+            "aws:ec2:",
+            ":ec2:Vpc",
+            "aws::Vpc",
+            "aws:ec2:Vpc:x",
+        ] {
+            assert_eq!(
+                TypeToken::parse(bad),
+                Err(ModelError::MalformedType(bad.to_string())),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_urn_serialises_as_its_text_and_a_malformed_one_does_not_deserialise() {
+        let urn = Urn::new("dev", &vpc(), "main");
+        let json = serde_json::to_string(&urn).expect("serialises");
+        assert_eq!(json, r#""dev::aws:ec2:Vpc::main""#);
+        let back: Urn = serde_json::from_str(&json).expect("deserialises");
+        assert_eq!(back, urn);
+        assert_eq!(back.name(), "main", "the parts are rebuilt, not just the text");
+        let err = serde_json::from_str::<Urn>(r#""dev::main""#).expect_err("malformed");
+        assert!(err.to_string().contains("malformed URN 'dev::main'"), "{err}");
+    }
+
+    #[test]
+    fn urns_order_by_their_text() {
+        let mut urns = [
+            Urn::new("dev", &vpc(), "b"),
+            Urn::new("dev", &vpc(), "a"),
+            Urn::new("alpha", &vpc(), "z"),
+        ];
+        urns.sort();
+        let texts: Vec<&str> = urns.iter().map(Urn::as_str).collect();
+        assert_eq!(
+            texts,
+            ["alpha::aws:ec2:Vpc::z", "dev::aws:ec2:Vpc::a", "dev::aws:ec2:Vpc::b"]
+        );
+    }
+}

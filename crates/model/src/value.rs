@@ -262,3 +262,204 @@ impl From<Properties> for Value {
         Value::Map(m)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TypeToken;
+
+    fn urn(name: &str) -> Urn {
+        Urn::new("dev", &TypeToken::from_static("aws:ec2:Vpc"), name)
+    }
+
+    fn reference(name: &str, output: &str) -> Reference {
+        Reference {
+            urn: urn(name),
+            output: output.to_string(),
+        }
+    }
+
+    fn map(entries: &[(&str, Value)]) -> Value {
+        Value::Map(entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+    }
+
+    #[test]
+    fn accessors_answer_only_for_their_own_variant() {
+        assert_eq!(Value::from("x").as_str(), Some("x"));
+        assert_eq!(Value::Bool(true).as_bool(), Some(true));
+        assert_eq!(Value::Int(3).as_int(), Some(3));
+        assert_eq!(
+            Value::from(vec![1i64, 2]).as_list(),
+            Some(&[Value::Int(1), Value::Int(2)][..])
+        );
+        assert_eq!(map(&[]).as_map(), Some(&Properties::new()));
+        let other = Value::Int(1);
+        assert_eq!(other.as_str(), None);
+        assert_eq!(other.as_bool(), None);
+        assert_eq!(Value::from("1").as_int(), None, "no conversion from strings");
+        assert_eq!(other.as_list(), None);
+        assert_eq!(other.as_map(), None);
+    }
+
+    #[test]
+    fn an_unknown_is_found_however_deeply_it_is_nested() {
+        assert!(Value::Unknown.contains_unknown());
+        assert!(Value::List(vec![Value::Int(1), Value::Unknown]).contains_unknown());
+        assert!(map(&[("a", map(&[("b", Value::Unknown)]))]).contains_unknown());
+        assert!(Value::Secret(Box::new(Value::Unknown)).contains_unknown());
+        assert!(!Value::List(vec![Value::Null, map(&[("a", Value::from("x"))])]).contains_unknown());
+        assert!(
+            !Value::Ref(reference("vpc", "id")).contains_unknown(),
+            "a reference is not itself unknown"
+        );
+    }
+
+    #[test]
+    fn references_are_collected_from_everywhere_in_order() {
+        let v = Value::List(vec![
+            Value::Ref(reference("a", "id")),
+            map(&[("x", Value::Ref(reference("b", "arn"))), ("y", Value::Int(1))]),
+            Value::Secret(Box::new(Value::Ref(reference("c", "password")))),
+        ]);
+        let found: Vec<String> = v.references().iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            found,
+            [
+                "dev::aws:ec2:Vpc::a.id",
+                "dev::aws:ec2:Vpc::b.arn",
+                "dev::aws:ec2:Vpc::c.password"
+            ]
+        );
+        assert!(Value::from("plain").references().is_empty());
+    }
+
+    #[test]
+    fn resolving_replaces_every_reference_and_keeps_the_rest() {
+        let v = map(&[
+            ("id", Value::Ref(reference("vpc", "id"))),
+            (
+                "list",
+                Value::List(vec![Value::Ref(reference("subnet", "id")), Value::Int(7)]),
+            ),
+            (
+                "secret",
+                Value::Secret(Box::new(Value::Ref(reference("db", "password")))),
+            ),
+            ("plain", Value::from("kept")),
+        ]);
+        let mut asked = Vec::new();
+        let resolved = v.resolve(&mut |r: &Reference| {
+            asked.push(r.urn.name().to_string());
+            Value::String(format!("{}-{}", r.urn.name(), r.output))
+        });
+        assert_eq!(
+            resolved,
+            map(&[
+                ("id", Value::from("vpc-id")),
+                ("list", Value::List(vec![Value::from("subnet-id"), Value::Int(7)])),
+                ("secret", Value::Secret(Box::new(Value::from("db-password")))),
+                ("plain", Value::from("kept")),
+            ])
+        );
+        assert!(resolved.references().is_empty());
+        asked.sort();
+        assert_eq!(asked, ["db", "subnet", "vpc"], "each reference resolved once");
+    }
+
+    #[test]
+    fn a_string_map_keeps_only_string_entries_and_round_trips() {
+        let v = map(&[
+            ("Name", Value::from("web")),
+            ("Count", Value::Int(2)),
+            ("Env", Value::from("dev")),
+        ]);
+        let strings = v.string_map();
+        assert_eq!(strings.len(), 2);
+        assert_eq!(strings.get("Name").map(String::as_str), Some("web"));
+        assert_eq!(strings.get("Env").map(String::as_str), Some("dev"));
+        assert_eq!(Value::from_string_map(&strings).string_map(), strings);
+        assert!(Value::from("not a map").string_map().is_empty());
+    }
+
+    #[test]
+    fn plain_values_survive_a_json_round_trip() {
+        let v = map(&[
+            ("null", Value::Null),
+            ("bool", Value::Bool(false)),
+            ("int", Value::Int(-42)),
+            ("float", Value::Float(1.5)),
+            ("string", Value::from("s")),
+            ("list", Value::List(vec![Value::Int(1), Value::from("two")])),
+            ("ref", Value::Ref(reference("vpc", "id"))),
+            ("unknown", Value::Unknown),
+        ]);
+        assert_eq!(Value::from_json(&v.to_json()), v);
+        let text = serde_json::to_string(&v).expect("serialises");
+        let back: Value = serde_json::from_str(&text).expect("deserialises");
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn a_secret_loses_its_content_in_json() {
+        let secret = Value::Secret(Box::new(Value::from("hunter2")));
+        let json = secret.to_json();
+        assert_eq!(json, serde_json::json!({"$secret": true}));
+        assert!(!serde_json::to_string(&secret).expect("serialises").contains("hunter2"));
+        assert_eq!(Value::from_json(&json), Value::Secret(Box::new(Value::Null)));
+    }
+
+    #[test]
+    fn json_markers_are_recognised_only_when_alone_and_well_formed() {
+        let json = serde_json::json!({"$unknown": true, "other": 1});
+        assert_eq!(
+            Value::from_json(&json),
+            map(&[("$unknown", Value::Bool(true)), ("other", Value::Int(1))]),
+            "a marker among other keys is an ordinary map"
+        );
+        let bad_ref = serde_json::json!({"$ref": {"urn": "not-a-urn", "output": "id"}});
+        assert!(
+            matches!(Value::from_json(&bad_ref), Value::Map(_)),
+            "a reference to a malformed URN stays a map"
+        );
+        let no_output = serde_json::json!({"$ref": {"urn": "dev::aws:ec2:Vpc::a"}});
+        assert!(matches!(Value::from_json(&no_output), Value::Map(_)));
+    }
+
+    #[test]
+    fn json_numbers_are_ints_when_they_fit_and_non_finite_floats_are_null() {
+        assert_eq!(Value::from_json(&serde_json::json!(7)), Value::Int(7));
+        assert_eq!(Value::from_json(&serde_json::json!(7.25)), Value::Float(7.25));
+        assert_eq!(Value::Float(f64::NAN).to_json(), serde_json::Value::Null);
+        assert_eq!(Value::Float(f64::INFINITY).to_json(), serde_json::Value::Null);
+    }
+
+    #[test]
+    fn values_print_readably_and_secrets_never_show() {
+        let v = map(&[
+            ("a", Value::List(vec![Value::Int(1), Value::Bool(true), Value::Null])),
+            ("b", Value::from("x\"y")),
+            ("c", Value::Ref(reference("vpc", "id"))),
+            ("d", Value::Secret(Box::new(Value::from("hunter2")))),
+            ("e", Value::Unknown),
+            ("f", Value::Float(0.5)),
+        ]);
+        assert_eq!(
+            v.to_string(),
+            r#"{a: [1, true, null], b: "x\"y", c: ${dev::aws:ec2:Vpc::vpc.id}, d: [secret], e: (known after apply), f: 0.5}"#
+        );
+    }
+
+    #[test]
+    fn conversions_make_the_matching_variant() {
+        assert_eq!(Value::from(String::from("s")), Value::String("s".into()));
+        assert_eq!(Value::from(true), Value::Bool(true));
+        assert_eq!(Value::from(3i64), Value::Int(3));
+        assert_eq!(Value::from(2.5f64), Value::Float(2.5));
+        assert_eq!(
+            Value::from(vec!["a", "b"]),
+            Value::List(vec![Value::from("a"), Value::from("b")])
+        );
+        let props: Properties = [("k".to_string(), Value::Int(1))].into_iter().collect();
+        assert_eq!(Value::from(props.clone()), Value::Map(props));
+    }
+}
