@@ -3,5 +3,5 @@
 //! providers (`crates/aws`), the e-commerce platform (`crates/ecommerce`).
 
 fn main() -> std::process::ExitCode {
-    stackup_cli::main(vec![stackup_ecommerce::PROGRAM])
+    stackup_cli::main(vec![stackup_ecommerce::PROGRAM], vec![stackup_aws::PROVIDERS])
 }

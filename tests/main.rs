@@ -15,6 +15,7 @@ mod crash;
 mod drift;
 mod engine;
 mod network;
+mod operations;
 mod platform;
 mod proxy;
 mod resilience;

@@ -141,3 +141,56 @@ pub fn offline_registry() -> Registry {
         .build();
     registry(&AwsClients::new(&config))
 }
+
+/// The AWS providers as the command line registers them: `stackup_cli::main(programs,
+/// vec![stackup_aws::PROVIDERS])`.
+pub const PROVIDERS: stackup_provider::ProviderSet = stackup_provider::ProviderSet {
+    name: "aws",
+    offline: offline_registry,
+    connect,
+    sweep_rank: |ty| sweep::deletion_rank(ty.as_str()),
+    sweep_note: |ty| sweep::note(ty.as_str()),
+    delete_overrides: &DELETE_OVERRIDES,
+    check_topic,
+};
+
+static DELETE_OVERRIDES: [stackup_provider::DeleteOverride; 2] = [
+    stackup_provider::DeleteOverride {
+        flag: "empty-buckets",
+        ty: <s3::BucketArgs as stackup_model::ResourceArgs>::TYPE,
+        key: "force_destroy",
+    },
+    stackup_provider::DeleteOverride {
+        flag: "skip-final-snapshot",
+        ty: <rds::DbInstanceArgs as stackup_model::ResourceArgs>::TYPE,
+        key: "skip_final_snapshot",
+    },
+];
+
+fn connect(region: String) -> stackup_provider::BoxFuture<'static, stackup_provider::Connection> {
+    Box::pin(async move {
+        let clients = AwsClients::load(&region).await;
+        stackup_provider::Connection {
+            registry: registry(&clients),
+            notifier: Some(std::sync::Arc::new(clients)),
+        }
+    })
+}
+
+#[async_trait::async_trait]
+impl stackup_provider::Notifier for AwsClients {
+    async fn publish(&self, topic: &str, subject: &str, message: &str) -> Result<(), ProviderError> {
+        AwsClients::publish(self, topic, subject, message).await
+    }
+}
+
+/// `diff --notify-topic` takes an SNS topic ARN.
+fn check_topic(topic: &str) -> Result<(), String> {
+    if topic.starts_with("arn:aws:sns:") && topic.split(':').count() == 6 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{topic}: not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+        ))
+    }
+}

@@ -1,89 +1,37 @@
-//! One function per command.
+//! `up`, `diff`, `refresh` and `outputs`: arguments to options, the engine's operation,
+//! its report rendered, the exit code. `destroy`, `ls` and `reap` are in `teardown.rs`,
+//! the records-only commands in `state_cmd.rs`; `lib.rs` dispatches.
 
 use anyhow::Context;
-use stackup_engine::{Cancel, EngineError, RunOptions, RunReport, UpOptions};
-use stackup_executor::ApplyReport;
-use stackup_model::Value;
+use stackup_engine::{Cancel, EngineError, RunOptions, UpOptions};
 
-use crate::cli::{Cli, Command, Global, RefreshArgs};
+use crate::cli::{Global, RefreshArgs};
 use crate::host::{interruptible, Terminal, ABORTED, STOPPING};
-use crate::render;
+use crate::render::{self, finish, refresh_hint};
 use crate::session::Session;
 
-pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    let g = &cli.global;
-    match cli.command {
-        Command::Up {
-            yes,
-            parallel,
-            targets,
-            refresh,
-            json,
-            ttl,
-        } => up(g, yes, parallel.into(), &targets, refresh, json, ttl).await,
-        Command::Diff {
-            json,
-            refresh,
-            notify_topic,
-        } => diff(g, refresh, json, notify_topic.as_deref()).await,
-        Command::Destroy(args) => crate::teardown::destroy(g, args).await,
-        Command::Ls { json } => crate::teardown::ls(g, json),
-        Command::Reap { yes, parallel } => crate::teardown::reap(g, yes, parallel.into()).await,
-        Command::Refresh { json } => refresh_state(g, json).await,
-        Command::Outputs { json } => outputs(g, json).await,
-        Command::State { command } => crate::state_cmd::run(g, command).await,
-        Command::Import { ty, name, id } => crate::state_cmd::import(g, &ty, &name, &id).await,
-        Command::Unlock { force } => crate::state_cmd::unlock(g, force),
-    }
-}
-
-/// A failed refresh, with what the user can do about it.
-pub(crate) fn refresh_hint(e: EngineError) -> anyhow::Error {
-    match e {
-        EngineError::Refresh(why) => {
-            anyhow::anyhow!("reading live state from AWS (use --no-refresh to plan from recorded state alone): {why}")
-        }
-        other => other.into(),
-    }
-}
-
-async fn diff(g: &Global, refresh_args: RefreshArgs, json: bool, notify_topic: Option<&str>) -> anyhow::Result<u8> {
+pub async fn diff(g: &Global, refresh_args: RefreshArgs, json: bool, notify_topic: Option<&str>) -> anyhow::Result<u8> {
     if let Some(topic) = notify_topic {
-        anyhow::ensure!(
-            topic.starts_with("arn:aws:sns:") && topic.split(':').count() == 6,
-            "--notify-topic {topic}: not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
-        );
+        crate::session::check_topic(topic)?;
     }
     let s = Session::open(g, "diff").await?;
     let preview = stackup_engine::preview(&s.stack, !refresh_args.no_refresh)
         .await
         .map_err(refresh_hint)?;
-    let (plan, drift) = (&preview.plan, &preview.drift);
-    let report = render::plan_json(plan, drift);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        render::print_json(&preview)?;
     } else {
-        render::plan(plan, drift);
+        render::plan(&preview.plan, &preview.drift);
     }
     let found = preview.found_anything();
     if let (Some(topic), true) = (notify_topic, found) {
-        let c = plan.counts();
-        let mut message = format!(
-            "stackup diff found drift or pending changes in stack {}.\n{} resource(s) drifted; plan: {} to create, {} to update, {} to replace, {} to delete.\n",
-            s.file.name,
-            drift.len(),
-            c.create,
-            c.update,
-            c.replace,
-            c.delete
-        );
-        for d in drift {
-            message.push_str(&format!("  - {}\n", render::drift_line(d)));
-        }
-        message.push_str("\nDetails: stackup diff --stack ");
-        message.push_str(&s.file.name);
-        s.clients
-            .publish(topic, &format!("stackup: drift in stack {}", s.file.name), &message)
+        let notifier = s
+            .notifier
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("--notify-topic: no registered provider sends notices"))?;
+        let (subject, message) = render::drift_notice(&s.file.name, &preview);
+        notifier
+            .publish(topic, &subject, &message)
             .await
             .with_context(|| format!("publishing the drift summary to {topic}"))?;
     }
@@ -92,7 +40,7 @@ async fn diff(g: &Global, refresh_args: RefreshArgs, json: bool, notify_topic: O
 
 /// Records the live view: drifted attributes are written into state, resources deleted
 /// outside stackup are forgotten (the next `up` recreates them).
-async fn refresh_state(g: &Global, json: bool) -> anyhow::Result<u8> {
+pub async fn refresh_state(g: &Global, json: bool) -> anyhow::Result<u8> {
     let s = Session::open(g, "refresh").await?;
     let report = stackup_engine::refresh(&s.stack, &Terminal::notices_only())
         .await
@@ -101,19 +49,14 @@ async fn refresh_state(g: &Global, json: bool) -> anyhow::Result<u8> {
             other => other.into(),
         })?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        render::print_json(&report)?;
     } else {
-        render::drift(&report.drift);
-        if report.drift.is_empty() {
-            println!("Refreshed {} resource(s): state matches AWS.", report.read);
-        } else {
-            println!("Recorded the live state of {} resource(s).", report.drift.len());
-        }
+        render::refreshed(&report);
     }
     Ok(if report.drift.is_empty() { 0 } else { 2 })
 }
 
-async fn up(
+pub async fn up(
     g: &Global,
     yes: bool,
     parallel: usize,
@@ -142,69 +85,39 @@ async fn up(
     )
     .await
     .map_err(refresh_hint)?;
-    let code = finish(&s, &report, "up", json)?;
-    crate::teardown::record_stack_meta(&s, ttl)?;
+    let code = finish(&report, json)?;
+    if code == 0 && !json && report.applied.is_some() {
+        println!();
+        render::outputs(&s.file.name, &stackup_engine::outputs(&s.stack)?);
+    }
+    // Where the stack lives, for `reap` and a sweep later; and when it expires.
+    let file = std::fs::canonicalize(&s.file.path).unwrap_or_else(|_| s.file.path.clone());
+    let expires = stackup_engine::record_stack_meta(
+        s.store.as_ref(),
+        &s.file.region,
+        &file.display().to_string(),
+        ttl,
+        stackup_state::now_unix(),
+    )?;
+    if let Some(at) = expires {
+        eprintln!(
+            "Stack {} expires at {}; `stackup reap --yes` destroys it after that.",
+            s.file.name,
+            stackup_state::format_unix_time(at)
+        );
+    }
     Ok(code)
 }
 
-/// Prints a run's summary (and, after a successful `up`, the outputs) and maps it to
-/// the exit code.
-pub(crate) fn finish(s: &Session, report: &RunReport, command: &str, json: bool) -> anyhow::Result<u8> {
-    let empty = ApplyReport::default();
-    let applied = report.applied.as_ref().unwrap_or(&empty);
-    if json {
-        println!("{}", serde_json::to_string_pretty(&render::summary_json(applied))?);
-    } else if report.applied.is_some() {
-        render::summary(applied);
-        if applied.is_success() && command == "up" {
-            println!();
-            print_outputs(s)?;
-        }
-    }
-    Ok(if report.is_success() { 0 } else { 1 })
-}
-
-/// The program's exports, resolved from recorded outputs.
-fn resolve_outputs(s: &Session) -> anyhow::Result<Vec<(String, Value)>> {
-    let records = s.records()?;
-    Ok(s.stack
-        .program
-        .exports
-        .iter()
-        .map(|(name, r)| {
-            let v = records
-                .iter()
-                .find(|rec| rec.urn == r.urn)
-                .and_then(|rec| rec.outputs.get(&r.output).cloned())
-                .unwrap_or(Value::Null);
-            (name.clone(), v)
-        })
-        .collect())
-}
-
-fn print_outputs(s: &Session) -> anyhow::Result<()> {
-    println!("Outputs of stack {}:", s.file.name);
-    for (name, v) in resolve_outputs(s)? {
-        let text = match &v {
-            Value::String(s) => s.clone(),
-            Value::Null => "(not created)".into(),
-            other => other.to_string(),
-        };
-        println!("  {name:<28} {text}");
-    }
-    Ok(())
-}
-
-async fn outputs(g: &Global, json: bool) -> anyhow::Result<u8> {
+pub async fn outputs(g: &Global, json: bool) -> anyhow::Result<u8> {
     let s = Session::open(g, "outputs").await?;
+    let outputs = stackup_engine::outputs(&s.stack)?;
     if json {
-        let map: serde_json::Map<String, serde_json::Value> = resolve_outputs(&s)?
-            .into_iter()
-            .map(|(k, v)| (k, v.to_json()))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&map)?);
+        let map: serde_json::Map<String, serde_json::Value> =
+            outputs.into_iter().map(|(k, v)| (k, v.to_json())).collect();
+        render::print_json(&map)?;
     } else {
-        print_outputs(&s)?;
+        render::outputs(&s.file.name, &outputs);
     }
     Ok(0)
 }

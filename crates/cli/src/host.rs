@@ -37,7 +37,7 @@ impl Terminal {
 impl Host for Terminal {
     fn planned(&self, _stack: &str, _command: &str, plan: &Plan, drift: &[ResourceDrift]) {
         if self.json {
-            if let Ok(text) = serde_json::to_string(&render::plan_json(plan, drift)) {
+            if let Ok(text) = serde_json::to_string(&stackup_engine::plan_json(plan, drift)) {
                 eprintln!("{text}");
             }
         } else {
@@ -128,4 +128,25 @@ fn on_interrupt(cancel: &Cancel, stopping: &'static str, aborted: &'static str) 
             }
         }
     })
+}
+
+/// The crash-safety tests' hook: with `STACKUP_TEST_CRASH_AT=<n>` the binary kills
+/// itself with SIGKILL at the n-th checkpoint of the write-ahead sequence (journal
+/// written / call returned / outcome recorded), so a test can make every window of it
+/// happen. Without the variable it costs one relaxed atomic increment.
+pub fn crash_test_hook(phase: stackup_executor::Checkpoint) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static TARGET: OnceLock<Option<usize>> = OnceLock::new();
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let target = *TARGET.get_or_init(|| std::env::var("STACKUP_TEST_CRASH_AT").ok().and_then(|v| v.parse().ok()));
+    let Some(target) = target else { return };
+    if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == target {
+        eprintln!("test hook: killing stackup at crash point {target} ({phase:?})");
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &std::process::id().to_string()])
+            .status();
+        // kill -9 does not return; if it could not be run, stop anyway.
+        std::process::abort();
+    }
 }

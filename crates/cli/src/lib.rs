@@ -3,9 +3,9 @@
 //! (Ctrl-C, the confirmation prompt). The only place that parses arguments, prints, or
 //! knows about terminals; libraries return typed errors, this maps them to exit codes.
 //!
-//! A binary is one call, [`main`], with the programs it runs: `stackup` ships the
-//! e-commerce platform; a user's own program gets the whole command line the same way
-//! (`examples/site`).
+//! A binary is one call, [`main`], with the programs it runs and the providers they run
+//! on: `stackup` ships the e-commerce platform on the AWS providers; a user's own
+//! program gets the whole command line the same way (`examples/site`).
 //!
 //! Exit codes: 0 success (for `diff`: nothing to do), 1 error, 2 (`diff` only) changes
 //! or drift, 130 aborted by a second Ctrl-C.
@@ -23,10 +23,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use stackup_model::ProgramDef;
+use stackup_provider::ProviderSet;
 
 /// Runs the `stackup` command line (arguments from the process) with `programs` as the
-/// programs stack files may name, and returns the exit code.
-pub fn main(programs: Vec<ProgramDef>) -> ExitCode {
+/// programs stack files may name and `providers` as the clouds they run on
+/// (`stackup_aws::PROVIDERS`), and returns the exit code.
+pub fn main(programs: Vec<ProgramDef>, providers: Vec<ProviderSet>) -> ExitCode {
     // Output piped into `head` closes early: stop quietly instead of panicking. Any other
     // panic is a bug: one line saying so, no backtrace unless RUST_BACKTRACE asks.
     std::panic::set_hook(Box::new(|info| {
@@ -49,7 +51,7 @@ pub fn main(programs: Vec<ProgramDef>) -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    session::register(programs);
+    session::register(programs, providers);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -57,11 +59,39 @@ pub fn main(programs: Vec<ProgramDef>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::run(args)) {
+    match runtime.block_on(dispatch(args)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             render::error(&e);
             ExitCode::from(1)
         }
+    }
+}
+
+/// One command: the function that runs it.
+async fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        cli::Command::Up {
+            yes,
+            parallel,
+            targets,
+            refresh,
+            json,
+            ttl,
+        } => commands::up(g, yes, parallel.into(), &targets, refresh, json, ttl).await,
+        cli::Command::Diff {
+            json,
+            refresh,
+            notify_topic,
+        } => commands::diff(g, refresh, json, notify_topic.as_deref()).await,
+        cli::Command::Destroy(args) => teardown::destroy(g, args).await,
+        cli::Command::Ls { json } => teardown::ls(g, json),
+        cli::Command::Reap { yes, parallel } => teardown::reap(g, yes, parallel.into()).await,
+        cli::Command::Refresh { json } => commands::refresh_state(g, json).await,
+        cli::Command::Outputs { json } => commands::outputs(g, json).await,
+        cli::Command::State { command } => state_cmd::run(g, command).await,
+        cli::Command::Import { ty, name, id } => state_cmd::import(g, &ty, &name, &id).await,
+        cli::Command::Unlock { force } => state_cmd::unlock(g, force),
     }
 }

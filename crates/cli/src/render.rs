@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use stackup_engine::{EngineError, RunReport};
 use stackup_executor::{ApplyReport, Event, NodeOutcome, Observer, ResourceDrift};
 use stackup_model::{Urn, Value};
 use stackup_planner::{Action, OpKind, Plan, PropertyChange};
@@ -159,57 +159,6 @@ fn print_drift(drift: &[ResourceDrift], plan: Option<&Plan>) {
     println!();
 }
 
-/// The JSON form of a plan (and of the drift found by the refresh before it).
-pub fn plan_json(plan: &Plan, drift: &[ResourceDrift]) -> serde_json::Value {
-    let steps: Vec<serde_json::Value> = plan
-        .changed_steps()
-        .map(|s| {
-            json!({
-                "urn": s.urn,
-                "type": s.ty,
-                "action": s.action,
-                "retired": s.retired,
-                "notes": s.notes,
-                "changes": s.changes.iter().map(|c| json!({
-                    "key": c.key,
-                    "old": c.old.as_ref().map(Value::to_json),
-                    "new": c.new.as_ref().map(Value::to_json),
-                    "forces_replacement": c.forces_replacement,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let drift: Vec<serde_json::Value> = drift
-        .iter()
-        .map(|d| {
-            let step = plan.steps.iter().find(|s| &s.urn == d.urn() && !s.retired);
-            let mut entry = serde_json::to_value(d).unwrap_or_default();
-            let up_action = match d {
-                ResourceDrift::Unmanaged { .. } => "none".to_string(),
-                _ => step.map(|s| s.action.to_string()).unwrap_or_else(|| "same".into()),
-            };
-            entry["up_action"] = json!(up_action);
-            if let (ResourceDrift::Changed { attributes, .. }, Some(list)) = (d, entry["attributes"].as_array_mut()) {
-                for (a, item) in attributes.iter().zip(list.iter_mut()) {
-                    let desired = step
-                        .and_then(|s| s.changes.iter().find(|c| c.key == a.key))
-                        .and_then(|c| c.new.as_ref())
-                        .or(a.live.as_ref());
-                    item["desired"] = desired.map(Value::to_json).unwrap_or(serde_json::Value::Null);
-                }
-            }
-            entry
-        })
-        .collect();
-    json!({
-        "stack": plan.stack,
-        "has_changes": plan.has_changes() || !drift.is_empty(),
-        "counts": plan.counts(),
-        "steps": steps,
-        "drift": drift,
-    })
-}
-
 /// An operation in flight: when it started, and what it last reported waiting for.
 type Running = (Instant, Option<String>);
 
@@ -279,16 +228,6 @@ impl Progress {
     }
 }
 
-fn verb(kind: OpKind) -> &'static str {
-    match kind {
-        OpKind::Create => "creating",
-        OpKind::CreateReplacement => "creating replacement",
-        OpKind::Update => "updating",
-        OpKind::Delete => "deleting",
-        OpKind::DeleteReplaced => "deleting replaced",
-    }
-}
-
 impl Observer for Progress {
     fn event(&self, event: Event) {
         match event {
@@ -296,21 +235,21 @@ impl Observer for Progress {
                 self.running
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert((urn.clone(), verb(kind).to_string()), (Instant::now(), None));
-                self.line("..", "36", &format!("{} {urn}", verb(kind)));
+                    .insert((urn.clone(), kind.progressive().to_string()), (Instant::now(), None));
+                self.line("..", "36", &format!("{} {urn}", kind.progressive()));
             }
             Event::Finished { urn, kind, elapsed } => {
                 self.running
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .remove(&(urn.clone(), verb(kind).to_string()));
+                    .remove(&(urn.clone(), kind.progressive().to_string()));
                 self.finished.fetch_add(1, Ordering::SeqCst);
                 self.line(
                     "ok",
                     "32",
                     &format!(
                         "{} {urn} ({:.1}s)",
-                        verb(kind).replace("ing", "ed"),
+                        kind.progressive().replace("ing", "ed"),
                         elapsed.as_secs_f64()
                     ),
                 );
@@ -320,7 +259,7 @@ impl Observer for Progress {
                     .running
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .get_mut(&(urn, verb(kind).to_string()))
+                    .get_mut(&(urn, kind.progressive().to_string()))
                 {
                     entry.1 = Some(status);
                 }
@@ -329,10 +268,11 @@ impl Observer for Progress {
                 self.running
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .remove(&(urn.clone(), verb(kind).to_string()));
+                    .remove(&(urn.clone(), kind.progressive().to_string()));
                 self.finished.fetch_add(1, Ordering::SeqCst);
-                self.line("!!", "31", &format!("{} {urn} failed: {error}", verb(kind)));
+                self.line("!!", "31", &format!("{} {urn} failed: {error}", kind.progressive()));
             }
+            Event::Checkpoint { phase, .. } => crate::host::crash_test_hook(phase),
         }
     }
 }
@@ -365,19 +305,162 @@ pub fn summary(report: &ApplyReport) {
     }
 }
 
-pub fn summary_json(report: &ApplyReport) -> serde_json::Value {
-    let results: Vec<serde_json::Value> = report
-        .results
-        .iter()
-        .map(|r| {
-            let (status, error) = match &r.outcome {
-                NodeOutcome::Done => ("done", None),
-                NodeOutcome::Failed(e) => ("failed", Some(e.to_string())),
-                NodeOutcome::Skipped { .. } => ("skipped", None),
-                NodeOutcome::Cancelled => ("not_started", None),
-            };
-            json!({"urn": r.urn, "operation": verb(r.kind), "status": status, "error": error, "root_cause": r.root_cause})
-        })
-        .collect();
-    json!({"success": report.is_success(), "elapsed_seconds": report.elapsed.as_secs_f64(), "results": results})
+/// Prints a report's JSON (its own serialization) on stdout.
+pub fn print_json<T: serde::Serialize + ?Sized>(report: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(report)?);
+    Ok(())
+}
+
+/// The subject and body of the drift notice `diff --notify-topic` sends.
+pub fn drift_notice(stack: &str, preview: &stackup_engine::PreviewReport) -> (String, String) {
+    let (plan, drift) = (&preview.plan, &preview.drift);
+    let c = plan.counts();
+    let mut message = format!(
+        "stackup diff found drift or pending changes in stack {stack}.\n{} resource(s) drifted; plan: {} to create, {} to update, {} to replace, {} to delete.\n",
+        drift.len(),
+        c.create,
+        c.update,
+        c.replace,
+        c.delete
+    );
+    for d in drift {
+        message.push_str(&format!("  - {}\n", drift_line(d)));
+    }
+    message.push_str("\nDetails: stackup diff --stack ");
+    message.push_str(stack);
+    (format!("stackup: drift in stack {stack}"), message)
+}
+
+/// What `refresh` recorded.
+pub fn refreshed(report: &stackup_engine::RefreshReport) {
+    drift(&report.drift);
+    if report.drift.is_empty() {
+        println!("Refreshed {} resource(s): state matches AWS.", report.read);
+    } else {
+        println!("Recorded the live state of {} resource(s).", report.drift.len());
+    }
+}
+
+/// A stack's outputs, one per line.
+pub fn outputs(stack: &str, outputs: &[(String, Value)]) {
+    println!("Outputs of stack {stack}:");
+    for (name, v) in outputs {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Null => "(not created)".into(),
+            other => other.to_string(),
+        };
+        println!("  {name:<28} {text}");
+    }
+}
+
+/// A failed refresh, with what the user can do about it.
+pub fn refresh_hint(e: EngineError) -> anyhow::Error {
+    match e {
+        EngineError::Refresh(why) => {
+            anyhow::anyhow!("reading live state from AWS (use --no-refresh to plan from recorded state alone): {why}")
+        }
+        other => other.into(),
+    }
+}
+
+/// Prints a run's summary and maps it to the exit code.
+pub fn finish(report: &RunReport, json: bool) -> anyhow::Result<u8> {
+    match (&report.applied, json) {
+        (Some(applied), true) => print_json(applied)?,
+        (None, true) => print_json(&ApplyReport::default())?,
+        (Some(applied), false) => summary(applied),
+        (None, false) => {}
+    }
+    Ok(if report.is_success() { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stackup_executor::AttributeDrift;
+    use stackup_model::TypeToken;
+
+    fn vpc(name: &str) -> Urn {
+        Urn::new("dev", &TypeToken::from_static("aws:ec2:Vpc"), name)
+    }
+
+    fn drifts() -> Vec<ResourceDrift> {
+        vec![
+            ResourceDrift::Deleted { urn: vpc("gone") },
+            ResourceDrift::Unmanaged {
+                urn: vpc("stray"),
+                ty: TypeToken::from_static("aws:ec2:Vpc"),
+                id: "vpc-9".into(),
+            },
+            ResourceDrift::Changed {
+                urn: vpc("main"),
+                attributes: vec![
+                    AttributeDrift {
+                        key: "cidr".into(),
+                        recorded: Some(Value::String("10.0.0.0/16".into())),
+                        live: Some(Value::String("10.1.0.0/16".into())),
+                    },
+                    AttributeDrift {
+                        key: "tags".into(),
+                        recorded: None,
+                        live: None,
+                    },
+                ],
+            },
+        ]
+    }
+
+    #[test]
+    fn each_kind_of_drift_is_one_line_naming_the_resource_and_what_happened() {
+        let lines: Vec<String> = drifts().iter().map(drift_line).collect();
+        assert_eq!(
+            lines,
+            [
+                "dev::aws:ec2:Vpc::gone: deleted outside stackup",
+                "dev::aws:ec2:Vpc::stray: vpc-9 carries the stack's tag but is not in state",
+                "dev::aws:ec2:Vpc::main: cidr, tags changed outside stackup",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_drift_notice_names_the_stack_counts_and_every_drifted_resource() {
+        let preview = stackup_engine::PreviewReport {
+            plan: Plan {
+                stack: "dev".into(),
+                steps: Vec::new(),
+            },
+            drift: drifts(),
+        };
+        let (subject, body) = drift_notice("dev", &preview);
+        assert_eq!(subject, "stackup: drift in stack dev");
+        assert!(body.starts_with("stackup diff found drift or pending changes in stack dev.\n3 resource(s) drifted; plan: 0 to create, 0 to update, 0 to replace, 0 to delete."), "{body}");
+        assert_eq!(body.matches("\n  - dev::aws:ec2:Vpc::").count(), 3, "{body}");
+        assert!(body.ends_with("Details: stackup diff --stack dev"), "{body}");
+    }
+
+    #[test]
+    fn a_failed_refresh_tells_how_to_plan_without_it_and_other_errors_pass_through() {
+        let hinted = refresh_hint(EngineError::Refresh("throttled".into())).to_string();
+        assert!(
+            hinted.contains("--no-refresh") && hinted.ends_with("throttled"),
+            "{hinted}"
+        );
+        let other = refresh_hint(EngineError::Target("--target x: no".into())).to_string();
+        assert_eq!(other, "--target x: no");
+    }
+
+    #[test]
+    fn a_shown_value_is_its_text_or_none() {
+        assert_eq!(show(None), "(none)");
+        assert_eq!(show(Some(&Value::Bool(true))), "true");
+    }
+
+    #[test]
+    fn an_empty_run_summarizes_as_successful_json_with_no_results() {
+        let json = serde_json::to_value(ApplyReport::default()).expect("serializes");
+        assert_eq!(json["success"], true);
+        assert_eq!(json["results"], serde_json::json!([]));
+    }
 }

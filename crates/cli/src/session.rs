@@ -1,38 +1,106 @@
-//! Everything a command needs about its stack, loaded and validated in an order that
-//! guarantees bad input is reported before any AWS call and before any state is
-//! touched: stack file, program, graph, input checks, then the state store (and its
-//! lock), then AWS clients. The engine's [`Stack`] is what the operations run on.
+//! What the binary registered (its programs and its clouds' providers), and everything
+//! a command needs about its stack, loaded and validated in an order that guarantees
+//! bad input is reported before any cloud call and before any state is touched: stack
+//! file, program, graph, input checks, then the state store (and its lock), then the
+//! connected providers. The engine's [`Stack`] is what the operations run on.
 //!
-//! Programs are plug-ins: the binary registers the ones it ships ([`register`]), and
-//! the stack file's `program` key picks one.
+//! Programs and providers are plug-ins: the binary registers the ones it ships
+//! ([`register`]), and the stack file's `program` key picks a program.
 
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use stackup_engine::Stack;
-use stackup_model::{ProgramDef, ResourceRecord};
+use stackup_model::{ProgramDef, ResourceRecord, TypeToken, Value};
+use stackup_provider::{Connection, Notifier, ProviderSet, Registry};
 use stackup_state::SledStore;
 
 use crate::cli::Global;
 use crate::stackfile::StackFile;
 
-/// The programs this binary runs, registered once at start.
-static PROGRAMS: OnceLock<Vec<ProgramDef>> = OnceLock::new();
+struct Plugins {
+    programs: Vec<ProgramDef>,
+    providers: Vec<ProviderSet>,
+}
 
-/// Registers the programs stack files may name (the first registration wins).
-pub fn register(programs: Vec<ProgramDef>) {
-    let _ = PROGRAMS.set(programs);
+/// What this binary runs, registered once at start.
+static PLUGINS: OnceLock<Plugins> = OnceLock::new();
+
+/// Registers the programs stack files may name and the providers they run on (the
+/// first registration wins).
+pub fn register(programs: Vec<ProgramDef>, providers: Vec<ProviderSet>) {
+    let _ = PLUGINS.set(Plugins { programs, providers });
+}
+
+fn programs() -> &'static [ProgramDef] {
+    PLUGINS.get().map(|p| p.programs.as_slice()).unwrap_or_default()
+}
+
+fn providers() -> &'static [ProviderSet] {
+    PLUGINS.get().map(|p| p.providers.as_slice()).unwrap_or_default()
+}
+
+/// Every registered provider with no connection (for the pure input checks).
+pub fn offline_registry() -> Registry {
+    let mut registry = Registry::new();
+    for set in providers() {
+        registry.extend((set.offline)());
+    }
+    registry
+}
+
+/// Every registered provider connected to `region`, and the first notifier.
+pub async fn connect(region: &str) -> Connection {
+    let mut registry = Registry::new();
+    let mut notifier = None;
+    for set in providers() {
+        let connection = (set.connect)(region.to_string()).await;
+        registry.extend(connection.registry);
+        notifier = notifier.or(connection.notifier);
+    }
+    Connection { registry, notifier }
+}
+
+/// The wave a sweep deletes `ty` in; a type no provider set ranks goes first, as a leaf.
+pub fn sweep_rank(ty: &TypeToken) -> u8 {
+    providers().iter().find_map(|p| (p.sweep_rank)(ty)).unwrap_or(0)
+}
+
+/// What a sweep listing says about deleting `ty`.
+pub fn sweep_note(ty: &TypeToken) -> Option<&'static str> {
+    providers().iter().find_map(|p| (p.sweep_note)(ty))
+}
+
+/// The delete override a destroy flag (`empty-buckets`) stands for, when set.
+pub fn delete_overrides(flags: &[(&str, bool)]) -> Vec<(TypeToken, String, Value)> {
+    flags
+        .iter()
+        .filter(|(_, on)| *on)
+        .flat_map(|(flag, _)| providers().iter().filter_map(|p| p.delete_override(flag)))
+        .map(|o| (TypeToken::from_static(o.ty), o.key.to_string(), Value::Bool(true)))
+        .collect()
+}
+
+/// Checks a notification destination with the providers that send notices.
+pub fn check_topic(topic: &str) -> anyhow::Result<()> {
+    let mut errors = Vec::new();
+    for set in providers() {
+        match (set.check_topic)(topic) {
+            Ok(()) => return Ok(()),
+            Err(e) => errors.push(e),
+        }
+    }
+    anyhow::bail!("--notify-topic {}", errors.join("; "))
 }
 
 /// The registered program a stack file names.
 fn program_for(file: &StackFile) -> anyhow::Result<ProgramDef> {
-    let programs = PROGRAMS.get().map(Vec::as_slice).unwrap_or_default();
-    programs
+    programs()
         .iter()
         .find(|p| p.name == file.program)
         .copied()
         .ok_or_else(|| {
-            let known: Vec<&str> = programs.iter().map(|p| p.name).collect();
+            let known: Vec<&str> = programs().iter().map(|p| p.name).collect();
             anyhow::anyhow!(
                 "invalid stack file {}: key 'program': this stackup does not ship a program named '{}' (it ships: {})",
                 file.path.display(),
@@ -51,34 +119,33 @@ pub struct Session {
     pub file: StackFile,
     pub stack: Stack,
     pub store: Arc<SledStore>,
-    pub clients: stackup_aws::AwsClients,
+    pub notifier: Option<Arc<dyn Notifier>>,
 }
 
 impl Session {
     /// Loads and validates the stack, then opens its state under the stack's lock.
     pub async fn open(global: &Global, command: &str) -> anyhow::Result<Session> {
+        Session::open_file(&global.stack, &global.state_dir, command).await
+    }
+
+    /// [`Session::open`] for the stack file `stack` (a name or a path).
+    pub async fn open_file(stack: &str, state_dir: &std::path::Path, command: &str) -> anyhow::Result<Session> {
         // The program reports every problem of the file at once; the common keys are
         // checked again after it, for programs that leave them alone.
-        let file = StackFile::read_unchecked(&global.stack)?;
+        let file = StackFile::read_unchecked(stack)?;
         let program = (program_for(&file)?.declare)(&file.path, &file.text).map_err(|e| anyhow::anyhow!("{e}"))?;
         file.check()?;
         // Providers' input checks are pure: run them against an empty state so that an
-        // invalid program fails here, before the store or AWS is touched.
-        let graph = Stack::validate(&file.name, &program, &stackup_aws::offline_registry())?;
+        // invalid program fails here, before the store or the cloud is touched.
+        let graph = Stack::validate(&file.name, &program, &offline_registry())?;
         let store = Arc::new(
-            SledStore::open(&global.state_dir, &file.name, command)
+            SledStore::open(state_dir, &file.name, command)
                 .with_context(|| format!("opening the state of stack '{}'", file.name))?,
         );
-        let clients = stackup_aws::AwsClients::load(&file.region).await;
-        let stack = Stack::new(
-            &file.name,
-            program,
-            graph,
-            store.clone(),
-            stackup_aws::registry(&clients),
-        );
+        let connection = connect(&file.region).await;
+        let stack = Stack::new(&file.name, program, graph, store.clone(), connection.registry);
         Ok(Session {
-            clients,
+            notifier: connection.notifier,
             file,
             stack,
             store,

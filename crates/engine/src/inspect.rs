@@ -1,19 +1,28 @@
 //! The operations that change nothing in the cloud: `preview` (what `up` would do, and
-//! how the live world drifted from the record) and `refresh` (record the live view).
+//! how the live world drifted from the record), `refresh` (record the live view) and
+//! `outputs`.
 
 use serde::Serialize;
+use serde_json::json;
 use stackup_executor::{refresh as read_live, ResourceDrift};
+use stackup_model::Value;
 use stackup_planner::Plan;
 
 use crate::{EngineError, Host, Stack};
 
-/// What `up` would do now.
+/// What `up` would do now. Serializes as [`plan_json`].
 #[derive(Debug)]
 pub struct PreviewReport {
     pub plan: Plan,
     /// Changed and deleted resources, and (with refresh) objects tagged with the stack
     /// that state does not know.
     pub drift: Vec<ResourceDrift>,
+}
+
+impl Serialize for PreviewReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        plan_json(&self.plan, &self.drift).serialize(serializer)
+    }
 }
 
 impl PreviewReport {
@@ -73,4 +82,157 @@ pub async fn refresh(stack: &Stack, host: &dyn Host) -> Result<RefreshReport, En
         drift: refreshed.drift,
         read: records.len(),
     })
+}
+
+/// `outputs`: the program's exports, resolved from recorded outputs, in the order the
+/// program declares them; `Value::Null` for what is not created yet.
+pub fn outputs(stack: &Stack) -> Result<Vec<(String, Value)>, EngineError> {
+    let records = stack.records()?;
+    Ok(stack
+        .program
+        .exports
+        .iter()
+        .map(|(name, r)| {
+            let v = records
+                .iter()
+                .find(|rec| rec.urn == r.urn)
+                .and_then(|rec| rec.outputs.get(&r.output).cloned())
+                .unwrap_or(Value::Null);
+            (name.clone(), v)
+        })
+        .collect())
+}
+
+/// The JSON form of a plan and of the drift found by the refresh before it: `{stack,
+/// has_changes, counts, steps: [{urn, type, action, retired, notes, changes: [{key,
+/// old, new, forces_replacement}]}], drift: [... up_action, desired]}`. The shape of
+/// `diff --json`, and of the plan `up --json` writes on stderr.
+pub fn plan_json(plan: &Plan, drift: &[ResourceDrift]) -> serde_json::Value {
+    let steps: Vec<serde_json::Value> = plan
+        .changed_steps()
+        .map(|s| {
+            json!({
+                "urn": s.urn,
+                "type": s.ty,
+                "action": s.action,
+                "retired": s.retired,
+                "notes": s.notes,
+                "changes": s.changes.iter().map(|c| json!({
+                    "key": c.key,
+                    "old": c.old.as_ref().map(Value::to_json),
+                    "new": c.new.as_ref().map(Value::to_json),
+                    "forces_replacement": c.forces_replacement,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let drift: Vec<serde_json::Value> = drift
+        .iter()
+        .map(|d| {
+            let step = plan.steps.iter().find(|s| &s.urn == d.urn() && !s.retired);
+            let mut entry = serde_json::to_value(d).unwrap_or_default();
+            let up_action = match d {
+                ResourceDrift::Unmanaged { .. } => "none".to_string(),
+                _ => step.map(|s| s.action.to_string()).unwrap_or_else(|| "same".into()),
+            };
+            entry["up_action"] = json!(up_action);
+            if let (ResourceDrift::Changed { attributes, .. }, Some(list)) = (d, entry["attributes"].as_array_mut()) {
+                for (a, item) in attributes.iter().zip(list.iter_mut()) {
+                    let desired = step
+                        .and_then(|s| s.changes.iter().find(|c| c.key == a.key))
+                        .and_then(|c| c.new.as_ref())
+                        .or(a.live.as_ref());
+                    item["desired"] = desired.map(Value::to_json).unwrap_or(serde_json::Value::Null);
+                }
+            }
+            entry
+        })
+        .collect();
+    json!({
+        "stack": plan.stack,
+        "has_changes": plan.has_changes() || !drift.is_empty(),
+        "counts": plan.counts(),
+        "steps": steps,
+        "drift": drift,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stackup_executor::AttributeDrift;
+    use stackup_model::{TypeToken, Urn};
+    use stackup_planner::{Action, Step};
+
+    fn urn(name: &str) -> Urn {
+        Urn::new("dev", &TypeToken::from_static("aws:ec2:Vpc"), name)
+    }
+
+    #[test]
+    fn a_preview_serializes_its_steps_and_says_what_up_does_about_each_drift() {
+        let changed = Step {
+            urn: urn("main"),
+            ty: TypeToken::from_static("aws:ec2:Vpc"),
+            action: Action::Update,
+            changes: vec![stackup_planner::PropertyChange {
+                key: "cidr".into(),
+                old: Some(Value::String("10.1.0.0/16".into())),
+                new: Some(Value::String("10.0.0.0/16".into())),
+                forces_replacement: false,
+            }],
+            inputs: None,
+            dependencies: Vec::new(),
+            old: None,
+            retired: false,
+            notes: Vec::new(),
+        };
+        let report = PreviewReport {
+            plan: Plan {
+                stack: "dev".into(),
+                steps: vec![changed],
+            },
+            drift: vec![
+                ResourceDrift::Changed {
+                    urn: urn("main"),
+                    attributes: vec![AttributeDrift {
+                        key: "cidr".into(),
+                        recorded: Some(Value::String("10.0.0.0/16".into())),
+                        live: Some(Value::String("10.1.0.0/16".into())),
+                    }],
+                },
+                ResourceDrift::Unmanaged {
+                    urn: urn("stray"),
+                    ty: TypeToken::from_static("aws:ec2:Vpc"),
+                    id: "vpc-9".into(),
+                },
+            ],
+        };
+        assert!(report.found_anything());
+        let json = serde_json::to_value(&report).expect("serializes");
+        assert_eq!(json["stack"], "dev");
+        assert_eq!(json["has_changes"], true);
+        assert_eq!(json["counts"]["update"], 1);
+        assert_eq!(json["steps"][0]["action"], "update");
+        assert_eq!(json["steps"][0]["changes"][0]["new"], "10.0.0.0/16");
+        assert_eq!(json["drift"][0]["kind"], "changed");
+        assert_eq!(json["drift"][0]["up_action"], "update");
+        assert_eq!(json["drift"][0]["attributes"][0]["desired"], "10.0.0.0/16");
+        assert_eq!(json["drift"][1]["kind"], "unmanaged");
+        assert_eq!(json["drift"][1]["up_action"], "none");
+    }
+
+    #[test]
+    fn a_preview_with_nothing_to_do_found_nothing() {
+        let report = PreviewReport {
+            plan: Plan {
+                stack: "dev".into(),
+                steps: Vec::new(),
+            },
+            drift: Vec::new(),
+        };
+        assert!(!report.found_anything());
+        let json = serde_json::to_value(&report).expect("serializes");
+        assert_eq!(json["has_changes"], false);
+        assert_eq!(json["steps"], serde_json::json!([]));
+    }
 }

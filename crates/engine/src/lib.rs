@@ -1,7 +1,9 @@
-//! The engine as a library: the operations `stackup` runs (`up`, `destroy`,
-//! `preview`, `refresh`, the delete pre-flight), each taking its options and returning a report or a typed
-//! error, over one shared run path (recover, refresh, plan, pre-flight, confirm,
-//! apply, history) that every caller uses: the binary, the tests and the bench.
+//! The engine as a library: one function per operation `stackup` runs (`up`,
+//! `preview`, `refresh`, `destroy`, `sweep`, `reap`, `list_stacks`, `outputs`,
+//! `import`, `unlock`, the `state_*` operations), each taking its options and returning
+//! a serializable report or a typed error, over one shared run path (recover, refresh,
+//! plan, pre-flight, confirm, apply, history) that every caller uses: the binary, the
+//! tests and the bench.
 //!
 //! A caller opens a [`Stack`] from a program it built and the state store and
 //! provider registry it chose, implements [`Host`] (plan shown, confirmation asked,
@@ -15,16 +17,26 @@
 mod host;
 mod inspect;
 mod preflight;
+mod records;
 mod run;
 mod stack;
+mod stacks;
 mod sweep;
 
 pub use host::{Actor, Cancel, Host, Quiet};
-pub use inspect::{preview, refresh, PreviewReport, RefreshReport};
+pub use inspect::{outputs, plan_json, preview, refresh, PreviewReport, RefreshReport};
 pub use preflight::{check_deletes, preflight, Refusals};
-pub use run::{apply_recorded, destroy, up, verb_done, DestroyOptions, RunOptions, RunReport, UpOptions};
+pub use records::{
+    import, records_sorted, state_export, state_history, state_import, state_list, state_rm, state_rollback,
+    state_show, unlock, Adopted, Forgotten, HistoryLine, RecordSummary, Replaced, RolledBack, Unlocked,
+};
+pub use run::{apply_recorded, destroy, up, DestroyOptions, RunOptions, RunReport, UpOptions};
 pub use stack::Stack;
-pub use sweep::list_tagged;
+pub use stacks::{
+    list_stacks, reap, record_stack_meta, ReapItem, ReapOptions, ReapOutcome, ReapReport, ReapWith, Resolver,
+    StackInfo, EXPIRES_AT, REGION, STACK_FILE,
+};
+pub use sweep::{list_tagged, sweep, Blocked, SweepObject, SweepOptions, SweepReport};
 
 use stackup_graph::GraphErrors;
 use stackup_planner::destroy::DestroyError;
@@ -64,6 +76,10 @@ pub enum EngineError {
     /// The host did not confirm; nothing was changed.
     #[error("{0}")]
     NotConfirmed(String),
+    /// A request that does not fit the stack (a URN it does not record, a type no
+    /// provider knows, a lock a live run holds); nothing was changed.
+    #[error("{0}")]
+    Request(String),
     /// The engine itself failed (a task that did not finish).
     #[error("{0}")]
     Internal(String),

@@ -12,6 +12,7 @@ use stackup_planner::{Action, OpKind, Plan};
 use stackup_provider::Registry;
 use stackup_state::{now_unix, HistoryEntry, StateStore};
 
+use crate::stacks::EXPIRES_AT;
 use crate::{preflight, Actor, Cancel, EngineError, Host, Stack};
 
 /// How a run applies: with how many operations at once, and who runs it.
@@ -102,7 +103,12 @@ pub async fn destroy(
         set_delete_input(&mut plan, ty, key, value);
     }
     preflight(&stack.registry, &plan, opts.run.parallel, "destroy").await?;
-    confirm_and_apply(stack, plan, Vec::new(), "destroy", &opts.run, host, cancel).await
+    let report = confirm_and_apply(stack, plan, Vec::new(), "destroy", &opts.run, host, cancel).await?;
+    if report.is_success() && opts.targets.is_empty() && opts.excludes.is_empty() {
+        // Nothing is left to expire.
+        stack.store.set_meta(EXPIRES_AT, None)?;
+    }
+    Ok(report)
 }
 
 /// Sets input `key` of every delete of type `ty` in `plan`.
@@ -197,20 +203,9 @@ pub async fn apply_recorded(
             .results
             .iter()
             .filter(|r| matches!(r.outcome, NodeOutcome::Done))
-            .map(|r| format!("{} {}", verb_done(r.kind), r.urn))
+            .map(|r| format!("{} {}", r.kind.done(), r.urn))
             .collect(),
         snapshot: store.records()?,
     })?;
     Ok(report)
-}
-
-/// The past tense of an operation, for history and summaries.
-pub fn verb_done(kind: OpKind) -> &'static str {
-    match kind {
-        OpKind::Create => "created",
-        OpKind::CreateReplacement => "created replacement of",
-        OpKind::Update => "updated",
-        OpKind::Delete => "deleted",
-        OpKind::DeleteReplaced => "deleted replaced",
-    }
 }

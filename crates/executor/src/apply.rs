@@ -41,6 +41,25 @@ pub enum Event {
         kind: OpKind,
         status: String,
     },
+    /// An instant of the write-ahead sequence around a mutating call was reached. Hosts
+    /// ignore it; crash-safety tests stop the process here (the binary's test hook) to
+    /// make every window of the sequence happen.
+    Checkpoint {
+        urn: Urn,
+        kind: OpKind,
+        phase: Checkpoint,
+    },
+}
+
+/// The instants of the write-ahead sequence around each mutating call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// The journal entry is written; the call has not been made.
+    BeforeCall,
+    /// The call returned; its outcome is not recorded yet.
+    AfterCall,
+    /// The outcome is recorded; the journal entry is not closed yet.
+    AfterRecord,
 }
 
 pub trait Observer: Send + Sync {
@@ -67,6 +86,8 @@ pub struct OpResult {
     pub root_cause: Option<Urn>,
 }
 
+/// Serialized as `{success, elapsed_seconds, results: [{urn, operation, status, error,
+/// root_cause}]}`, the shape of `--json` run summaries.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyReport {
     pub results: Vec<OpResult>,
@@ -324,11 +345,25 @@ fn settle_failed(shared: &Shared, token: &str, kind: ErrorKind) {
     }
 }
 
+/// Tells the observer an instant of the write-ahead sequence was reached.
+fn checkpoint(shared: &Shared, step: &Step, kind: OpKind, phase: Checkpoint) {
+    shared.ctx.observer.event(Event::Checkpoint {
+        urn: step.urn.clone(),
+        kind,
+        phase,
+    });
+}
+
 async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -> Result<(), StepError> {
+    let kind = if retire.is_some() {
+        OpKind::CreateReplacement
+    } else {
+        OpKind::Create
+    };
     let provider = provider(shared, step)?;
     let inputs = resolve(shared, step)?;
     let token = journal(shared, &step.urn, JournalOp::Create, None, Some(&inputs))?;
-    crash_point::reached(crash_point::Phase::BeforeCall);
+    checkpoint(shared, step, kind, Checkpoint::BeforeCall);
     let created = provider
         .create(CreateRequest {
             urn: step.urn.clone(),
@@ -363,7 +398,7 @@ async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -
             }
         }
     };
-    crash_point::reached(crash_point::Phase::AfterCall);
+    checkpoint(shared, step, kind, Checkpoint::AfterCall);
     let record = ResourceRecord {
         urn: step.urn.clone(),
         ty: step.ty.clone(),
@@ -377,7 +412,7 @@ async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -
         Some(old) => shared.ctx.store.replace(old, &record)?,
         None => shared.ctx.store.put(&record)?,
     }
-    crash_point::reached(crash_point::Phase::AfterRecord);
+    checkpoint(shared, step, kind, Checkpoint::AfterRecord);
     shared.ctx.store.journal_end(&token)?;
     shared
         .outputs
@@ -586,7 +621,7 @@ async fn delete(shared: &Shared, step: &Step, kind: OpKind) -> Result<(), StepEr
         .as_ref()
         .ok_or_else(|| StepError::Engine(format!("{} has no recorded state to delete", step.urn)))?;
     let token = journal(shared, &step.urn, JournalOp::Delete, Some(&old.id), None)?;
-    crash_point::reached(crash_point::Phase::BeforeCall);
+    checkpoint(shared, step, kind, Checkpoint::BeforeCall);
     let deleted = provider
         .delete(DeleteRequest {
             urn: step.urn.clone(),
@@ -606,7 +641,7 @@ async fn delete(shared: &Shared, step: &Step, kind: OpKind) -> Result<(), StepEr
             return Err(e.into());
         }
     }
-    crash_point::reached(crash_point::Phase::AfterCall);
+    checkpoint(shared, step, kind, Checkpoint::AfterCall);
     let retired = step.retired || (kind == OpKind::DeleteReplaced && step.action == Action::CreateThenDelete);
     if retired {
         shared.ctx.store.forget_retired(old)?;
@@ -617,35 +652,32 @@ async fn delete(shared: &Shared, step: &Step, kind: OpKind) -> Result<(), StepEr
     Ok(())
 }
 
-/// A test hook for crash-safety tests: `STACKUP_TEST_CRASH_AT=<n>` kills this process
-/// with SIGKILL at the n-th crash point of the run, where crash points are the instants
-/// around each mutating call (journal written / call returned / outcome recorded), so a
-/// test can make every window of the write-ahead sequence happen. Without the variable
-/// it costs one relaxed atomic increment.
-mod crash_point {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::OnceLock;
-
-    #[derive(Debug, Clone, Copy)]
-    pub enum Phase {
-        BeforeCall,
-        AfterCall,
-        AfterRecord,
-    }
-
-    static TARGET: OnceLock<Option<usize>> = OnceLock::new();
-    static COUNT: AtomicUsize = AtomicUsize::new(0);
-
-    pub fn reached(phase: Phase) {
-        let target = *TARGET.get_or_init(|| std::env::var("STACKUP_TEST_CRASH_AT").ok().and_then(|v| v.parse().ok()));
-        let Some(target) = target else { return };
-        if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == target {
-            eprintln!("test hook: killing stackup at crash point {target} ({phase:?})");
-            let _ = std::process::Command::new("kill")
-                .args(["-9", &std::process::id().to_string()])
-                .status();
-            // kill -9 does not return; if it could not be run, stop anyway.
-            std::process::abort();
-        }
+impl serde::Serialize for ApplyReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let results: Vec<serde_json::Value> = self
+            .results
+            .iter()
+            .map(|r| {
+                let (status, error) = match &r.outcome {
+                    NodeOutcome::Done => ("done", None),
+                    NodeOutcome::Failed(e) => ("failed", Some(e.to_string())),
+                    NodeOutcome::Skipped { .. } => ("skipped", None),
+                    NodeOutcome::Cancelled => ("not_started", None),
+                };
+                serde_json::json!({
+                    "urn": r.urn,
+                    "operation": r.kind.progressive(),
+                    "status": status,
+                    "error": error,
+                    "root_cause": r.root_cause,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "success": self.is_success(),
+            "elapsed_seconds": self.elapsed.as_secs_f64(),
+            "results": results,
+        })
+        .serialize(serializer)
     }
 }

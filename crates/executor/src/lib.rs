@@ -13,7 +13,7 @@ mod recover;
 mod refresh;
 mod walk;
 
-pub use apply::{apply, ApplyContext, ApplyReport, Event, Observer, OpResult};
+pub use apply::{apply, ApplyContext, ApplyReport, Checkpoint, Event, Observer, OpResult};
 pub use recover::{recover, Recovery};
 pub use refresh::{refresh, unmanaged, AttributeDrift, Refreshed, ResourceDrift};
 pub use walk::{walk, NodeOutcome};

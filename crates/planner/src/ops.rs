@@ -21,6 +21,28 @@ impl OpKind {
     pub fn is_delete(self) -> bool {
         matches!(self, OpKind::Delete | OpKind::DeleteReplaced)
     }
+
+    /// The operation under way, for progress and run summaries ("creating").
+    pub fn progressive(self) -> &'static str {
+        match self {
+            OpKind::Create => "creating",
+            OpKind::CreateReplacement => "creating replacement",
+            OpKind::Update => "updating",
+            OpKind::Delete => "deleting",
+            OpKind::DeleteReplaced => "deleting replaced",
+        }
+    }
+
+    /// The operation done, for the history ("created replacement of").
+    pub fn done(self) -> &'static str {
+        match self {
+            OpKind::Create => "created",
+            OpKind::CreateReplacement => "created replacement of",
+            OpKind::Update => "updated",
+            OpKind::Delete => "deleted",
+            OpKind::DeleteReplaced => "deleted replaced",
+        }
+    }
 }
 
 /// One provider call the executor makes, and the operations that must finish first.
@@ -188,4 +210,31 @@ fn is_acyclic(n: usize, edges: &[(usize, usize)]) -> bool {
         }
     }
     seen == n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OpKind;
+
+    #[test]
+    fn every_operation_has_a_progressive_and_a_past_form_and_deletes_are_known() {
+        let all = [
+            OpKind::Create,
+            OpKind::Update,
+            OpKind::CreateReplacement,
+            OpKind::DeleteReplaced,
+            OpKind::Delete,
+        ];
+        let forms: Vec<(&str, &str, bool)> = all.iter().map(|k| (k.progressive(), k.done(), k.is_delete())).collect();
+        assert_eq!(
+            forms,
+            [
+                ("creating", "created", false),
+                ("updating", "updated", false),
+                ("creating replacement", "created replacement of", false),
+                ("deleting replaced", "deleted replaced", true),
+                ("deleting", "deleted", true),
+            ]
+        );
+    }
 }

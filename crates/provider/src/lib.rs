@@ -6,6 +6,7 @@
 //! this trait; a provider never decides ordering, never touches state.
 
 pub mod fake;
+mod plugin;
 pub mod progress;
 mod registry;
 pub mod wait;
@@ -15,6 +16,7 @@ use std::fmt;
 use async_trait::async_trait;
 use stackup_model::{Properties, TypeToken, Urn, Value};
 
+pub use plugin::{BoxFuture, Connection, DeleteOverride, Notifier, ProviderSet};
 pub use registry::Registry;
 
 /// What went wrong in a provider call, as far as the engine needs to know.

@@ -105,6 +105,13 @@ pub trait StateStore: Send + Sync {
     fn history(&self) -> Result<Vec<HistoryEntry>, StateError>;
     /// Replaces every record at once (import of an export, rollback): all or nothing.
     fn replace_all(&self, records: &[ResourceRecord]) -> Result<(), StateError>;
+    /// Replaces every record and every retired record at once (the import of an
+    /// export, which carries both): all or nothing.
+    fn replace_all_with_retired(
+        &self,
+        records: &[ResourceRecord],
+        retired: &[ResourceRecord],
+    ) -> Result<(), StateError>;
     /// Stack-level settings that are not resources (a demo stack's expiry, ...).
     fn set_meta(&self, key: &str, value: Option<&str>) -> Result<(), StateError>;
     fn meta(&self, key: &str) -> Result<Option<String>, StateError>;

@@ -328,6 +328,14 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StateError
 }
 
 impl StateStore for SledStore {
+    fn replace_all_with_retired(
+        &self,
+        records: &[ResourceRecord],
+        retired: &[ResourceRecord],
+    ) -> Result<(), StateError> {
+        SledStore::replace_all_with_retired(self, records, retired)
+    }
+
     fn records(&self) -> Result<Vec<ResourceRecord>, StateError> {
         self.all(&self.records)
     }

@@ -3,5 +3,5 @@
 //! `stackup` command, from one call.
 
 fn main() -> std::process::ExitCode {
-    stackup_cli::main(vec![stackup_example_site::PROGRAM])
+    stackup_cli::main(vec![stackup_example_site::PROGRAM], vec![stackup_aws::PROVIDERS])
 }
