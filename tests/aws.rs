@@ -1309,3 +1309,217 @@ fn an_efs_file_system_is_waited_for_through_a_moments_not_found() {
     w.delete::<stackup_aws::efs::FileSystemArgs>("images", &fs.id, &inputs)
         .expect("deleted");
 }
+
+/// A target group attachment: ELB refuses to register an instance that is still
+/// `pending` (`InvalidTarget`); the create waits that out, then waits until the target
+/// shows in DescribeTargetHealth. The read reports it (`initial` while its health
+/// checks run), loses it once deregistered, and a delete of a registration that is
+/// already gone succeeds.
+#[test]
+fn an_instance_is_registered_once_it_runs_and_is_gone_once_deregistered() {
+    use stackup_aws::elbv2::TargetGroupAttachmentArgs;
+
+    let moto = Moto::shared();
+    let w = AwsWorld::new("aws-tga", 1.0 / 20.0, 23);
+    let (vpc, subnets) = network(moto, "10.93");
+    let config = stackup_testkit::sdk_config(&w.proxy.endpoint);
+    let (ec2, elbv2) = (
+        aws_sdk_ec2::Client::new(&config),
+        aws_sdk_elasticloadbalancingv2::Client::new(&config),
+    );
+    let (group, instance) = block_on(async {
+        let group = elbv2
+            .create_target_group()
+            .name("aws-tga-web")
+            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+            .port(80)
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .expect("target group")
+            .target_groups()[0]
+            .target_group_arn()
+            .map(str::to_string)
+            .expect("arn");
+        // Through the proxy: the instance is `pending` for its launch window.
+        let instance = ec2
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+            .subnet_id(&subnets[0])
+            .min_count(1)
+            .max_count(1)
+            .send()
+            .await
+            .expect("instance")
+            .instances()[0]
+            .instance_id()
+            .map(str::to_string)
+            .expect("id");
+        (group, instance)
+    });
+    let args = || TargetGroupAttachmentArgs {
+        target_group_arn: group.clone().into(),
+        target_id: instance.clone().into(),
+        port: None,
+    };
+    let (created, inputs) = w.create("web-a", args()).expect("registered once the instance runs");
+    assert_eq!(created.id, format!("{group},{instance}"));
+    w.refused_then_taken("target-not-running", "elasticloadbalancing:RegisterTargets");
+
+    let live = w.read::<TargetGroupAttachmentArgs>("web-a", &created.id, &inputs, &created.outputs);
+    assert_eq!(live.inputs, inputs, "reads back as declared");
+    let health = live.outputs.get("health").and_then(Value::as_str).map(str::to_string);
+    assert!(
+        matches!(
+            health.as_deref(),
+            Some("initial" | "healthy" | "unhealthy" | "unavailable")
+        ),
+        "{health:?}"
+    );
+
+    w.delete::<TargetGroupAttachmentArgs>("web-a", &created.id, &inputs)
+        .expect("deregistered");
+    let gone = block_on(w.provider(TargetGroupAttachmentArgs::TYPE).read(ReadRequest {
+        targets: vec![ReadTarget {
+            urn: w.urn::<TargetGroupAttachmentArgs>("web-a"),
+            id: created.id.clone(),
+            inputs: inputs.clone(),
+            outputs: created.outputs.clone(),
+        }],
+    }))
+    .expect("read");
+    assert!(gone.found.is_empty(), "deregistered: {:?}", gone.found);
+    block_on(async {
+        let described = elbv2
+            .describe_target_health()
+            .target_group_arn(&group)
+            .send()
+            .await
+            .expect("health");
+        let still: Vec<_> = described
+            .target_health_descriptions()
+            .iter()
+            .filter(|d| d.target().and_then(|t| t.id()) == Some(instance.as_str()))
+            .filter_map(|d| {
+                d.target_health()
+                    .and_then(|h| h.state())
+                    .map(|s| s.as_str().to_string())
+            })
+            .filter(|s| s != "unused" && s != "draining")
+            .collect();
+        assert!(still.is_empty(), "AWS no longer has it registered: {still:?}");
+    });
+    w.delete::<TargetGroupAttachmentArgs>("web-a", &created.id, &inputs)
+        .expect("a second delete finds it gone");
+    block_on(async {
+        elbv2
+            .delete_target_group()
+            .target_group_arn(&group)
+            .send()
+            .await
+            .expect("delete group");
+    });
+    w.delete::<TargetGroupAttachmentArgs>("web-a", &created.id, &inputs)
+        .expect("its group gone: nothing to deregister");
+}
+
+/// A VPC peering connection: requested, accepted only once AWS shows it
+/// `pending-acceptance` (accepting while it is `initiating-request` is refused), active
+/// before the create returns; DNS resolution changes in place; a route table routes
+/// the peer's CIDR over it; deleted, it reads as gone.
+#[test]
+fn two_vpcs_peer_route_to_each_other_and_part() {
+    use stackup_aws::ec2::{Route, RouteTableArgs, VpcPeeringConnectionArgs};
+
+    let moto = Moto::shared();
+    let w = AwsWorld::new("aws-pcx", 1.0 / 2.0, 29);
+    let (app, _) = network(moto, "10.91");
+    let (monitoring, _) = network(moto, "10.92");
+    let args = |dns: bool| VpcPeeringConnectionArgs {
+        vpc_id: app.clone().into(),
+        peer_vpc_id: monitoring.clone().into(),
+        allow_remote_vpc_dns_resolution: dns,
+        tags: tags("app-to-monitoring"),
+    };
+    let (peering, inputs) = w.create("link", args(false)).expect("peered");
+    assert!(peering.id.starts_with("pcx-"), "{}", peering.id);
+    assert_eq!(w.injected("peering-not-pending"), 0, "accepted only once pending");
+    let status = |id: &str| {
+        block_on(async {
+            moto.ec2()
+                .describe_vpc_peering_connections()
+                .vpc_peering_connection_ids(id)
+                .send()
+                .await
+                .expect("describe")
+                .vpc_peering_connections()
+                .first()
+                .and_then(|p| p.status())
+                .and_then(|s| s.code())
+                .map(|c| c.as_str().to_string())
+        })
+    };
+    assert_eq!(status(&peering.id).as_deref(), Some("active"));
+    let live = w.read::<VpcPeeringConnectionArgs>("link", &peering.id, &inputs, &peering.outputs);
+    assert_eq!(live.inputs, inputs, "reads back as declared");
+    assert_eq!(live.outputs.get("status"), Some(&Value::from("active")));
+
+    let provider = w.provider(VpcPeeringConnectionArgs::TYPE);
+    let new_inputs = w.inputs("link", args(true));
+    let diff = provider.diff(stackup_provider::DiffRequest {
+        urn: &w.urn::<VpcPeeringConnectionArgs>("link"),
+        old_inputs: &inputs,
+        new_inputs: &new_inputs,
+    });
+    assert_eq!(diff.changed, vec!["allow_remote_vpc_dns_resolution".to_string()]);
+    assert!(diff.replace.is_empty(), "an option is a change in place: {diff:?}");
+    block_on(provider.update(UpdateRequest {
+        urn: w.urn::<VpcPeeringConnectionArgs>("link"),
+        stack: w.stack.clone(),
+        id: peering.id.clone(),
+        old_inputs: inputs.clone(),
+        new_inputs: new_inputs.clone(),
+        old_outputs: peering.outputs.clone(),
+        changed: diff.changed,
+    }))
+    .expect("updated in place");
+    let live = w.read::<VpcPeeringConnectionArgs>("link", &peering.id, &new_inputs, &peering.outputs);
+    assert_eq!(live.inputs, new_inputs, "DNS resolution reads back on");
+
+    let (table, table_inputs) = w
+        .create(
+            "to-monitoring",
+            RouteTableArgs {
+                vpc_id: app.clone().into(),
+                routes: vec![Route {
+                    destination_cidr_block: "10.92.0.0/16".into(),
+                    gateway_id: None,
+                    nat_gateway_id: None,
+                    vpc_peering_connection_id: Some(peering.id.clone().into()),
+                }],
+                tags: tags("to-monitoring"),
+            },
+        )
+        .expect("route table");
+    let routed = w.read::<RouteTableArgs>("to-monitoring", &table.id, &table_inputs, &table.outputs);
+    assert_eq!(routed.inputs, table_inputs, "the route over the peering reads back");
+    w.delete::<RouteTableArgs>("to-monitoring", &table.id, &table_inputs)
+        .expect("route table deleted");
+
+    w.delete::<VpcPeeringConnectionArgs>("link", &peering.id, &new_inputs)
+        .expect("deleted");
+    assert_eq!(status(&peering.id).as_deref(), Some("deleted"));
+    let gone = block_on(provider.read(ReadRequest {
+        targets: vec![ReadTarget {
+            urn: w.urn::<VpcPeeringConnectionArgs>("link"),
+            id: peering.id.clone(),
+            inputs: new_inputs.clone(),
+            outputs: peering.outputs.clone(),
+        }],
+    }))
+    .expect("read");
+    assert!(gone.found.is_empty(), "a deleted peering is gone: {:?}", gone.found);
+    w.delete::<VpcPeeringConnectionArgs>("link", &peering.id, &new_inputs)
+        .expect("a second delete finds it gone");
+}

@@ -19,6 +19,7 @@ const RANKS: &[(&str, u8)] = &[
     // Leaves: nothing of the stack depends on them.
     ("aws:cloudwatch:MetricAlarm", 0),
     ("aws:elbv2:ListenerRule", 0),
+    ("aws:elbv2:TargetGroupAttachment", 0),
     ("aws:autoscaling:Policy", 0),
     ("aws:sns:Subscription", 0),
     ("aws:efs:AccessPoint", 0),
@@ -50,6 +51,8 @@ const RANKS: &[(&str, u8)] = &[
     ("aws:ec2:Eip", 4),
     ("aws:ec2:RouteTableAssociation", 4),
     ("aws:ec2:InternetGatewayAttachment", 4),
+    // Once no route table routes over it.
+    ("aws:ec2:VpcPeeringConnection", 5),
     ("aws:ec2:RouteTable", 4),
     ("aws:ec2:NetworkAcl", 4),
     ("aws:iam:Role", 4),

@@ -104,6 +104,7 @@ pub fn declare(stack: &mut StackBuilder, config: &StackConfig) -> Network {
                 destination_cidr_block: ANYWHERE.into(),
                 gateway_id: Some(igw.id()),
                 nat_gateway_id: None,
+                vpc_peering_connection_id: None,
             }],
             tags: name_tag(stack, "public-rt"),
         },
@@ -161,6 +162,7 @@ pub fn declare(stack: &mut StackBuilder, config: &StackConfig) -> Network {
                         destination_cidr_block: ANYWHERE.into(),
                         gateway_id: None,
                         nat_gateway_id: Some(n.id()),
+                        vpc_peering_connection_id: None,
                     })
                     .into_iter()
                     .collect(),

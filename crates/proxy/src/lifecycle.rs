@@ -152,6 +152,7 @@ pub(crate) const TYPES: &[LifeSpec] = &[
     life("db_instance", "rds", &["CreateDBInstance"], &["DeleteDBInstance"], &["ModifyDBInstance"], Param("DBInstanceIdentifier"), Param("DBInstanceIdentifier"), ["creating", "deleting", "modifying"]),
     life("dynamodb_table", "dynamodb", &["CreateTable"], &["DeleteTable"], &["UpdateTable"], Param("TableName"), Param("TableName"), ["CREATING", "DELETING", "UPDATING"]),
     life("file_system", "elasticfilesystem", &["CreateFileSystem"], &["DeleteFileSystem"], &[], JsonField("FileSystemId"), Prefix("fs-"), ["creating", "deleting", ""]),
+    life("vpc_peering_connection", "ec2", &["CreateVpcPeeringConnection"], &["DeleteVpcPeeringConnection"], &["AcceptVpcPeeringConnection"], Token("pcx"), Param("VpcPeeringConnectionId"), ["initiating-request", "deleting", "provisioning"]),
     life("mount_target", "elasticfilesystem", &["CreateMountTarget"], &["DeleteMountTarget"], &[], JsonField("MountTargetId"), Prefix("fsmt-"), ["creating", "deleting", ""]),
 ];
 
@@ -315,6 +316,18 @@ pub(crate) fn rewrite(call: &Call, status: u16, body: &str, view: &View) -> Opti
             same(xml_states(body, view, "subnet", "subnetId", 1, &["state"])?)
         }
         ("ec2", "DescribeInstances" | "RunInstances") if ok => same(xml_instances(body, view)?),
+        ("ec2", "DescribeVpcPeeringConnections" | "CreateVpcPeeringConnection" | "AcceptVpcPeeringConnection")
+            if ok =>
+        {
+            same(xml_states(
+                body,
+                view,
+                "vpc_peering_connection",
+                "vpcPeeringConnectionId",
+                1,
+                &["status", "code"],
+            )?)
+        }
         ("elasticloadbalancing", "DescribeLoadBalancers" | "CreateLoadBalancer") if ok => same(xml_states(
             body,
             view,
@@ -418,7 +431,8 @@ fn xml_asg(body: &str, view: &View) -> Option<String> {
     (!edits.is_empty()).then(|| edits.apply(body))
 }
 
-/// A target whose health checks have not passed yet is `initial`.
+/// A registered target whose health checks have not passed yet is `initial`; one that
+/// is not registered (`unused`) or on its way out (`draining`) stays as it is.
 fn xml_target_health(body: &str, view: &View) -> Option<String> {
     let doc = Doc::parse(body)?;
     let mut edits = Edits::default();
@@ -428,6 +442,10 @@ fn xml_target_health(body: &str, view: &View) -> Option<String> {
             continue;
         }
         if let Some(health) = doc.up(id_elem, 2).and_then(|m| doc.path(m, &["TargetHealth"])) {
+            let state = doc.path(health, &["State"]).map(|e| doc.text(e));
+            if matches!(state.as_deref(), Some("unused" | "draining")) {
+                continue;
+            }
             edits.set_inner(
                 &doc,
                 health,

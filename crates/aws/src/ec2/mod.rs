@@ -55,6 +55,7 @@ mod security_group;
 mod security_group_rule;
 mod subnet;
 mod vpc;
+mod vpc_peering_connection;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -79,6 +80,7 @@ pub use security_group::{SecurityGroup, SecurityGroupArgs};
 pub use security_group_rule::{RuleSource, SecurityGroupRule, SecurityGroupRuleArgs};
 pub use subnet::{Subnet, SubnetArgs};
 pub use vpc::{Vpc, VpcArgs};
+pub use vpc_peering_connection::{VpcPeeringConnection, VpcPeeringConnectionArgs};
 
 use crate::AwsClients;
 
@@ -101,6 +103,7 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
         Arc::new(SecurityGroupRule::new(ec2.clone())),
         Arc::new(LaunchTemplate::new(ec2.clone())),
         Arc::new(Instance::new(ec2.clone())),
+        Arc::new(VpcPeeringConnection::new(ec2.clone())),
     ]
 }
 

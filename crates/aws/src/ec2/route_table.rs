@@ -27,7 +27,7 @@ pub const TYPE: &str = "aws:ec2:RouteTable";
 /// The key of a route's destination in a route map.
 const DESTINATION: &str = "destination_cidr_block";
 /// The keys of the targets a route may have; a route map holds exactly one of them.
-const TARGETS: [&str; 2] = ["gateway_id", "nat_gateway_id"];
+const TARGETS: [&str; 3] = ["gateway_id", "nat_gateway_id", "vpc_peering_connection_id"];
 
 /// How long a route call waits for a just-created route table to become visible: EC2
 /// is eventually consistent, and CreateRoute right after CreateRouteTable can answer
@@ -50,13 +50,19 @@ pub struct Route {
     /// An internet gateway (or virtual private gateway).
     pub gateway_id: Option<Input<String>>,
     pub nat_gateway_id: Option<Input<String>>,
+    /// A VPC peering connection (`aws:ec2:VpcPeeringConnection`).
+    pub vpc_peering_connection_id: Option<Input<String>>,
 }
 
 impl From<Route> for Value {
     fn from(r: Route) -> Value {
         let mut m = Properties::new();
         m.insert(DESTINATION.into(), r.destination_cidr_block.into());
-        for (key, target) in [("gateway_id", r.gateway_id), ("nat_gateway_id", r.nat_gateway_id)] {
+        for (key, target) in [
+            ("gateway_id", r.gateway_id),
+            ("nat_gateway_id", r.nat_gateway_id),
+            ("vpc_peering_connection_id", r.vpc_peering_connection_id),
+        ] {
             if let Some(target) = target {
                 m.insert(key.into(), target.into());
             }
@@ -165,6 +171,9 @@ impl RouteTable {
                             .destination_cidr_block(*dest)
                             .set_gateway_id(opt_str(route, "gateway_id").map(str::to_string))
                             .set_nat_gateway_id(opt_str(route, "nat_gateway_id").map(str::to_string))
+                            .set_vpc_peering_connection_id(
+                                opt_str(route, "vpc_peering_connection_id").map(str::to_string),
+                            )
                             .send()
                             .await
                             .map(|_| ())
@@ -180,6 +189,9 @@ impl RouteTable {
                             .destination_cidr_block(*dest)
                             .set_gateway_id(opt_str(route, "gateway_id").map(str::to_string))
                             .set_nat_gateway_id(opt_str(route, "nat_gateway_id").map(str::to_string))
+                            .set_vpc_peering_connection_id(
+                                opt_str(route, "vpc_peering_connection_id").map(str::to_string),
+                            )
                             .send()
                             .await
                             .map(|_| ())
@@ -347,7 +359,11 @@ fn live_routes(table: &AwsTable) -> Vec<Value> {
             let dest = normalise_cidr(dest).unwrap_or_else(|_| dest.to_string());
             let mut m = Properties::new();
             m.insert(DESTINATION.into(), dest.as_str().into());
-            for (key, target) in [("gateway_id", r.gateway_id()), ("nat_gateway_id", r.nat_gateway_id())] {
+            for (key, target) in [
+                ("gateway_id", r.gateway_id()),
+                ("nat_gateway_id", r.nat_gateway_id()),
+                ("vpc_peering_connection_id", r.vpc_peering_connection_id()),
+            ] {
                 if let Some(target) = target.filter(|t| !t.is_empty()) {
                     m.insert(key.into(), target.into());
                 }

@@ -1,5 +1,5 @@
 //! Elastic Load Balancing v2 providers: an application load balancer, its target
-//! groups, listeners and listener rules.
+//! groups, listeners, listener rules and target group attachments.
 //!
 //! Shared here: [`ListenerAction`] (a listener's default action and a rule's action
 //! have the same shape), [`HealthCheck`], the input checks, and the read-back every
@@ -12,6 +12,7 @@ mod listener;
 mod listener_rule;
 mod load_balancer;
 mod target_group;
+mod target_group_attachment;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -31,6 +32,7 @@ pub use listener::{Listener, ListenerArgs};
 pub use listener_rule::{ListenerRule, ListenerRuleArgs};
 pub use load_balancer::{LoadBalancer, LoadBalancerArgs};
 pub use target_group::{TargetGroup, TargetGroupArgs};
+pub use target_group_attachment::{TargetGroupAttachment, TargetGroupAttachmentArgs};
 
 use crate::common::{changed, found};
 use crate::props::{is_known, props};
@@ -51,6 +53,7 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn Provider>> {
         Arc::new(TargetGroup::new(elbv2.clone(), clients.tagging.clone())),
         Arc::new(Listener::new(elbv2.clone())),
         Arc::new(ListenerRule::new(elbv2.clone())),
+        Arc::new(TargetGroupAttachment::new(elbv2.clone())),
     ]
 }
 
