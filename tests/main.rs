@@ -22,3 +22,4 @@ mod resilience;
 mod state;
 mod teardown;
 mod wait;
+mod webpair;

@@ -2,43 +2,12 @@
 //! semantic validation that reports every problem at once.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
 use serde::Deserialize;
 
-/// One problem with a stack file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: PathBuf,
-    /// The dotted key path, e.g. `network.vpc_cidr`; `(file)` for whole-file problems.
-    pub key: String,
-    pub reason: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: key '{}': {}", self.file.display(), self.key, self.reason)
-    }
-}
-
-/// Every problem found in a stack file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let [one] = self.0.as_slice() {
-            return write!(f, "invalid stack file {one}");
-        }
-        writeln!(f, "invalid stack file: {} problems", self.0.len())?;
-        for e in &self.0 {
-            writeln!(f, "  - {e}")?;
-        }
-        Ok(())
-    }
-}
+pub use stackup_model::{ConfigError, ConfigErrors};
 
 /// How private subnets reach the internet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -273,29 +242,7 @@ impl StackConfig {
 
     /// Parses and validates stack file text; `file` names it in errors.
     pub fn parse(file: &Path, text: &str) -> Result<StackConfig, ConfigErrors> {
-        let error = |key: String, reason: String| {
-            ConfigErrors(vec![ConfigError {
-                file: file.to_path_buf(),
-                key,
-                reason,
-            }])
-        };
-        let deserializer = toml::Deserializer::new(text);
-        let mut config: StackConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let line = inner
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            let location = line.map(|l| format!(" (line {l})")).unwrap_or_default();
-            let key = if path == "." || path.is_empty() {
-                line.and_then(|l| stackup_model::key_at_line(text, l))
-                    .unwrap_or_else(|| "(document)".to_string())
-            } else {
-                path
-            };
-            error(key, format!("{}{location}", inner.message().trim()))
-        })?;
+        let mut config: StackConfig = stackup_model::stackfile::deserialize(file, text)?;
         config.file = file.to_path_buf();
         if config.name.is_empty() {
             config.name = file
@@ -308,21 +255,8 @@ impl StackConfig {
                 .map(|c| format!("{}{}", config.region, c as char))
                 .collect();
         }
-        let problems = config.validate();
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigErrors(
-                problems
-                    .into_iter()
-                    .map(|(key, reason)| ConfigError {
-                        file: file.to_path_buf(),
-                        key,
-                        reason,
-                    })
-                    .collect(),
-            ))
-        }
+        ConfigErrors::check(file, config.validate())?;
+        Ok(config)
     }
 
     /// Every semantic problem, as (key, reason).

@@ -7,11 +7,13 @@
 
 mod program;
 mod record;
+pub mod stackfile;
 mod urn;
 mod value;
 
 pub use program::{DeclareError, Handle, Input, Program, ProgramDef, ResourceArgs, StackBuilder, DEFAULT_PROGRAM};
 pub use record::{ResourceGoal, ResourceRecord};
+pub use stackfile::{ConfigError, ConfigErrors};
 pub use urn::{ModelError, TypeToken, Urn};
 pub use value::{Properties, Reference, Value};
 
