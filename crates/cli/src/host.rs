@@ -134,7 +134,7 @@ fn on_interrupt(cancel: &Cancel, stopping: &'static str, aborted: &'static str) 
 /// itself with SIGKILL at the n-th checkpoint of the write-ahead sequence (journal
 /// written / call returned / outcome recorded), so a test can make every window of it
 /// happen. Without the variable it costs one relaxed atomic increment.
-pub fn crash_test_hook(phase: stackup_executor::Checkpoint) {
+pub fn crash_test_hook(urn: &stackup_model::Urn, kind: stackup_planner::OpKind, phase: stackup_executor::Checkpoint) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::OnceLock;
     static TARGET: OnceLock<Option<usize>> = OnceLock::new();
@@ -142,7 +142,10 @@ pub fn crash_test_hook(phase: stackup_executor::Checkpoint) {
     let target = *TARGET.get_or_init(|| std::env::var("STACKUP_TEST_CRASH_AT").ok().and_then(|v| v.parse().ok()));
     let Some(target) = target else { return };
     if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == target {
-        eprintln!("test hook: killing stackup at crash point {target} ({phase:?})");
+        eprintln!(
+            "test hook: killing stackup at crash point {target} ({phase:?}, {} {urn})",
+            kind.progressive()
+        );
         let _ = std::process::Command::new("kill")
             .args(["-9", &std::process::id().to_string()])
             .status();

@@ -272,7 +272,7 @@ impl Observer for Progress {
                 self.finished.fetch_add(1, Ordering::SeqCst);
                 self.line("!!", "31", &format!("{} {urn} failed: {error}", kind.progressive()));
             }
-            Event::Checkpoint { phase, .. } => crate::host::crash_test_hook(phase),
+            Event::Checkpoint { urn, kind, phase } => crate::host::crash_test_hook(&urn, kind, phase),
         }
     }
 }
