@@ -134,6 +134,20 @@ impl AwsWorld {
     /// `outputs` as recorded.
     #[track_caller]
     fn read<A: ResourceArgs>(&self, name: &str, id: &str, inputs: &Properties, outputs: &Properties) -> LiveResource {
+        self.found::<A>(name, id, inputs, outputs)
+            .pop()
+            .unwrap_or_else(|| panic!("{name} is found"))
+    }
+
+    /// What a read of the resource `name` finds: nothing once it is gone.
+    #[track_caller]
+    fn found<A: ResourceArgs>(
+        &self,
+        name: &str,
+        id: &str,
+        inputs: &Properties,
+        outputs: &Properties,
+    ) -> Vec<LiveResource> {
         block_on(self.provider(A::TYPE).read(ReadRequest {
             targets: vec![ReadTarget {
                 urn: self.urn::<A>(name),
@@ -144,8 +158,6 @@ impl AwsWorld {
         }))
         .expect("read")
         .found
-        .pop()
-        .unwrap_or_else(|| panic!("{name} is found"))
     }
 }
 
@@ -1387,16 +1399,8 @@ fn an_instance_is_registered_once_it_runs_and_is_gone_once_deregistered() {
 
     w.delete::<TargetGroupAttachmentArgs>("web-a", &created.id, &inputs)
         .expect("deregistered");
-    let gone = block_on(w.provider(TargetGroupAttachmentArgs::TYPE).read(ReadRequest {
-        targets: vec![ReadTarget {
-            urn: w.urn::<TargetGroupAttachmentArgs>("web-a"),
-            id: created.id.clone(),
-            inputs: inputs.clone(),
-            outputs: created.outputs.clone(),
-        }],
-    }))
-    .expect("read");
-    assert!(gone.found.is_empty(), "deregistered: {:?}", gone.found);
+    let gone = w.found::<TargetGroupAttachmentArgs>("web-a", &created.id, &inputs, &created.outputs);
+    assert!(gone.is_empty(), "deregistered: {gone:?}");
     block_on(async {
         let described = elbv2
             .describe_target_health()
@@ -1517,16 +1521,8 @@ fn two_vpcs_peer_route_to_each_other_and_part() {
     w.delete::<VpcPeeringConnectionArgs>("link", &peering.id, &new_inputs)
         .expect("deleted");
     assert_eq!(status(&peering.id).as_deref(), Some("deleted"));
-    let gone = block_on(provider.read(ReadRequest {
-        targets: vec![ReadTarget {
-            urn: w.urn::<VpcPeeringConnectionArgs>("link"),
-            id: peering.id.clone(),
-            inputs: new_inputs.clone(),
-            outputs: peering.outputs.clone(),
-        }],
-    }))
-    .expect("read");
-    assert!(gone.found.is_empty(), "a deleted peering is gone: {:?}", gone.found);
+    let gone = w.found::<VpcPeeringConnectionArgs>("link", &peering.id, &new_inputs, &peering.outputs);
+    assert!(gone.is_empty(), "a deleted peering is gone: {gone:?}");
     w.delete::<VpcPeeringConnectionArgs>("link", &peering.id, &new_inputs)
         .expect("a second delete finds it gone");
 }

@@ -72,20 +72,6 @@ impl AwsClients {
         }
     }
 
-    /// Publishes `message` to the SNS topic `topic_arn` (`diff --notify-topic`): the
-    /// one AWS call stackup makes that is not a resource's, kept here with the others.
-    pub async fn publish(&self, topic_arn: &str, subject: &str, message: &str) -> Result<(), ProviderError> {
-        self.sns
-            .publish()
-            .topic_arn(topic_arn)
-            .subject(subject)
-            .message(message)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("Publish", e))
-    }
-
     /// Loads the standard AWS configuration (environment, profiles, `AWS_ENDPOINT_URL`)
     /// for `region`.
     pub async fn load(region: &str) -> AwsClients {
@@ -177,10 +163,20 @@ fn connect(region: String) -> stackup_provider::BoxFuture<'static, stackup_provi
     })
 }
 
+/// Publishes to an SNS topic (`diff --notify-topic`): the one AWS call stackup makes
+/// that is not a resource's, kept here with the others.
 #[async_trait::async_trait]
 impl stackup_provider::Notifier for AwsClients {
     async fn publish(&self, topic: &str, subject: &str, message: &str) -> Result<(), ProviderError> {
-        AwsClients::publish(self, topic, subject, message).await
+        self.sns
+            .publish()
+            .topic_arn(topic)
+            .subject(subject)
+            .message(message)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("Publish", e))
     }
 }
 

@@ -66,7 +66,7 @@ pub async fn up(
     ttl: Option<u64>,
 ) -> anyhow::Result<u8> {
     let s = Session::open(g, "up").await?;
-    let targets = s.stack.targets(raw_targets, &s.records()?)?;
+    let targets = s.stack.targets(raw_targets, &s.stack.records()?)?;
     let opts = UpOptions {
         run: RunOptions {
             parallel,
@@ -93,7 +93,7 @@ pub async fn up(
     // Where the stack lives, for `reap` and a sweep later; and when it expires.
     let file = std::fs::canonicalize(&s.file.path).unwrap_or_else(|_| s.file.path.clone());
     let expires = stackup_engine::record_stack_meta(
-        s.store.as_ref(),
+        s.stack.store.as_ref(),
         &s.file.region,
         &file.display().to_string(),
         ttl,

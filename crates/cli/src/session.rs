@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use stackup_engine::Stack;
-use stackup_model::{ProgramDef, ResourceRecord, TypeToken, Value};
+use stackup_model::{ProgramDef, TypeToken, Value};
 use stackup_provider::{Connection, Notifier, ProviderSet, Registry};
 use stackup_state::SledStore;
 
@@ -118,7 +118,6 @@ pub fn declares(file: &StackFile) -> bool {
 pub struct Session {
     pub file: StackFile,
     pub stack: Stack,
-    pub store: Arc<SledStore>,
     pub notifier: Option<Arc<dyn Notifier>>,
 }
 
@@ -143,16 +142,11 @@ impl Session {
                 .with_context(|| format!("opening the state of stack '{}'", file.name))?,
         );
         let connection = connect(&file.region).await;
-        let stack = Stack::new(&file.name, program, graph, store.clone(), connection.registry);
+        let stack = Stack::new(&file.name, program, graph, store, connection.registry);
         Ok(Session {
             notifier: connection.notifier,
             file,
             stack,
-            store,
         })
-    }
-
-    pub fn records(&self) -> anyhow::Result<Vec<ResourceRecord>> {
-        Ok(self.stack.records()?)
     }
 }

@@ -16,7 +16,7 @@ pub use config::{
     SecurityConfig, StackConfig, StorageConfig, LOG_RETENTION_DAYS,
 };
 
-use stackup_model::{DeclareError, Program, ProgramDef, StackBuilder, Value};
+use stackup_model::{DeclareError, Program, ProgramDef, StackBuilder};
 
 /// The platform as a plug-in: what a stack file with `program = "ecommerce"` (or no
 /// `program` key) runs.
@@ -33,12 +33,7 @@ fn declare(file: &std::path::Path, text: &str) -> Result<Program, DeclareError> 
 
 /// Declares every resource of the platform for one stack.
 pub fn program(config: &StackConfig) -> Program {
-    let default_tags = config
-        .tags
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    let mut stack = StackBuilder::new(&config.name, default_tags);
+    let mut stack = StackBuilder::with_tags(&config.name, &config.tags);
     let network = network::declare(&mut stack, config);
     network.export(&mut stack);
     if let Some(platform) = config.platform() {

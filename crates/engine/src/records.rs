@@ -52,7 +52,8 @@ fn not_recorded(stack: &str, urn: &str) -> EngineError {
 
 /// `state show`: one record, whole.
 pub fn state_show(store: &dyn StateStore, stack: &str, urn: &str) -> Result<ResourceRecord, EngineError> {
-    records_sorted(store)?
+    store
+        .records()?
         .into_iter()
         .find(|r| r.urn.as_str() == urn)
         .ok_or_else(|| not_recorded(stack, urn))

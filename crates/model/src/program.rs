@@ -129,6 +129,15 @@ impl StackBuilder {
         }
     }
 
+    /// A builder whose default tags are the stack file's `[tags]` table.
+    pub fn with_tags(stack: &str, tags: &std::collections::BTreeMap<String, String>) -> StackBuilder {
+        let default_tags = tags
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        StackBuilder::new(stack, default_tags)
+    }
+
     pub fn stack(&self) -> &str {
         &self.stack
     }

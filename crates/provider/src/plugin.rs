@@ -74,17 +74,6 @@ pub trait Notifier: Send + Sync {
     async fn publish(&self, topic: &str, subject: &str, message: &str) -> Result<(), ProviderError>;
 }
 
-impl Registry {
-    /// Adds every provider of `other` (a second provider set).
-    pub fn extend(&mut self, other: Registry) {
-        for ty in other.types().cloned().collect::<Vec<_>>() {
-            if let Some(p) = other.get(&ty) {
-                self.register(p.clone());
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

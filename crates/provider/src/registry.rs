@@ -24,6 +24,11 @@ impl Registry {
         self.providers.get(ty)
     }
 
+    /// Adds every provider of `other` (a second provider set).
+    pub fn extend(&mut self, other: Registry) {
+        self.providers.extend(other.providers);
+    }
+
     pub fn types(&self) -> impl Iterator<Item = &TypeToken> {
         self.providers.keys()
     }

@@ -20,7 +20,7 @@ use stackup_aws::elbv2::{
     HealthCheck, ListenerAction, ListenerArgs, LoadBalancerArgs, TargetGroupArgs, TargetGroupAttachmentArgs,
 };
 use stackup_aws::iam::{InstanceProfileArgs, PolicyStatement, RoleArgs, RolePolicyArgs};
-use stackup_model::{DeclareError, Handle, Program, ProgramDef, StackBuilder, Urn, Value};
+use stackup_model::{DeclareError, Handle, Program, ProgramDef, StackBuilder, Urn};
 
 pub use config::WebPairConfig;
 
@@ -68,12 +68,7 @@ type Rule<'a> = (&'a str, &'a Handle<SecurityGroupArgs>, bool, i64, RuleSource, 
 
 /// Declares the platform for one stack.
 pub fn program(config: &WebPairConfig) -> Program {
-    let default_tags = config
-        .tags
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    let mut stack = StackBuilder::new(&config.name, default_tags);
+    let mut stack = StackBuilder::with_tags(&config.name, &config.tags);
     let s = config.name.clone();
     let tag = |name: &str| BTreeMap::from([("Name".to_string(), format!("{s}-{name}"))]);
     let net = &config.network;
@@ -400,6 +395,7 @@ fn suffix(zone: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stackup_model::Value;
 
     const DEV: &str = include_str!("../../../stacks/web-pair-dev.toml");
 
