@@ -14,6 +14,8 @@ mod config;
 mod crash;
 mod drift;
 mod engine;
+mod lookups;
+mod multitier;
 mod network;
 mod operations;
 mod platform;

@@ -126,18 +126,11 @@ fn the_web_pair_deploys_keeps_serving_without_one_server_and_leaves_nothing() {
     assert_eq!(registered, both);
 
     // A change in place: a tag on every object, nothing replaced.
-    project.write_stack(
+    project.change_in_place(
         STACK,
         &stack_text().replace("environment = \"dev\"", "environment = \"qa\""),
+        10,
     );
-    let diff = project
-        .stackup(&["diff", "--json", "--stack", STACK])
-        .expect_code(2)
-        .json();
-    assert_eq!(diff["counts"]["replace"], 0, "{diff}");
-    assert_eq!(diff["counts"]["create"], 0, "{diff}");
-    assert!(diff["counts"]["update"].as_u64().unwrap_or(0) > 10, "{diff}");
-    project.stackup(&["up", "--yes", "--stack", STACK]).expect_code(0);
     assert_eq!(project.ids_by_name(STACK)["web-a"], web_a, "updated in place");
     block_on(async {
         let vpcs = ec2.describe_vpcs().filters(tagged(STACK)).send().await.expect("vpcs");
@@ -149,7 +142,6 @@ fn the_web_pair_deploys_keeps_serving_without_one_server_and_leaves_nothing() {
             .map(str::to_string);
         assert_eq!(environment.as_deref(), Some("qa"));
     });
-    project.stackup(&["diff", "--stack", STACK]).expect_code(0);
 
     // Drift: the health check path changed in the console; diff finds it, up repairs.
     block_on(async {
@@ -161,17 +153,8 @@ fn the_web_pair_deploys_keeps_serving_without_one_server_and_leaves_nothing() {
             .await
             .expect("modify");
     });
-    let drift = project
-        .stackup(&["diff", "--json", "--stack", STACK])
-        .expect_code(2)
-        .json();
-    let drifted: Vec<&str> = drift["drift"]
-        .as_array()
-        .expect("drift")
-        .iter()
-        .filter_map(|d| d["urn"].as_str())
-        .collect();
-    assert!(drifted.iter().any(|u| u.ends_with("::web-tg")), "{drift}");
+    let drifted = project.drifted(STACK);
+    assert!(drifted.iter().any(|u| u.ends_with("::web-tg")), "{drifted:?}");
     project.stackup(&["up", "--yes", "--stack", STACK]).expect_code(0);
     block_on(async {
         let described = elbv2

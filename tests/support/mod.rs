@@ -76,6 +76,40 @@ impl Project {
         path
     }
 
+    /// Writes `text` as `stack`'s file, checks that `diff` plans in-place updates only
+    /// (more than `min_updates`, nothing created or replaced), applies them, and checks
+    /// that `diff` is clean after.
+    #[track_caller]
+    pub fn change_in_place(&self, stack: &str, text: &str, min_updates: u64) {
+        self.write_stack(stack, text);
+        let diff = self
+            .stackup(&["diff", "--json", "--stack", stack])
+            .expect_code(2)
+            .json();
+        assert_eq!(diff["counts"]["replace"], 0, "{diff}");
+        assert_eq!(diff["counts"]["create"], 0, "{diff}");
+        assert!(diff["counts"]["update"].as_u64().unwrap_or(0) > min_updates, "{diff}");
+        self.stackup(&["up", "--yes", "--stack", stack]).expect_code(0);
+        self.stackup(&["diff", "--stack", stack]).expect_code(0);
+    }
+
+    /// The URNs `diff` reports drifted (it must exit 2).
+    #[track_caller]
+    pub fn drifted(&self, stack: &str) -> Vec<String> {
+        let diff = self
+            .stackup(&["diff", "--json", "--stack", stack])
+            .expect_code(2)
+            .json();
+        diff["drift"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|d| d["urn"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Runs `stackup ARGS` in the project directory against the endpoint.
     pub fn stackup(&self, args: &[&str]) -> Run {
         self.stackup_with_env(args, &[])

@@ -21,6 +21,7 @@ pub mod elbv2;
 mod error;
 pub mod iam;
 pub mod logs;
+pub mod lookups;
 mod props;
 pub mod rds;
 pub mod s3;
@@ -48,6 +49,7 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     pub sns: aws_sdk_sns::Client,
+    pub ssm: aws_sdk_ssm::Client,
     /// The Resource Groups Tagging API: the stack's objects by tag, one call per type.
     pub tagging: aws_sdk_resourcegroupstagging::Client,
 }
@@ -68,6 +70,7 @@ impl AwsClients {
             s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build()),
             secretsmanager: aws_sdk_secretsmanager::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
             tagging: aws_sdk_resourcegroupstagging::Client::new(config),
         }
     }
@@ -96,7 +99,7 @@ impl AwsClients {
     }
 }
 
-/// Every AWS provider, registered by type.
+/// Every AWS provider, registered by type, and every lookup.
 pub fn registry(clients: &AwsClients) -> Registry {
     let mut r = Registry::new();
     let all = [
@@ -114,6 +117,9 @@ pub fn registry(clients: &AwsClients) -> Registry {
     ];
     for p in all.into_iter().flatten() {
         r.register(p);
+    }
+    for l in lookups::lookups(clients) {
+        r.register_lookup(l);
     }
     r
 }

@@ -50,6 +50,16 @@ pub fn plan(plan: &Plan, drift: &[ResourceDrift]) {
         "Plan for stack {}: {} to create, {} to update, {} to replace, {} to delete, {} unchanged.",
         plan.stack, c.create, c.update, c.replace, c.delete, c.same
     );
+    for read in &plan.reads {
+        // Lookups: read, never changed; what each found.
+        println!();
+        println!("{}  read", paint(&format!("<= {}", read.urn), "36"));
+        for (key, value) in &read.outputs {
+            if !matches!(value, Value::Map(m) if m.is_empty()) {
+                println!("      {key}: {value}");
+            }
+        }
+    }
     for step in plan.changed_steps() {
         println!();
         let head = format!("{:>2} {}", step.action.symbol(), step.urn);
@@ -430,6 +440,7 @@ mod tests {
             plan: Plan {
                 stack: "dev".into(),
                 steps: Vec::new(),
+                reads: Vec::new(),
             },
             drift: drifts(),
         };

@@ -85,11 +85,7 @@ impl StackFile {
                 Some(other) => Err(problem(key, format!("must be a string, not {}", other.type_str()))),
             }
         };
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let name = string("name")?.unwrap_or(stem);
+        let name = string("name")?.unwrap_or_else(|| stackup_model::stackfile::name_from_file(&path));
         let region = string("region")?.unwrap_or_default();
         let program = string("program")?.unwrap_or_else(|| DEFAULT_PROGRAM.to_string());
         Ok(StackFile {

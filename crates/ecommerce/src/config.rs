@@ -217,6 +217,23 @@ pub struct StackConfig {
     pub file: PathBuf,
 }
 
+impl stackup_model::stackfile::Settings for StackConfig {
+    fn name_and_file(&mut self) -> (&mut String, &mut PathBuf) {
+        (&mut self.name, &mut self.file)
+    }
+
+    /// No zones given: every zone letter of the region (the tiers use the first ones).
+    fn complete(&mut self) {
+        if self.network.availability_zones.is_empty() {
+            self.network.availability_zones = (b'a'..=b'f').map(|c| format!("{}{}", self.region, c as char)).collect();
+        }
+    }
+
+    fn problems(&self) -> Vec<(String, String)> {
+        self.validate()
+    }
+}
+
 impl StackConfig {
     /// Where `--stack ARG` points: a `.toml` path as given, or `stacks/<ARG>.toml`.
     pub fn path_for(arg: &str) -> PathBuf {
@@ -242,21 +259,7 @@ impl StackConfig {
 
     /// Parses and validates stack file text; `file` names it in errors.
     pub fn parse(file: &Path, text: &str) -> Result<StackConfig, ConfigErrors> {
-        let mut config: StackConfig = stackup_model::stackfile::deserialize(file, text)?;
-        config.file = file.to_path_buf();
-        if config.name.is_empty() {
-            config.name = file
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-        }
-        if config.network.availability_zones.is_empty() {
-            config.network.availability_zones = (b'a'..=b'f')
-                .map(|c| format!("{}{}", config.region, c as char))
-                .collect();
-        }
-        ConfigErrors::check(file, config.validate())?;
-        Ok(config)
+        stackup_model::stackfile::read(file, text)
     }
 
     /// Every semantic problem, as (key, reason).

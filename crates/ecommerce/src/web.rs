@@ -265,7 +265,7 @@ pub fn declare(
     let bastion = stack.declare_after(
         "bastion",
         InstanceArgs {
-            image_id: compute.ami.clone(),
+            image_id: compute.ami.clone().into(),
             instance_type: compute.bastion_instance_type.clone(),
             subnet_id: bastion_subnet,
             security_group_ids: vec![net.bastion_sg.id()],

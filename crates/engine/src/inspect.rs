@@ -40,7 +40,7 @@ pub async fn preview(stack: &Stack, refresh: bool) -> Result<PreviewReport, Engi
     if refresh {
         drift.extend(stack.unmanaged(&records).await?);
     }
-    let plan = stack.plan(&current, &[])?;
+    let plan = stack.plan(&current, &[]).await?;
     Ok(PreviewReport { plan, drift })
 }
 
@@ -105,7 +105,8 @@ pub fn outputs(stack: &Stack) -> Result<Vec<(String, Value)>, EngineError> {
 
 /// The JSON form of a plan and of the drift found by the refresh before it: `{stack,
 /// has_changes, counts, steps: [{urn, type, action, retired, notes, changes: [{key,
-/// old, new, forces_replacement}]}], drift: [... up_action, desired]}`. The shape of
+/// old, new, forces_replacement}]}], reads: [{urn, type, query, found}], drift: [...
+/// up_action, desired]}`. The shape of
 /// `diff --json`, and of the plan `up --json` writes on stderr.
 pub fn plan_json(plan: &Plan, drift: &[ResourceDrift]) -> serde_json::Value {
     let steps: Vec<serde_json::Value> = plan
@@ -153,6 +154,12 @@ pub fn plan_json(plan: &Plan, drift: &[ResourceDrift]) -> serde_json::Value {
         "has_changes": plan.has_changes() || !drift.is_empty(),
         "counts": plan.counts(),
         "steps": steps,
+        "reads": plan.reads.iter().map(|r| json!({
+            "urn": r.urn,
+            "type": r.ty,
+            "query": Value::Map(r.inputs.clone()).to_json(),
+            "found": Value::Map(r.outputs.clone()).to_json(),
+        })).collect::<Vec<_>>(),
         "drift": drift,
     })
 }
@@ -190,6 +197,7 @@ mod tests {
             plan: Plan {
                 stack: "dev".into(),
                 steps: vec![changed],
+                reads: Vec::new(),
             },
             drift: vec![
                 ResourceDrift::Changed {
@@ -227,6 +235,7 @@ mod tests {
             plan: Plan {
                 stack: "dev".into(),
                 steps: Vec::new(),
+                reads: Vec::new(),
             },
             drift: Vec::new(),
         };

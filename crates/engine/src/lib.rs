@@ -61,6 +61,10 @@ pub enum EngineError {
     /// Reading the live resources failed: nothing was planned from a partial view.
     #[error("reading live state: {0}")]
     Refresh(String),
+    /// A lookup found nothing (or more than one thing), or its read failed; nothing
+    /// was changed.
+    #[error("{0}")]
+    Lookup(String),
     /// Looking for objects tagged with the stack that state does not know failed.
     #[error("listing the stack's tagged objects: {0}")]
     Unmanaged(String),

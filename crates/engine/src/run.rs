@@ -68,7 +68,7 @@ pub async fn up(stack: &Stack, opts: &UpOptions, host: &dyn Host, cancel: &Cance
     stack.recover(host).await?;
     let records = stack.records()?;
     let (current, drift) = stack.current_state(records, opts.refresh).await?;
-    let plan = stack.plan(&current, &opts.targets)?;
+    let plan = stack.plan(&current, &opts.targets).await?;
     // Deletes (removed resources, replaced objects) are checked before anything changes.
     preflight(&stack.registry, &plan, opts.run.parallel, "up").await?;
     confirm_and_apply(stack, plan, drift, "up", &opts.run, host, cancel).await

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use stackup_executor::{refresh, ResourceDrift};
 use stackup_graph::DependencyGraph;
-use stackup_model::{Program, ResourceRecord, TypeToken, Urn};
-use stackup_planner::{plan, Plan, PlanRequest};
-use stackup_provider::Registry;
+use stackup_model::{Program, Properties, ResourceGoal, ResourceRecord, TypeToken, Urn, Value};
+use stackup_planner::{plan, InvalidInputs, Plan, PlanError, PlanRequest, Read};
+use stackup_provider::{LookupRequest, Registry};
 use stackup_state::StateStore;
+use tokio::sync::OnceCell;
 
 use crate::{EngineError, Host};
 
@@ -20,17 +21,32 @@ pub struct Stack {
     pub graph: DependencyGraph,
     pub store: Arc<dyn StateStore>,
     pub registry: Registry,
+    /// The program's lookups, read once per operation (see [`Stack::lookups`]).
+    resolved: OnceCell<Resolved>,
+}
+
+/// What the lookups found, and the goals with their references replaced by it.
+struct Resolved {
+    /// None when the program has no lookups: its goals are used as they are.
+    goals: Option<Vec<ResourceGoal>>,
+    reads: Vec<Read>,
 }
 
 impl Stack {
     /// Checks a program before anything is opened: its graph, and every resource's
     /// inputs against `offline` providers (their checks are pure) as if nothing
     /// existed. Bad input is reported here, before the state store or any cloud call.
+    ///
+    /// Lookups are checked here too (a known type, a valid query that uses only
+    /// lookups declared before it); what they will find is `Value::Unknown` until the
+    /// plan reads them.
     pub fn validate(name: &str, program: &Program, offline: &Registry) -> Result<DependencyGraph, EngineError> {
-        let graph = DependencyGraph::from_goals(&program.goals)?;
+        check_lookups(program, offline)?;
+        let goals = program.goals_with(&BTreeMap::new());
+        let graph = DependencyGraph::from_goals(&goals)?;
         plan(PlanRequest {
             stack: name,
-            goals: &program.goals,
+            goals: &goals,
             graph: &graph,
             current: &[],
             retired: &[],
@@ -54,6 +70,7 @@ impl Stack {
             graph,
             store,
             registry,
+            resolved: OnceCell::new(),
         }
     }
 
@@ -79,7 +96,7 @@ impl Stack {
     pub async fn recover(&self, host: &dyn Host) -> Result<(), EngineError> {
         let dependencies: BTreeMap<Urn, Vec<Urn>> = self
             .program
-            .goals
+            .goals_with(&BTreeMap::new())
             .iter()
             .map(|g| (g.urn.clone(), g.dependencies()))
             .collect();
@@ -147,18 +164,90 @@ impl Stack {
     }
 
     /// Plans the program against `current`, limited to `targets` (and what they need)
-    /// when any.
-    pub fn plan(&self, current: &[ResourceRecord], targets: &[Urn]) -> Result<Plan, EngineError> {
+    /// when any. Reads the program's lookups first (once per stack): the plan shows
+    /// what they found.
+    pub async fn plan(&self, current: &[ResourceRecord], targets: &[Urn]) -> Result<Plan, EngineError> {
+        let resolved = self.lookups().await?;
         let retired = self.store.retired()?;
-        Ok(plan(PlanRequest {
+        let mut plan = plan(PlanRequest {
             stack: &self.name,
-            goals: &self.program.goals,
+            goals: resolved.goals.as_deref().unwrap_or(&self.program.goals),
             graph: &self.graph,
             current,
             retired: &retired,
             registry: &self.registry,
             targets,
-        })?)
+        })?;
+        plan.reads = resolved.reads.clone();
+        Ok(plan)
+    }
+
+    /// Reads the program's lookups, each once, those that use another lookup's result
+    /// after it, the others concurrently. A lookup that finds nothing, or more than one
+    /// thing, fails the plan naming it and its query; nothing has been changed.
+    async fn lookups(&self) -> Result<&Resolved, EngineError> {
+        self.resolved.get_or_try_init(|| self.read_lookups()).await
+    }
+
+    async fn read_lookups(&self) -> Result<Resolved, EngineError> {
+        let program = &self.program;
+        let mut found: BTreeMap<Urn, Properties> = BTreeMap::new();
+        let mut reads = Vec::new();
+        let mut pending: Vec<_> = program.lookups.iter().collect();
+        while !pending.is_empty() {
+            let (ready, waiting): (Vec<_>, Vec<_>) = pending.into_iter().partition(|l| {
+                l.inputs
+                    .values()
+                    .flat_map(Value::references)
+                    .all(|r| found.contains_key(&r.urn))
+            });
+            if ready.is_empty() {
+                // Validation allows only references to lookups declared earlier.
+                return Err(EngineError::Internal("lookups that use each other in a cycle".into()));
+            }
+            let mut tasks = tokio::task::JoinSet::new();
+            for l in ready {
+                let lookup = self.registry.lookup(&l.ty).cloned().ok_or_else(|| {
+                    EngineError::Lookup(format!("{}: no lookup of type {} is registered", l.urn, l.ty))
+                })?;
+                let (urn, ty, inputs) = (l.urn.clone(), l.ty.clone(), program.substitute(&l.inputs, &found));
+                tasks.spawn(async move {
+                    let answer = lookup
+                        .lookup(LookupRequest {
+                            urn: &urn,
+                            inputs: &inputs,
+                        })
+                        .await;
+                    (urn, ty, inputs, answer)
+                });
+            }
+            let mut failed = Vec::new();
+            while let Some(joined) = tasks.join_next().await {
+                let (urn, ty, inputs, answer) =
+                    joined.map_err(|e| EngineError::Internal(format!("a lookup did not finish: {e}")))?;
+                match answer {
+                    Ok(Some(outputs)) => {
+                        found.insert(urn.clone(), outputs.clone());
+                        reads.push(Read {
+                            urn,
+                            ty,
+                            inputs,
+                            outputs,
+                        });
+                    }
+                    Ok(None) => failed.push(format!("lookup {urn} found nothing matching {}", query(&inputs))),
+                    Err(e) => failed.push(format!("lookup {urn} ({}): {e}", query(&inputs))),
+                }
+            }
+            if !failed.is_empty() {
+                failed.sort();
+                return Err(EngineError::Lookup(failed.join("; ")));
+            }
+            pending = waiting;
+        }
+        reads.sort_by(|a, b| a.urn.cmp(&b.urn));
+        let goals = (!program.lookups.is_empty()).then(|| program.goals_with(&found).into_owned());
+        Ok(Resolved { goals, reads })
     }
 
     /// Parses `--target` URNs; each must be declared by the program or recorded.
@@ -175,5 +264,61 @@ impl Stack {
                 Ok(urn)
             })
             .collect()
+    }
+}
+
+/// A lookup's query as people read it: `{default: true}`, `{tags: {Name: shared}}`.
+fn query(inputs: &Properties) -> String {
+    let shown: serde_json::Map<String, serde_json::Value> = inputs
+        .iter()
+        .filter(|(_, v)| !matches!(v, Value::Null))
+        .map(|(k, v)| (k.clone(), v.to_json()))
+        .collect();
+    serde_json::Value::Object(shown).to_string()
+}
+
+/// Every lookup names a registered lookup type, passes its check, and uses only
+/// lookups declared before it (a lookup reads what exists before the run, so it cannot
+/// use a resource the stack creates).
+fn check_lookups(program: &Program, registry: &Registry) -> Result<(), EngineError> {
+    let mut invalid = InvalidInputs::default();
+    let mut seen: BTreeSet<&Urn> = BTreeSet::new();
+    for l in &program.lookups {
+        match registry.lookup(&l.ty) {
+            None => invalid
+                .0
+                .push((l.urn.clone(), "(type)".into(), format!("no lookup of type {}", l.ty))),
+            Some(lookup) => {
+                let unresolved: BTreeMap<Urn, Properties> = BTreeMap::new();
+                for f in lookup.check(&program.substitute(&l.inputs, &unresolved)) {
+                    invalid.0.push((l.urn.clone(), f.property, f.reason));
+                }
+            }
+        }
+        for (key, v) in &l.inputs {
+            for r in v.references() {
+                if !seen.contains(&r.urn) {
+                    let why = if program.is_lookup(&r.urn) {
+                        format!("uses lookup {}, which is declared after it", r.urn)
+                    } else {
+                        format!(
+                            "uses {}, which is not a lookup: a lookup reads what exists before the run, never what the stack creates",
+                            r.urn
+                        )
+                    };
+                    invalid.0.push((l.urn.clone(), key.clone(), why));
+                }
+            }
+        }
+        if !seen.insert(&l.urn) {
+            invalid
+                .0
+                .push((l.urn.clone(), "(name)".into(), "declared twice".into()));
+        }
+    }
+    if invalid.0.is_empty() {
+        Ok(())
+    } else {
+        Err(PlanError::Invalid(invalid).into())
     }
 }

@@ -11,7 +11,10 @@ pub mod stackfile;
 mod urn;
 mod value;
 
-pub use program::{DeclareError, Handle, Input, Program, ProgramDef, ResourceArgs, StackBuilder, DEFAULT_PROGRAM};
+pub use program::{
+    lookup_output, DeclareError, Handle, Input, LookupArgs, LookupGoal, Program, ProgramDef, ResourceArgs,
+    StackBuilder, DEFAULT_PROGRAM,
+};
 pub use record::{ResourceGoal, ResourceRecord};
 pub use stackfile::{ConfigError, ConfigErrors};
 pub use urn::{ModelError, TypeToken, Urn};

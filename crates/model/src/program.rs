@@ -14,6 +14,27 @@ pub trait ResourceArgs {
     fn into_properties(self) -> Properties;
 }
 
+/// A typed lookup argument struct (a data source): what a program fills in to read
+/// something that exists outside the stack (the default VPC, the region's zones, an
+/// AMI id from an SSM parameter, a subnet by tag). Lookups are resolved while planning,
+/// shown in the plan, and never created, changed or deleted.
+pub trait LookupArgs {
+    /// The lookup type, e.g. `aws:ec2:getVpc`.
+    const TYPE: &'static str;
+    /// The IAM actions the lookup calls (part of the stack's deployment policy).
+    const IAM_ACTIONS: &'static [&'static str] = &[];
+    fn into_properties(self) -> Properties;
+}
+
+/// A declared lookup: its query. Its outputs are what it found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LookupGoal {
+    pub urn: Urn,
+    pub ty: TypeToken,
+    /// The query; may reference other lookups' outputs, never a resource of the stack.
+    pub inputs: Properties,
+}
+
 /// An argument that is either a literal or another resource's output.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input<T> {
@@ -68,7 +89,8 @@ impl<R> Handle<R> {
         self.output("id")
     }
 
-    /// Any named output of the resource.
+    /// Any named output of the resource. For a lookup, `name[i]` takes element `i` of
+    /// a list output (`zones.output("names[0]")`).
     pub fn output<T>(&self, name: &str) -> Input<T> {
         Input::Output(Reference {
             urn: self.urn.clone(),
@@ -83,6 +105,7 @@ pub struct StackBuilder {
     stack: String,
     default_tags: Properties,
     goals: Vec<ResourceGoal>,
+    lookups: Vec<LookupGoal>,
     exports: Vec<(String, Reference)>,
     iam_actions: std::collections::BTreeSet<&'static str>,
 }
@@ -114,6 +137,8 @@ impl std::fmt::Debug for ProgramDef {
 #[derive(Debug, Clone, Default)]
 pub struct Program {
     pub goals: Vec<ResourceGoal>,
+    /// Read-only declarations resolved while planning; `goals` may reference them.
+    pub lookups: Vec<LookupGoal>,
     /// Named stack outputs (`stackup outputs`), each another resource's output.
     pub exports: Vec<(String, Reference)>,
 }
@@ -124,6 +149,7 @@ impl StackBuilder {
             stack: stack.to_string(),
             default_tags,
             goals: Vec::new(),
+            lookups: Vec::new(),
             exports: Vec::new(),
             iam_actions: std::collections::BTreeSet::new(),
         }
@@ -172,6 +198,22 @@ impl StackBuilder {
         }
     }
 
+    /// Declares a lookup: something that exists outside the stack, read while planning.
+    pub fn lookup<L: LookupArgs>(&mut self, name: &str, args: L) -> Handle<L> {
+        let ty = TypeToken::from_static(L::TYPE);
+        let urn = Urn::new(&self.stack, &ty, name);
+        self.iam_actions.extend(L::IAM_ACTIONS);
+        self.lookups.push(LookupGoal {
+            urn: urn.clone(),
+            ty,
+            inputs: args.into_properties(),
+        });
+        Handle {
+            urn,
+            _args: PhantomData,
+        }
+    }
+
     /// Every IAM action the resources declared so far need stackup to call, sorted.
     pub fn iam_actions(&self) -> Vec<String> {
         self.iam_actions.iter().map(|a| a.to_string()).collect()
@@ -187,7 +229,72 @@ impl StackBuilder {
     pub fn finish(self) -> Program {
         Program {
             goals: self.goals,
+            lookups: self.lookups,
             exports: self.exports,
         }
+    }
+}
+
+impl Program {
+    /// Whether `urn` names one of the program's lookups.
+    pub fn is_lookup(&self, urn: &Urn) -> bool {
+        self.lookups.iter().any(|l| &l.urn == urn)
+    }
+
+    /// The goals with every reference to a lookup replaced by what `found` holds for
+    /// it, or by `Value::Unknown` for a lookup not resolved (yet): what validation
+    /// checks before any call, and what the planner plans once lookups are read.
+    /// References to resources stay.
+    pub fn goals_with(
+        &self,
+        found: &std::collections::BTreeMap<Urn, Properties>,
+    ) -> std::borrow::Cow<'_, [ResourceGoal]> {
+        if self.lookups.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.goals);
+        }
+        self.goals
+            .iter()
+            .map(|g| ResourceGoal {
+                inputs: self.substitute(&g.inputs, found),
+                depends_on: g.depends_on.iter().filter(|u| !self.is_lookup(u)).cloned().collect(),
+                ..g.clone()
+            })
+            .collect()
+    }
+
+    /// `inputs` with references to lookups replaced as [`Program::goals_with`] says.
+    pub fn substitute(&self, inputs: &Properties, found: &std::collections::BTreeMap<Urn, Properties>) -> Properties {
+        inputs
+            .iter()
+            .map(|(k, v)| {
+                let v = v.resolve(&mut |r: &Reference| {
+                    if !self.is_lookup(&r.urn) {
+                        return Value::Ref(r.clone());
+                    }
+                    match found.get(&r.urn) {
+                        Some(outputs) => lookup_output(outputs, &r.output),
+                        None => Value::Unknown,
+                    }
+                });
+                (k.clone(), v)
+            })
+            .collect()
+    }
+}
+
+/// Output `name` of a lookup, where `name[i]` is element `i` of a list output; Null
+/// when the lookup has no such output.
+pub fn lookup_output(outputs: &Properties, name: &str) -> Value {
+    let indexed = name
+        .strip_suffix(']')
+        .and_then(|n| n.split_once('['))
+        .and_then(|(key, i)| Some((key, i.parse::<usize>().ok()?)));
+    match indexed {
+        Some((key, i)) => outputs
+            .get(key)
+            .and_then(|v| v.as_list())
+            .and_then(|l| l.get(i).cloned())
+            .unwrap_or(Value::Null),
+        None => outputs.get(name).cloned().unwrap_or(Value::Null),
     }
 }

@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use ipnet::Ipv4Net;
 use serde::de::DeserializeOwned;
 
 /// One problem with a stack file.
@@ -29,6 +30,11 @@ impl fmt::Display for ConfigError {
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
 impl ConfigErrors {
+    /// The problems as `(key, reason)`, in order.
+    pub fn keyed(&self) -> Vec<(String, String)> {
+        self.0.iter().map(|e| (e.key.clone(), e.reason.clone())).collect()
+    }
+
     /// The problems `(key, reason)` of `file`; Ok when there are none.
     pub fn check(file: &Path, problems: Vec<(String, String)>) -> Result<(), ConfigErrors> {
         if problems.is_empty() {
@@ -84,6 +90,200 @@ pub fn deserialize<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Co
             reason: format!("{}{location}", inner.message().trim()),
         }])
     })
+}
+
+/// A program's settings as its stack file holds them: what [`read`] needs to finish
+/// reading them and to validate them.
+pub trait Settings: DeserializeOwned {
+    /// The `name` key (an empty one becomes the file's name) and where the path of the
+    /// file the settings came from is kept.
+    fn name_and_file(&mut self) -> (&mut String, &mut PathBuf);
+
+    /// Fills in defaults that depend on other keys (zones from the region). None by
+    /// default.
+    fn complete(&mut self) {}
+
+    /// Every semantic problem, as `(key, reason)`.
+    fn problems(&self) -> Vec<(String, String)>;
+}
+
+/// Reads a program's settings from the TOML `text` of `file`: deserialized (see
+/// [`deserialize`]), named after the file unless they say otherwise, completed, and
+/// validated, every problem reported at once.
+pub fn read<T: Settings>(file: &Path, text: &str) -> Result<T, ConfigErrors> {
+    let mut settings: T = deserialize(file, text)?;
+    let (name, path) = settings.name_and_file();
+    *path = file.to_path_buf();
+    if name.is_empty() {
+        *name = name_from_file(file);
+    }
+    settings.complete();
+    ConfigErrors::check(file, settings.problems())?;
+    Ok(settings)
+}
+
+/// The stack name a file gives when it sets none: its name without `.toml`.
+pub fn name_from_file(file: &Path) -> String {
+    file.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The semantic problems of a stack file, as `(key, reason)`, collected by the checks
+/// every program's settings share (stack name, VPC and subnet blocks, zones, AMI,
+/// instance type, tags), so that each program reports all of them at once and words
+/// them the same way.
+#[derive(Debug, Default)]
+pub struct Problems(pub Vec<(String, String)>);
+
+impl Problems {
+    pub fn fail(&mut self, key: &str, reason: String) {
+        self.0.push((key.to_string(), reason));
+    }
+
+    /// `program` is this program.
+    pub fn program(&mut self, program: &str, expected: &str) {
+        if program != expected {
+            self.fail("program", format!("'{program}' is not this program ({expected})"));
+        }
+    }
+
+    /// The stack name: 1 to `max` characters of a-z, 0-9 and '-', not starting with
+    /// '-'; `why` says what limits it.
+    pub fn stack_name(&mut self, name: &str, max: usize, why: &str) {
+        let ok = (1..=max).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !name.starts_with('-');
+        if !ok {
+            self.fail(
+                "name",
+                format!("'{name}' must be 1-{max} characters of a-z, 0-9 and '-' ({why})"),
+            );
+        }
+    }
+
+    /// An IPv4 block of `/16` to `/28` (what AWS accepts for VPCs and subnets) with no
+    /// host bits set; `what` is "VPC" or "subnet".
+    pub fn block(&mut self, key: &str, cidr: &str, what: &str) -> Option<Ipv4Net> {
+        match cidr.parse::<Ipv4Net>() {
+            Ok(b) if b != b.trunc() => {
+                self.fail(key, format!("'{cidr}' has host bits set; the network is {}", b.trunc()));
+                None
+            }
+            Ok(b) if !(16..=28).contains(&b.prefix_len()) => {
+                self.fail(key, format!("a {what} block must be from /16 to /28"));
+                None
+            }
+            Ok(b) => Some(b),
+            Err(_) => {
+                self.fail(key, format!("'{cidr}' is not an IPv4 CIDR block"));
+                None
+            }
+        }
+    }
+
+    /// Exactly `count` subnet blocks under `key`, each inside `vpc` and overlapping
+    /// none of `taken` (the blocks checked before, which this extends).
+    pub fn subnets(
+        &mut self,
+        key: &str,
+        cidrs: &[String],
+        count: usize,
+        vpc: Option<(&str, Ipv4Net)>,
+        taken: &mut Vec<(String, Ipv4Net)>,
+    ) {
+        if cidrs.len() != count {
+            self.fail(
+                key,
+                format!("exactly {count} block(s) (one per zone), not {}", cidrs.len()),
+            );
+        }
+        for (i, cidr) in cidrs.iter().enumerate() {
+            let key = format!("{key}[{i}]");
+            let Some(b) = self.block(&key, cidr, "subnet") else {
+                continue;
+            };
+            if let Some((vpc_text, v)) = vpc {
+                if !v.contains(&b) {
+                    self.fail(&key, format!("'{cidr}' is outside the VPC's {vpc_text}"));
+                }
+            }
+            if let Some((other, _)) = taken.iter().find(|(_, o)| o.contains(&b) || b.contains(o)) {
+                let reason = format!("'{cidr}' overlaps {other}");
+                self.fail(&key, reason);
+            }
+            taken.push((key, b));
+        }
+    }
+
+    /// `count` distinct zones of `region` (`us-east-1a`).
+    pub fn zones(&mut self, key: &str, zones: &[String], region: &str, count: usize) {
+        if zones.len() != count {
+            self.fail(key, format!("exactly {count} zones, not {}", zones.len()));
+        }
+        for (i, zone) in zones.iter().enumerate() {
+            let in_region = zone.len() == region.len() + 1
+                && zone.starts_with(region)
+                && zone.ends_with(|c: char| c.is_ascii_lowercase());
+            if !in_region {
+                self.fail(&format!("{key}[{i}]"), format!("'{zone}' is not a zone of {region}"));
+            }
+        }
+        let mut distinct = zones.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() != zones.len() {
+            self.fail(key, "the zones must differ".into());
+        }
+    }
+
+    /// An AMI id (`ami-` and hex digits) or `resolve:ssm:/<parameter>`.
+    pub fn ami(&mut self, key: &str, ami: &str) {
+        let ok = (ami.starts_with("ami-") && ami.len() > 4 && ami[4..].bytes().all(|b| b.is_ascii_hexdigit()))
+            || ami.starts_with("resolve:ssm:/");
+        if !ok {
+            self.fail(
+                key,
+                format!("'{ami}' must be an AMI id (ami-...) or resolve:ssm:<parameter>"),
+            );
+        }
+    }
+
+    /// An EC2 instance type (`t3.micro`).
+    pub fn instance_type(&mut self, key: &str, ty: &str) {
+        let ok = ty.split_once('.').is_some_and(|(family, size)| {
+            !family.is_empty()
+                && !size.is_empty()
+                && family
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && size.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
+        if !ok {
+            self.fail(key, format!("'{ty}' is not an EC2 instance type (like t3.micro)"));
+        }
+    }
+
+    /// An absolute URL path without spaces (a health check path).
+    pub fn path(&mut self, key: &str, path: &str) {
+        if !path.starts_with('/') || path.contains(char::is_whitespace) {
+            self.fail(key, format!("'{path}' must be an absolute path without spaces"));
+        }
+    }
+
+    /// The `[tags]` table: no reserved prefixes.
+    pub fn tags(&mut self, tags: &std::collections::BTreeMap<String, String>) {
+        for key in tags.keys() {
+            if key.starts_with("aws:") || key.starts_with("stackup:") {
+                self.fail(
+                    &format!("tags.{key}"),
+                    "the aws: and stackup: prefixes are reserved".into(),
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -139,5 +139,6 @@ pub fn plan_destroy(req: DestroyRequest<'_>) -> Result<Plan, DestroyError> {
     Ok(Plan {
         stack: req.stack.to_string(),
         steps,
+        reads: Vec::new(),
     })
 }

@@ -108,6 +108,21 @@ pub struct Step {
 pub struct Plan {
     pub stack: String,
     pub steps: Vec<Step>,
+    /// The lookups read to make the plan, with what each found: shown, never applied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<Read>,
+}
+
+/// A lookup the plan read (a data source): never created, changed or deleted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Read {
+    pub urn: Urn,
+    #[serde(rename = "type")]
+    pub ty: TypeToken,
+    /// The query, references resolved.
+    pub inputs: Properties,
+    /// What it found (`id` and the type's other outputs).
+    pub outputs: Properties,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -335,6 +350,7 @@ pub fn plan(req: PlanRequest<'_>) -> Result<Plan, PlanError> {
     Ok(Plan {
         stack: req.stack.to_string(),
         steps,
+        reads: Vec::new(),
     })
 }
 

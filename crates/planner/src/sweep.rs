@@ -95,6 +95,7 @@ pub fn plan_sweep(req: SweepRequest<'_>) -> (Plan, Vec<SweepItem>) {
         Plan {
             stack: req.stack.to_string(),
             steps,
+            reads: Vec::new(),
         },
         items,
     )

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use stackup_model::{Properties, TypeToken, Urn, Value};
 
 pub use plugin::{BoxFuture, Connection, DeleteOverride, Notifier, ProviderSet};
+pub use registry::Lookups;
 pub use registry::Registry;
 
 /// What went wrong in a provider call, as far as the engine needs to know.
@@ -269,6 +270,31 @@ pub struct FindRequest {
     pub stack: String,
     pub inputs: Properties,
     pub token: String,
+}
+
+/// One lookup to resolve: its query, every reference resolved.
+pub struct LookupRequest<'a> {
+    pub urn: &'a Urn,
+    pub inputs: &'a Properties,
+}
+
+/// The code for one lookup type (a data source): it reads, never writes.
+#[async_trait]
+pub trait Lookup: Send + Sync {
+    /// The lookup type, e.g. `aws:ec2:getVpc`.
+    fn ty(&self) -> &TypeToken;
+
+    /// Validates a query before any call. Pure. Inputs may hold `Value::Unknown` (a
+    /// value another lookup supplies) and must be accepted as such.
+    fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
+        let _ = inputs;
+        Vec::new()
+    }
+
+    /// What the query finds: its outputs (at least `id`), or None when nothing matches.
+    /// More than one match is an `Invalid` error naming how many: a lookup reads one
+    /// thing.
+    async fn lookup(&self, req: LookupRequest<'_>) -> Result<Option<Properties>, ProviderError>;
 }
 
 /// The code for one resource type.

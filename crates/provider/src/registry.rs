@@ -3,12 +3,17 @@ use std::sync::Arc;
 
 use stackup_model::TypeToken;
 
-use crate::Provider;
+use crate::{Lookup, Provider};
 
-/// The providers available to a run, by resource type.
+/// The lookups a registry knows, by type.
+pub type Lookups = BTreeMap<TypeToken, Arc<dyn Lookup>>;
+
+/// The providers available to a run, by resource type, and the lookups (data sources)
+/// by lookup type.
 #[derive(Clone, Default)]
 pub struct Registry {
     providers: BTreeMap<TypeToken, Arc<dyn Provider>>,
+    lookups: Lookups,
 }
 
 impl Registry {
@@ -24,9 +29,18 @@ impl Registry {
         self.providers.get(ty)
     }
 
-    /// Adds every provider of `other` (a second provider set).
+    pub fn register_lookup(&mut self, lookup: Arc<dyn Lookup>) {
+        self.lookups.insert(lookup.ty().clone(), lookup);
+    }
+
+    pub fn lookup(&self, ty: &TypeToken) -> Option<&Arc<dyn Lookup>> {
+        self.lookups.get(ty)
+    }
+
+    /// Adds every provider and lookup of `other` (a second provider set).
     pub fn extend(&mut self, other: Registry) {
         self.providers.extend(other.providers);
+        self.lookups.extend(other.lookups);
     }
 
     pub fn types(&self) -> impl Iterator<Item = &TypeToken> {

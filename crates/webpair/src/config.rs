@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ipnet::Ipv4Net;
 use serde::Deserialize;
+use stackup_model::stackfile::{Problems, Settings};
 use stackup_model::ConfigErrors;
 
 /// A stack file with `program = "web-pair"`.
@@ -65,163 +65,47 @@ fn default_title() -> String {
 impl WebPairConfig {
     /// Parses and validates stack file text; `file` names it in errors.
     pub fn parse(file: &Path, text: &str) -> Result<WebPairConfig, ConfigErrors> {
-        let mut config: WebPairConfig = stackup_model::stackfile::deserialize(file, text)?;
-        config.file = file.to_path_buf();
-        if config.name.is_empty() {
-            config.name = file
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-        }
-        ConfigErrors::check(file, config.validate())?;
-        Ok(config)
+        stackup_model::stackfile::read(file, text)
+    }
+}
+
+impl Settings for WebPairConfig {
+    fn name_and_file(&mut self) -> (&mut String, &mut PathBuf) {
+        (&mut self.name, &mut self.file)
     }
 
-    /// Every semantic problem, as (key, reason).
-    fn validate(&self) -> Vec<(String, String)> {
-        let mut p: Vec<(String, String)> = Vec::new();
-        let mut fail = |key: &str, reason: String| p.push((key.to_string(), reason));
-        if self.program != "web-pair" {
-            fail("program", format!("'{}' is not this program (web-pair)", self.program));
-        }
-        let name_ok = (1..=24).contains(&self.name.len())
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !self.name.starts_with('-');
-        if !name_ok {
-            fail(
-                "name",
-                format!(
-                    "'{}' must be 1-24 characters of a-z, 0-9 and '-' (it prefixes the load balancer's and target group's 32-character names)",
-                    self.name
-                ),
-            );
-        }
+    fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Problems::default();
+        p.program(&self.program, "web-pair");
+        p.stack_name(
+            &self.name,
+            24,
+            "it prefixes the load balancer's and target group's 32-character names",
+        );
         let net = &self.network;
-        let vpc = match net.vpc_cidr.parse::<Ipv4Net>() {
-            Ok(v) if v != v.trunc() => {
-                fail(
-                    "network.vpc_cidr",
-                    format!("'{}' has host bits set; the network is {}", net.vpc_cidr, v.trunc()),
-                );
-                None
-            }
-            Ok(v) if !(16..=28).contains(&v.prefix_len()) => {
-                fail("network.vpc_cidr", "a VPC block must be from /16 to /28".into());
-                None
-            }
-            Ok(v) => Some(v),
-            Err(_) => {
-                fail(
-                    "network.vpc_cidr",
-                    format!("'{}' is not an IPv4 CIDR block", net.vpc_cidr),
-                );
-                None
-            }
-        };
-        if net.availability_zones.len() != 2 {
-            fail(
-                "network.availability_zones",
-                format!(
-                    "exactly two zones (one server in each), not {}",
-                    net.availability_zones.len()
-                ),
-            );
-        }
-        for (i, zone) in net.availability_zones.iter().enumerate() {
-            let in_region = zone.len() == self.region.len() + 1
-                && zone.starts_with(&self.region)
-                && zone.ends_with(|c: char| c.is_ascii_lowercase());
-            if !in_region {
-                fail(
-                    &format!("network.availability_zones[{i}]"),
-                    format!("'{zone}' is not a zone of {}", self.region),
-                );
-            }
-        }
-        if net.availability_zones.len() == 2 && net.availability_zones[0] == net.availability_zones[1] {
-            fail("network.availability_zones", "the two zones must differ".into());
-        }
-        let mut blocks: Vec<(String, Ipv4Net)> = Vec::new();
+        let vpc = p.block("network.vpc_cidr", &net.vpc_cidr, "VPC");
+        p.zones("network.availability_zones", &net.availability_zones, &self.region, 2);
+        let mut taken = Vec::new();
         for (key, cidrs) in [
             ("network.public_subnet_cidrs", &net.public_subnet_cidrs),
             ("network.private_subnet_cidrs", &net.private_subnet_cidrs),
         ] {
-            if cidrs.len() != 2 {
-                fail(key, format!("exactly two blocks (one per zone), not {}", cidrs.len()));
-            }
-            for (i, cidr) in cidrs.iter().enumerate() {
-                let key = format!("{key}[{i}]");
-                match cidr.parse::<Ipv4Net>() {
-                    Ok(b) if b != b.trunc() => fail(
-                        &key,
-                        format!("'{cidr}' has host bits set; the network is {}", b.trunc()),
-                    ),
-                    Ok(b) if !(16..=28).contains(&b.prefix_len()) => {
-                        fail(&key, "a subnet block must be from /16 to /28".into())
-                    }
-                    Ok(b) => {
-                        if vpc.is_some_and(|v| !v.contains(&b)) {
-                            fail(&key, format!("'{cidr}' is outside the VPC's {}", net.vpc_cidr));
-                        }
-                        if let Some((other, _)) = blocks.iter().find(|(_, o)| o.contains(&b) || b.contains(o)) {
-                            fail(&key, format!("'{cidr}' overlaps {other}"));
-                        }
-                        blocks.push((key.clone(), b));
-                    }
-                    Err(_) => fail(&key, format!("'{cidr}' is not an IPv4 CIDR block")),
-                }
-            }
+            p.subnets(key, cidrs, 2, vpc.map(|v| (net.vpc_cidr.as_str(), v)), &mut taken);
         }
         let web = &self.web;
-        let ami_ok =
-            (web.ami.starts_with("ami-") && web.ami.len() > 4 && web.ami[4..].bytes().all(|b| b.is_ascii_hexdigit()))
-                || web.ami.starts_with("resolve:ssm:/");
-        if !ami_ok {
-            fail(
-                "web.ami",
-                format!("'{}' must be an AMI id (ami-...) or resolve:ssm:<parameter>", web.ami),
-            );
-        }
-        let type_ok = web.instance_type.split_once('.').is_some_and(|(family, size)| {
-            !family.is_empty()
-                && !size.is_empty()
-                && family
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && size.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        });
-        if !type_ok {
-            fail(
-                "web.instance_type",
-                format!("'{}' is not an EC2 instance type (like t3.micro)", web.instance_type),
-            );
-        }
-        if !web.health_check_path.starts_with('/') || web.health_check_path.contains(char::is_whitespace) {
-            fail(
-                "web.health_check_path",
-                format!("'{}' must be an absolute path without spaces", web.health_check_path),
-            );
-        }
+        p.ami("web.ami", &web.ami);
+        p.instance_type("web.instance_type", &web.instance_type);
+        p.path("web.health_check_path", &web.health_check_path);
         if let Some(arn) = &web.certificate_arn {
             if !(arn.starts_with("arn:aws:acm:") && arn.contains(":certificate/")) {
-                fail("web.certificate_arn", format!("'{arn}' is not an ACM certificate ARN"));
+                p.fail("web.certificate_arn", format!("'{arn}' is not an ACM certificate ARN"));
             }
         }
         if web.page_title.contains(['<', '>', '\'']) {
-            fail("web.page_title", "must not contain '<', '>' or quotes".into());
+            p.fail("web.page_title", "must not contain '<', '>' or quotes".into());
         }
-        for key in self.tags.keys() {
-            if key.starts_with("aws:") || key.starts_with("stackup:") {
-                fail(
-                    &format!("tags.{key}"),
-                    "the aws: and stackup: prefixes are reserved".into(),
-                );
-            }
-        }
-        p
+        p.tags(&self.tags);
+        p.0
     }
 }
 
@@ -236,12 +120,7 @@ mod tests {
     }
 
     fn problems(text: &str) -> Vec<(String, String)> {
-        parse(text)
-            .expect_err("invalid")
-            .0
-            .into_iter()
-            .map(|e| (e.key, e.reason))
-            .collect()
+        parse(text).expect_err("invalid").keyed()
     }
 
     #[test]
@@ -297,7 +176,7 @@ mod tests {
         let e = problems(&DEV.replace(", \"us-east-1b\"", ""));
         assert!(
             e.iter()
-                .any(|(k, r)| k == "network.availability_zones" && r.contains("exactly two")),
+                .any(|(k, r)| k == "network.availability_zones" && r.contains("exactly 2 zones")),
             "{e:?}"
         );
     }

@@ -240,16 +240,7 @@ pub fn program(config: &WebPairConfig) -> Program {
     for (name, sg, egress, port, source, description) in rules {
         stack.declare(
             name,
-            SecurityGroupRuleArgs {
-                security_group_id: sg.id(),
-                egress,
-                protocol: "tcp".into(),
-                from_port: port,
-                to_port: port,
-                source,
-                description: description.into(),
-                tags: tag(name),
-            },
+            SecurityGroupRuleArgs::tcp(sg.id(), egress, port, source, description, tag(name)),
         );
     }
 
@@ -303,14 +294,7 @@ pub fn program(config: &WebPairConfig) -> Program {
             port: 80,
             protocol: "HTTP".into(),
             vpc_id: vpc.id(),
-            health_check: HealthCheck {
-                path: web.health_check_path.clone(),
-                interval_seconds: 15,
-                timeout_seconds: 5,
-                healthy_threshold: 2,
-                unhealthy_threshold: 2,
-                matcher: "200".into(),
-            },
+            health_check: HealthCheck::http(&web.health_check_path),
             tags: tag("web-tg"),
         },
     );
@@ -355,7 +339,7 @@ pub fn program(config: &WebPairConfig) -> Program {
         let server = stack.declare_after(
             &name,
             InstanceArgs {
-                image_id: web.ami.clone(),
+                image_id: web.ami.clone().into(),
                 instance_type: web.instance_type.clone(),
                 subnet_id: subnet.id(),
                 security_group_ids: vec![web_sg.id()],

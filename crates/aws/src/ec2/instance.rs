@@ -43,8 +43,9 @@ type Ec2Instance = aws_sdk_ec2::types::Instance;
 /// Arguments of an instance.
 #[derive(Clone, Debug)]
 pub struct InstanceArgs {
-    /// An AMI id, or `resolve:ssm:<parameter>` which AWS resolves at launch.
-    pub image_id: String,
+    /// An AMI id, or `resolve:ssm:<parameter>` which AWS resolves at launch, or what a
+    /// lookup found (`aws:ssm:getParameter`'s `value`).
+    pub image_id: Input<String>,
     pub instance_type: String,
     pub subnet_id: Input<String>,
     pub security_group_ids: Vec<Input<String>>,

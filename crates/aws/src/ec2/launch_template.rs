@@ -531,6 +531,10 @@ pub(super) fn check_key_name(inputs: &mut Properties, failures: &mut Vec<CheckFa
 
 /// Validates an image input: an AMI id or an SSM parameter AWS resolves at launch.
 pub(super) fn check_image(inputs: &Properties, failures: &mut Vec<CheckFailure>) {
+    // An image a lookup finds (`aws:ssm:getParameter`) is checked once it is read.
+    if inputs.get("image_id").is_some_and(|v| !is_known(v)) {
+        return;
+    }
     let ok = inputs.get("image_id").and_then(Value::as_str).is_some_and(|s| {
         (s.starts_with("ami-") && s.len() > 4) || s.len() > "resolve:ssm:".len() && s.starts_with("resolve:ssm:")
     });

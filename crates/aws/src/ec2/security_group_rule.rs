@@ -40,6 +40,29 @@ pub struct SecurityGroupRuleArgs {
     pub tags: BTreeMap<String, String>,
 }
 
+impl SecurityGroupRuleArgs {
+    /// A rule for one TCP port: in from `source` (ingress) or out to it (egress).
+    pub fn tcp(
+        security_group_id: Input<String>,
+        egress: bool,
+        port: i64,
+        source: RuleSource,
+        description: &str,
+        tags: BTreeMap<String, String>,
+    ) -> SecurityGroupRuleArgs {
+        SecurityGroupRuleArgs {
+            security_group_id,
+            egress,
+            protocol: "tcp".into(),
+            from_port: port,
+            to_port: port,
+            source,
+            description: description.into(),
+            tags,
+        }
+    }
+}
+
 impl ResourceArgs for SecurityGroupRuleArgs {
     const TYPE: &'static str = TYPE;
     const TAGGABLE: bool = true;

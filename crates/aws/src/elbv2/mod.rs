@@ -110,6 +110,21 @@ pub struct HealthCheck {
     pub matcher: String,
 }
 
+impl HealthCheck {
+    /// An HTTP 200 check of `path` every 15 s (5 s timeout): two answers in a row make
+    /// a target healthy, two misses unhealthy.
+    pub fn http(path: &str) -> HealthCheck {
+        HealthCheck {
+            path: path.into(),
+            interval_seconds: 15,
+            timeout_seconds: 5,
+            healthy_threshold: 2,
+            unhealthy_threshold: 2,
+            matcher: "200".into(),
+        }
+    }
+}
+
 /// Input form: a map with the struct's field names as keys.
 impl From<HealthCheck> for Value {
     fn from(h: HealthCheck) -> Value {
