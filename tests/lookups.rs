@@ -32,8 +32,9 @@ fn run() -> RunOptions {
     }
 }
 
-/// A group in the default VPC, found through lookups that use each other.
-fn in_default_vpc(stack: &str) -> Program {
+/// A group in the default VPC, found through lookups that use each other, and a subnet
+/// found by its id.
+fn in_default_vpc(stack: &str, subnet_id: &str) -> Program {
     let mut b = StackBuilder::new(stack, Default::default());
     let vpc = b.lookup(
         "default-vpc",
@@ -60,6 +61,13 @@ fn in_default_vpc(stack: &str) -> Program {
         },
     );
     b.lookup("ami", ParameterLookup { name: AL2023.into() });
+    b.lookup(
+        "by-id",
+        SubnetLookup {
+            id: Some(subnet_id.to_string()),
+            ..SubnetLookup::default()
+        },
+    );
     b.declare(
         "app-sg",
         SecurityGroupArgs {
@@ -76,22 +84,26 @@ fn in_default_vpc(stack: &str) -> Program {
 fn lookups_are_read_while_planning_shown_used_and_never_recorded_or_deleted() {
     let moto = Moto::shared();
     let ec2 = moto.ec2();
-    let default_vpc = block_on(async {
+    let filter = |name: &str, value: &str| aws_sdk_ec2::types::Filter::builder().name(name).values(value).build();
+    let (default_vpc, subnet_id) = block_on(async {
         let vpcs = ec2
             .describe_vpcs()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("is-default")
-                    .values("true")
-                    .build(),
-            )
+            .filters(filter("is-default", "true"))
             .send()
             .await
             .expect("vpcs");
-        vpcs.vpcs()[0].vpc_id().expect("id").to_string()
+        let vpc = vpcs.vpcs()[0].vpc_id().expect("id").to_string();
+        let subnets = ec2
+            .describe_subnets()
+            .filters(filter("vpc-id", &vpc))
+            .send()
+            .await
+            .expect("subnets");
+        let subnet = subnets.subnets()[0].subnet_id().expect("id").to_string();
+        (vpc, subnet)
     });
     let dir = tempfile::tempdir().expect("dir");
-    let stack = open(dir.path(), "look", in_default_vpc("look"), &moto.endpoint).expect("valid");
+    let stack = open(dir.path(), "look", in_default_vpc("look", &subnet_id), &moto.endpoint).expect("valid");
     block_on(async {
         let preview = stackup_engine::preview(&stack, true).await.expect("preview");
         let read = |name: &str| {
@@ -103,7 +115,8 @@ fn lookups_are_read_while_planning_shown_used_and_never_recorded_or_deleted() {
                 .map(|r| r.outputs.clone())
                 .unwrap_or_else(|| panic!("{name} read: {:?}", preview.plan.reads))
         };
-        assert_eq!(preview.plan.reads.len(), 5);
+        assert_eq!(preview.plan.reads.len(), 6);
+        assert_eq!(read("by-id")["id"], Value::String(subnet_id.clone()));
         assert_eq!(read("default-vpc")["id"], Value::String(default_vpc.clone()));
         let subnet = read("first-subnet");
         assert_eq!(subnet["vpc_id"], Value::String(default_vpc.clone()));
@@ -124,7 +137,7 @@ fn lookups_are_read_while_planning_shown_used_and_never_recorded_or_deleted() {
             .and_then(|c| c.new.clone());
         assert_eq!(vpc_input, Some(Value::String(default_vpc.clone())));
         let json = stackup_engine::plan_json(&preview.plan, &preview.drift);
-        assert_eq!(json["reads"].as_array().map(Vec::len), Some(5), "{json}");
+        assert_eq!(json["reads"].as_array().map(Vec::len), Some(6), "{json}");
 
         let up = UpOptions {
             run: run(),
@@ -150,7 +163,7 @@ fn lookups_are_read_while_planning_shown_used_and_never_recorded_or_deleted() {
     });
     // A second plan is clean; destroy deletes the group and leaves the default VPC.
     drop(stack);
-    let stack = open(dir.path(), "look", in_default_vpc("look"), &moto.endpoint).expect("valid");
+    let stack = open(dir.path(), "look", in_default_vpc("look", &subnet_id), &moto.endpoint).expect("valid");
     block_on(async {
         let preview = stackup_engine::preview(&stack, true).await.expect("preview");
         assert!(
