@@ -282,6 +282,7 @@ async fn reap_destroys_only_expired_stacks_with_their_program_or_by_a_sweep() {
         delete,
         now: later,
         default_region: None,
+        stack: None,
     };
     let dry = stackup_engine::reap(dir.path(), &opts(false), &resolver, &Quiet, &Cancel::new())
         .await

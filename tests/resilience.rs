@@ -77,9 +77,23 @@ fn slow_project(moto: &Moto, stack: &str, latency_ms: u64) -> (Proxy, Project) {
     (proxy, project)
 }
 
-/// Starts `stackup up` in the background and presses Ctrl-C `presses` times after
-/// `after`; returns the exit code and everything it printed.
+/// Starts `stackup up` in the background and presses Ctrl-C `presses` times, `after`
+/// the run began creating; returns the exit code and everything it printed.
 fn interrupt_up(project: &Project, endpoint: &str, stack: &str, after: Duration, presses: usize) -> (i32, String) {
+    signal_up(project, endpoint, stack, after, "-INT", presses)
+}
+
+/// Starts `stackup up` in the background and sends it `signal` (`-INT`, `-TERM`)
+/// `times` times, `after` the run began creating (its VPC exists); returns the exit
+/// code and everything it printed.
+fn signal_up(
+    project: &Project,
+    endpoint: &str,
+    stack: &str,
+    after: Duration,
+    signal: &str,
+    times: usize,
+) -> (i32, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_stackup"))
         .args(["up", "--yes", "--parallel", "4", "--stack", stack])
         .current_dir(project.path())
@@ -92,12 +106,35 @@ fn interrupt_up(project: &Project, endpoint: &str, stack: &str, after: Duration,
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn stackup");
+    // The signal lands mid-run: once the stack's VPC exists (the run is creating), and
+    // `after` later, however loaded the machine is.
+    let ec2 = Moto::shared().ec2();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let vpcs = crate::support::block_on(async {
+            ec2.describe_vpcs()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("tag:stackup:stack")
+                        .values(stack)
+                        .build(),
+                )
+                .send()
+                .await
+                .map(|v| v.vpcs().len())
+                .unwrap_or(0)
+        });
+        if vpcs > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     std::thread::sleep(after);
-    for _ in 0..presses {
+    for _ in 0..times {
         let status = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args([signal, &child.id().to_string()])
             .status()
-            .expect("kill -INT");
+            .expect("kill");
         assert!(status.success());
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -115,7 +152,7 @@ fn first_ctrl_c_lets_in_flight_calls_finish_and_records_them() {
     let moto = Moto::shared();
     let stack = "ctrlc-once";
     let (proxy, project) = slow_project(moto, stack, 800);
-    let (code, stderr) = interrupt_up(&project, &proxy.endpoint, stack, Duration::from_millis(2500), 1);
+    let (code, stderr) = interrupt_up(&project, &proxy.endpoint, stack, Duration::from_millis(1000), 1);
     assert_eq!(code, 1, "an interrupted run is not a success:\n{stderr}");
     assert!(stderr.contains("stopping: no new operations will start"), "{stderr}");
     assert!(
@@ -128,23 +165,58 @@ fn first_ctrl_c_lets_in_flight_calls_finish_and_records_them() {
         "some, not all, were created and recorded: {recorded}"
     );
     // Everything that finished was recorded: nothing is pending, nothing to recover.
-    assert_exact(&project, &moto.endpoint, stack);
-    let rerun = project.stackup_with_env(
-        &["up", "--yes", "--stack", stack],
-        &[("AWS_ENDPOINT_URL", &moto.endpoint)],
+    resumes_with_nothing_to_recover_then_destroy(&project, moto, stack);
+}
+
+/// SIGTERM (CI cancellation, `systemctl stop`, `timeout`) is a first Ctrl-C: in-flight
+/// operations finish and are recorded, the summary says the run was interrupted, the
+/// history has it, and the exit code is 143.
+#[test]
+fn sigterm_stops_like_a_first_ctrl_c_records_the_run_and_exits_143() {
+    let moto = Moto::shared();
+    let stack = "sigterm-once";
+    let (proxy, project) = slow_project(moto, stack, 800);
+    let (code, out) = signal_up(
+        &project,
+        &proxy.endpoint,
+        stack,
+        Duration::from_millis(1000),
+        "-TERM",
+        1,
     );
+    assert_eq!(code, 143, "{out}");
+    assert!(
+        out.contains("SIGTERM received; stopping: no new operations will start"),
+        "{out}"
+    );
+    assert!(out.contains("Interrupted in ") && out.contains("not started"), "{out}");
+    let history = project
+        .stackup(&["state", "history", "--stack", stack])
+        .expect_code(0)
+        .stdout;
+    assert!(
+        history.contains("up: ") && history.contains("interrupted ("),
+        "{history}"
+    );
+    resumes_with_nothing_to_recover_then_destroy(&project, moto, stack);
+}
+
+/// After a run stopped by a first Ctrl-C or SIGTERM: every object is recorded exactly
+/// once, the next `up` (straight to moto) finishes the stack without recovering
+/// anything, and `destroy` removes it.
+fn resumes_with_nothing_to_recover_then_destroy(project: &Project, moto: &Moto, stack: &str) {
+    assert_exact(project, &moto.endpoint, stack);
+    let direct = [("AWS_ENDPOINT_URL", moto.endpoint.as_str())];
+    let rerun = project.stackup_with_env(&["up", "--yes", "--stack", stack], &direct);
     assert_eq!(rerun.code, 0, "{}", rerun.stderr);
     assert!(
         !rerun.stderr.contains("recovered"),
-        "a first Ctrl-C leaves nothing to recover:\n{}",
+        "a first stop leaves nothing to recover:\n{}",
         rerun.stderr
     );
-    assert_exact(&project, &moto.endpoint, stack);
+    assert_exact(project, &moto.endpoint, stack);
     project
-        .stackup_with_env(
-            &["destroy", "--yes", "--stack", stack],
-            &[("AWS_ENDPOINT_URL", &moto.endpoint)],
-        )
+        .stackup_with_env(&["destroy", "--yes", "--stack", stack], &direct)
         .expect_code(0);
 }
 
@@ -153,7 +225,7 @@ fn second_ctrl_c_aborts_at_once_and_the_next_run_recovers() {
     let moto = Moto::shared();
     let stack = "ctrlc-twice";
     let (proxy, project) = slow_project(moto, stack, 1500);
-    let (code, stderr) = interrupt_up(&project, &proxy.endpoint, stack, Duration::from_millis(2500), 2);
+    let (code, stderr) = interrupt_up(&project, &proxy.endpoint, stack, Duration::from_millis(1000), 2);
     assert_eq!(code, 130, "a second Ctrl-C aborts:\n{stderr}");
     assert!(stderr.contains("aborted"), "{stderr}");
     // The calls in flight were cut off; their journal entries let the next run adopt

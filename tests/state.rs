@@ -126,32 +126,34 @@ fn state_list_show_and_rm_refusing_dependents() {
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
     assert_eq!(recorded(&project, STACK).len(), records.len(), "nothing forgotten");
 
-    // A resource nothing depends on is forgotten; AWS keeps it, so `diff` now shows an
-    // object tagged with the stack that state does not know, and a create.
+    // A resource nothing depends on is forgotten; AWS keeps it, so `diff` finds it by its
+    // URN tag and plans to adopt it again, never to create a second one.
     let leaf = leaf(&records);
     let rm = project
         .stackup(&["state", "rm", &leaf, "--stack", STACK])
         .expect_code(0);
     assert!(rm.stdout.contains(&format!("Forgot {leaf}")), "{}", rm.stdout);
     assert!(rm.stdout.contains("AWS was not touched"), "{}", rm.stdout);
+    assert!(rm.stdout.contains("adopts the object again"), "{}", rm.stdout);
     let after = recorded(&project, STACK);
     assert_eq!(after.len(), records.len() - 1);
     assert!(!after.contains_key(&leaf));
     let diff = project.stackup(&["diff", "--json", "--stack", STACK]).expect_code(2);
     let plan = diff.json();
-    let creates: Vec<&str> = plan["steps"]
+    let adopted: Vec<&str> = plan["steps"]
         .as_array()
         .map(|steps| {
             steps
                 .iter()
-                .filter(|s| s["action"] == "create")
+                .filter(|s| s["adopted"] == true && s["action"] != "create")
                 .filter_map(|s| s["urn"].as_str())
                 .collect()
         })
         .unwrap_or_default();
+    assert_eq!(plan["counts"]["create"], 0, "never a duplicate: {}", diff.stdout);
     assert!(
-        creates.contains(&leaf.as_str()) || diff.stdout.contains(&leaf),
-        "diff should plan to create {leaf} again: {}",
+        adopted.contains(&leaf.as_str()),
+        "diff should plan to adopt {leaf} again: {}",
         diff.stdout
     );
 
@@ -266,7 +268,8 @@ fn history_lists_runs_and_rollback_restores_a_snapshot() {
     };
     let project = network_project(STACK, &network);
     let empty = project.stackup(&["state", "history", "--stack", STACK]).expect_code(0);
-    assert!(empty.stdout.contains("No runs recorded"), "{}", empty.stdout);
+    assert!(empty.stdout.contains("Nothing recorded"), "{}", empty.stdout);
+    assert!(!project.state_dir().join(STACK).exists(), "looking created no state");
 
     project.stackup(&["up", "--yes", "--stack", STACK]).expect_code(0);
     network.tags.push(("Owner".into(), "platform-team".into()));
@@ -783,4 +786,206 @@ fn a_failed_resource_skips_only_its_dependents_and_up_resumes() {
         "only what was left is done: {created:#?}"
     );
     project.stackup(&["diff", "--stack", STACK]).expect_code(0);
+}
+
+/// Lost state never duplicates the stack: with the state directory moved aside, `diff`
+/// plans to adopt every live object (found by its `stackup:urn` tag, or, for the
+/// untagged attachments, associations and inline policies, by what they join) and to
+/// create nothing; `up` records them, each with the physical id it had, creating
+/// nothing (counted through the SDK); `diff` is clean after.
+#[test]
+fn lost_state_is_adopted_from_aws_never_duplicated() {
+    let moto = Moto::shared();
+    let project = Project::new(&moto.endpoint);
+    let stack = "lost";
+    project.write_stack(stack, &dev_stack(&format!("stackup-lost-{}", std::process::id())));
+    project.stackup(&["up", "--yes", "--stack", stack]).expect_code(0);
+    let before = project.ids_by_name(stack);
+
+    std::fs::rename(project.state_dir().join(stack), project.path().join("lost-aside")).expect("move state aside");
+    let plan = project
+        .stackup(&["diff", "--json", "--stack", stack])
+        .expect_code(2)
+        .json();
+    assert_eq!(plan["counts"]["create"], 0, "nothing is created: {plan}");
+    assert_eq!(plan["counts"]["replace"], 0, "{plan}");
+    assert_eq!(plan["counts"]["adopt"].as_u64(), Some(before.len() as u64), "{plan}");
+    let unmanaged: Vec<&Json> = plan["drift"]
+        .as_array()
+        .expect("drift")
+        .iter()
+        .filter(|d| d["kind"] == "unmanaged")
+        .collect();
+    assert!(
+        unmanaged.is_empty(),
+        "adopted objects are not reported unmanaged: {unmanaged:?}"
+    );
+    let human = project.stackup(&["diff", "--stack", stack]).expect_code(2).stdout;
+    assert!(
+        human
+            .lines()
+            .any(|l| l.contains("= aws:ec2:Vpc") && l.contains(" vpc ") && l.ends_with("adopt")),
+        "{human}"
+    );
+    let detail = project
+        .stackup(&["diff", "--diff", "--stack", stack])
+        .expect_code(2)
+        .stdout;
+    assert!(
+        detail.contains(&format!(" = {stack}::aws:ec2:Vpc::vpc  adopt")),
+        "{detail}"
+    );
+
+    let up = project.stackup(&["up", "--yes", "--stack", stack]).expect_code(0);
+    assert!(up.stdout.contains(" 0 created,"), "{}", up.stdout);
+    assert_eq!(
+        project.ids_by_name(stack),
+        before,
+        "every resource recorded with the object it had"
+    );
+    project.stackup(&["diff", "--stack", stack]).expect_code(0);
+    crate::support::assert_exact(&project, &moto.endpoint, stack);
+    let config = moto.sdk_config();
+    block_on(async {
+        let groups = aws_sdk_rds::Client::new(&config)
+            .describe_db_subnet_groups()
+            .send()
+            .await
+            .expect("subnet groups");
+        let ours = groups
+            .db_subnet_groups()
+            .iter()
+            .filter(|g| {
+                g.db_subnet_group_name()
+                    .is_some_and(|n| n.starts_with(&format!("{stack}-db-")))
+            })
+            .count();
+        assert_eq!(ours, 1, "one database subnet group");
+        let mounts = aws_sdk_efs::Client::new(&config)
+            .describe_mount_targets()
+            .file_system_id(&before["images"])
+            .send()
+            .await
+            .expect("mount targets");
+        assert_eq!(mounts.mount_targets().len(), 2, "one mount target per zone");
+    });
+    project.stackup(&["destroy", "--yes", "--stack", stack]).expect_code(0);
+}
+
+/// The state commands, `outputs` and the RUNBOOK's backup recipe work from the state
+/// alone when the stack file is broken; `destroy` works from the state when the file
+/// is gone; read-only commands on a stack never deployed create no state.
+#[test]
+fn state_commands_outputs_and_destroy_work_without_a_readable_stack_file() {
+    let stack = "nofile";
+    let network = NetworkStack {
+        vpc_cidr: "10.33.0.0/16".into(),
+        public: ["10.33.0.0/24".into(), "10.33.1.0/24".into()],
+        private: ["10.33.10.0/24".into(), "10.33.11.0/24".into()],
+        ..NetworkStack::default()
+    };
+    let project = network_project(stack, &network);
+    project.stackup(&["up", "--yes", "--stack", stack]).expect_code(0);
+    let outputs = project
+        .stackup(&["outputs", "--json", "--stack", stack])
+        .expect_code(0)
+        .json();
+    let vpc = outputs["vpc_id"].clone();
+    assert!(vpc.as_str().is_some_and(|v| v.starts_with("vpc-")), "{outputs}");
+
+    // Broken: a syntax error in the file.
+    project.write_stack(stack, "name = \"nofile\"\nregion = \n");
+    let listed = project.stackup(&["state", "list", "--stack", stack]).expect_code(0);
+    assert!(
+        listed.stdout.contains("resource(s) in stack nofile"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        listed.stderr.contains("working from the state of stack 'nofile'"),
+        "{}",
+        listed.stderr
+    );
+    let exported = project.path().join("backup.json");
+    project
+        .stackup(&[
+            "state",
+            "export",
+            "--stack",
+            stack,
+            "--output",
+            exported.to_str().expect("utf-8"),
+        ])
+        .expect_code(0);
+    assert!(std::fs::read_to_string(&exported)
+        .expect("export")
+        .contains("aws:ec2:Vpc"));
+    let broken = project
+        .stackup(&["outputs", "--json", "--stack", stack])
+        .expect_code(0)
+        .json();
+    assert_eq!(broken["vpc_id"], vpc, "{broken}");
+
+    // Gone: destroy works from the records, with the region the state recorded.
+    std::fs::remove_file(project.path().join("stacks").join(format!("{stack}.toml"))).expect("remove");
+    let destroyed = project.stackup(&["destroy", "--yes", "--stack", stack]).expect_code(0);
+    assert!(destroyed.stdout.contains("deleted"), "{}", destroyed.stdout);
+    assert!(crate::support::objects_per_urn(&Moto::shared().endpoint, stack).is_empty());
+
+    // A stack never deployed: a read-only command says so and leaves no state behind.
+    project.write_stack("never-deployed", &network.toml());
+    let never = project
+        .stackup(&["state", "list", "--stack", "never-deployed"])
+        .expect_code(0);
+    assert!(never.stdout.contains("Nothing recorded"), "{}", never.stdout);
+    let export = project.stackup(&["state", "export", "--stack", "never-deployed"]);
+    assert_eq!(export.code, 1, "{}", export.stdout);
+    assert!(export.stderr.contains("has no state"), "{}", export.stderr);
+    assert!(!project.state_dir().join("never-deployed").exists());
+}
+
+/// The default preview is one line per resource (grouped by type) plus the summary;
+/// `--diff` shows every attribute; a change in place names its keys.
+#[test]
+fn the_default_preview_is_a_line_per_resource_and_diff_shows_every_attribute() {
+    let stack = "preview";
+    let mut network = NetworkStack {
+        vpc_cidr: "10.34.0.0/16".into(),
+        public: ["10.34.0.0/24".into(), "10.34.1.0/24".into()],
+        private: ["10.34.10.0/24".into(), "10.34.11.0/24".into()],
+        ..NetworkStack::default()
+    };
+    let project = network_project(stack, &network);
+    let plan = project
+        .stackup(&["diff", "--json", "--stack", stack])
+        .expect_code(2)
+        .json();
+    let creates = plan["counts"]["create"].as_u64().expect("creates") as usize;
+    let brief = project.stackup(&["diff", "--stack", stack]).expect_code(2).stdout;
+    let lines = brief.lines().count();
+    assert!(lines <= creates + 3, "{lines} lines for {creates} creates:\n{brief}");
+    assert!(
+        brief
+            .lines()
+            .any(|l| l.contains("+ aws:ec2:Vpc") && l.contains(" vpc ") && l.ends_with("create")),
+        "{brief}"
+    );
+    assert!(!brief.contains("cidr_block"), "no attributes by default:\n{brief}");
+    let detail = project
+        .stackup(&["diff", "--diff", "--stack", stack])
+        .expect_code(2)
+        .stdout;
+    assert!(detail.contains("cidr_block: \"10.34.0.0/16\""), "{detail}");
+
+    project.stackup(&["up", "--yes", "--stack", stack]).expect_code(0);
+    network.tags.push(("Owner".into(), "platform-team".into()));
+    project.write_stack(stack, &network.toml());
+    let changed = project.stackup(&["diff", "--stack", stack]).expect_code(2).stdout;
+    assert!(
+        changed
+            .lines()
+            .any(|l| l.contains("~ aws:ec2:Vpc") && l.contains("update [~tags]")),
+        "{changed}"
+    );
+    project.stackup(&["destroy", "--yes", "--stack", stack]).expect_code(0);
 }

@@ -676,18 +676,41 @@ fn expired_demo_stacks_are_listed_and_reaped() {
         }
     });
 
+    // --stack limits ls and reap to that stack.
+    let only_b = project.stackup(&["ls", "--json", "--stack", b]).expect_code(0).json();
+    let names: Vec<&str> = only_b
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|s| s["stack"].as_str())
+        .collect();
+    assert_eq!(names, [b], "{only_b}");
+    let only_a = project.stackup(&["reap", "--yes", "--stack", a]).expect_code(0);
+    assert!(
+        only_a.stdout.contains(&format!("reaped stack {a}")),
+        "{}",
+        only_a.stdout
+    );
+    assert!(!only_a.stdout.contains(b), "{}", only_a.stdout);
+    block_on(async {
+        assert_eq!(tagged_vpcs(&ec2, b).await, 1, "{b} is out of --stack's scope");
+    });
+    let unknown = project
+        .stackup(&["reap", "--yes", "--stack", "td-ttl-none"])
+        .expect_code(1);
+    assert!(
+        unknown.stderr.contains("no stack named 'td-ttl-none'"),
+        "{}",
+        unknown.stderr
+    );
+    // Without --stack, reap says which stacks it touches before it does.
     let reaped = project.stackup(&["reap", "--yes"]).expect_code(0);
-    assert!(
-        reaped.stdout.contains(&format!("reaped stack {a}")),
-        "{}",
-        reaped.stdout
-    );
-    assert!(
-        reaped.stdout.contains(&format!("reaped stack {b}")),
-        "{}",
-        reaped.stdout
-    );
-    assert!(reaped.stdout.contains("Reaped 2 of 2"), "{}", reaped.stdout);
+    let announced = reaped
+        .stdout
+        .find(&format!("Reaping 1 expired stack(s) under state: {b}"));
+    let done = reaped.stdout.find(&format!("reaped stack {b}"));
+    assert!(announced.is_some() && announced < done, "{}", reaped.stdout);
+    assert!(reaped.stdout.contains("Reaped 1 of 1"), "{}", reaped.stdout);
     block_on(async {
         assert_eq!(tagged_vpcs(&ec2, a).await, 0);
         assert_eq!(tagged_vpcs(&ec2, b).await, 0);

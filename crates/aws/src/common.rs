@@ -115,3 +115,25 @@ where
     )
     .await
 }
+
+/// Object `id` of `provider`'s type as a refresh reads it, None when it does not exist:
+/// for the `find` of an untagged object (an attachment, an association, an inline
+/// policy) whose id follows from what it joins.
+pub(crate) async fn read_one(
+    provider: &dyn stackup_provider::Provider,
+    urn: &Urn,
+    id: String,
+    inputs: &stackup_model::Properties,
+) -> Result<Option<stackup_provider::LiveResource>, ProviderError> {
+    let answer = provider
+        .read(stackup_provider::ReadRequest {
+            targets: vec![ReadTarget {
+                urn: urn.clone(),
+                id,
+                inputs: inputs.clone(),
+                outputs: stackup_model::Properties::new(),
+            }],
+        })
+        .await?;
+    Ok(answer.found.into_iter().next())
+}

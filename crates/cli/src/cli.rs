@@ -16,12 +16,40 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The stack: NAME reads stacks/NAME.toml; a path to a .toml file reads that file.
-    #[arg(long, global = true, env = "STACKUP_STACK", default_value = "dev")]
-    pub stack: String,
+    /// The stack: NAME reads stacks/NAME.toml; a path to a .toml file reads that file
+    /// [default: dev]. For `ls` and `reap`: only this stack (otherwise every stack).
+    #[arg(long = "stack", value_name = "STACK", global = true, env = "STACKUP_STACK")]
+    pub stack_arg: Option<String>,
     /// Where local state lives.
     #[arg(long, global = true, env = "STACKUP_STATE_DIR", default_value = "state")]
     pub state_dir: PathBuf,
+    /// Show every attribute of every change in a plan (by default, one line per
+    /// resource with the keys that change).
+    #[arg(long = "diff", global = true)]
+    pub detail: bool,
+}
+
+impl Global {
+    /// The stack the command works on: `--stack` (or `STACKUP_STACK`), else `dev`.
+    pub fn stack(&self) -> &str {
+        self.stack_arg.as_deref().unwrap_or("dev")
+    }
+
+    /// The stack name `ls` and `reap` are limited to, when `--stack` names one: the
+    /// name a stack file gives (its `name`, or its file name), or the bare name.
+    pub fn scope(&self) -> Option<String> {
+        let arg = self.stack_arg.as_deref()?;
+        if arg.ends_with(".toml") || arg.contains('/') {
+            let from_file = std::fs::read_to_string(arg).ok().and_then(|text| {
+                let table: toml::Table = text.parse().ok()?;
+                table.get("name")?.as_str().map(str::to_string)
+            });
+            return Some(
+                from_file.unwrap_or_else(|| stackup_model::stackfile::name_from_file(std::path::Path::new(arg))),
+            );
+        }
+        Some(arg.to_string())
+    }
 }
 
 #[derive(Debug, Args, Clone, Copy)]
@@ -40,10 +68,12 @@ pub struct DestroyArgs {
     /// Do not ask for confirmation; with --sweep, delete (otherwise a dry run).
     #[arg(long)]
     pub yes: bool,
+    /// How many operations run at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallel: u16,
     #[command(flatten)]
     pub refresh: RefreshArgs,
+    /// Print the result as JSON on stdout (shapes: README, "JSON output").
     #[arg(long)]
     pub json: bool,
     /// Only this resource and everything that depends on it (repeatable).
@@ -92,6 +122,7 @@ pub enum Command {
     },
     /// Show what `up` would do. Exit 0: nothing to do; 2: changes or drift; 1: error.
     Diff {
+        /// Print the result as JSON on stdout (shapes: README, "JSON output").
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -106,6 +137,7 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// List the stacks with state under the state directory: age, expiry, resources.
     Ls {
+        /// Print the result as JSON on stdout (shapes: README, "JSON output").
         #[arg(long)]
         json: bool,
     },
@@ -115,17 +147,20 @@ pub enum Command {
         /// Destroy them (otherwise only say what would be destroyed).
         #[arg(long)]
         yes: bool,
+        /// How many operations run at once.
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
         parallel: u16,
     },
     /// Read every recorded resource from AWS and record what is live; report what changed.
     /// Exit 0: nothing drifted; 2: state was updated with drift; 1: error.
     Refresh {
+        /// Print the result as JSON on stdout (shapes: README, "JSON output").
         #[arg(long)]
         json: bool,
     },
     /// Print the stack's outputs.
     Outputs {
+        /// Print the result as JSON on stdout (shapes: README, "JSON output").
         #[arg(long)]
         json: bool,
     },
@@ -157,17 +192,21 @@ pub enum Command {
 pub enum StateCommand {
     /// List recorded resources.
     List {
+        /// Print the result as JSON on stdout (shapes: README, "JSON output").
         #[arg(long)]
         json: bool,
     },
     /// Show one recorded resource.
     Show {
+        /// The resource's URN (`stackup state list` shows them).
         urn: String,
+        /// Print the result as JSON on stdout (shapes: README, "JSON output").
         #[arg(long)]
         json: bool,
     },
     /// Forget one resource without touching AWS (refused while others depend on it).
     Rm {
+        /// The resource's URN (`stackup state list` shows them).
         urn: String,
         /// Forget it even though recorded resources depend on it.
         #[arg(long)]
@@ -181,17 +220,46 @@ pub enum StateCommand {
     },
     /// Replace the stack's records with those of an export, all at once.
     Import {
+        /// An export written by `stackup state export`.
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
     /// One entry per run: when, who, what command, what it changed.
     History {
+        /// Print the result as JSON on stdout (shapes: README, "JSON output").
         #[arg(long)]
         json: bool,
     },
     /// Restore the records history entry N left (AWS is not touched).
     Rollback {
+        /// The run whose records to restore: its number in `stackup state history`.
         #[arg(long = "to", value_name = "N")]
         to: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every flag and argument of every command says what it does in `--help`.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, blank: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    blank.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), blank);
+            }
+        }
+        let mut blank = Vec::new();
+        walk(&Cli::command(), "stackup", &mut blank);
+        assert!(blank.is_empty(), "arguments without help: {blank:?}");
+    }
 }

@@ -21,7 +21,7 @@ pub async fn diff(g: &Global, refresh_args: RefreshArgs, json: bool, notify_topi
     if json {
         render::print_json(&preview)?;
     } else {
-        render::plan(&preview.plan, &preview.drift);
+        render::plan(&preview.plan, &preview.drift, g.detail);
     }
     let found = preview.found_anything();
     if let (Some(topic), true) = (notify_topic, found) {
@@ -75,7 +75,7 @@ pub async fn up(
         targets,
         refresh: !refresh_args.no_refresh,
     };
-    let host = Terminal::new(json, yes);
+    let host = Terminal::new(json, yes).detailed(g.detail);
     let cancel = Cancel::new();
     let report = interruptible(
         &cancel,
@@ -110,14 +110,27 @@ pub async fn up(
 }
 
 pub async fn outputs(g: &Global, json: bool) -> anyhow::Result<u8> {
-    let s = Session::open(g, "outputs").await?;
-    let outputs = stackup_engine::outputs(&s.stack)?;
+    // From the program when its file reads; otherwise from what the last `up` recorded.
+    let stack = match Session::open(g, "outputs").await {
+        Ok(s) => s.stack,
+        Err(e) => match crate::session::records_only(g, "outputs") {
+            Ok(stack) => {
+                eprintln!(
+                    "note: {}; showing the outputs the last `up` recorded",
+                    format!("{e:#}").trim_end()
+                );
+                stack
+            }
+            Err(_) => return Err(e),
+        },
+    };
+    let outputs = stackup_engine::outputs(&stack)?;
     if json {
         let map: serde_json::Map<String, serde_json::Value> =
             outputs.into_iter().map(|(k, v)| (k, v.to_json())).collect();
         render::print_json(&map)?;
     } else {
-        render::outputs(&s.file.name, &outputs);
+        render::outputs(&stack.name, &outputs);
     }
     Ok(0)
 }

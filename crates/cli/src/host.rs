@@ -16,7 +16,11 @@ pub struct Terminal {
     json: bool,
     /// Apply without asking (`--yes`).
     yes: bool,
+    /// Show the plan with every attribute (`--diff`).
+    detail: bool,
     ticker: Mutex<Option<JoinHandle<()>>>,
+    /// The progress view of the run in flight, ended before the summary.
+    progress: Mutex<Option<Arc<render::Progress>>>,
 }
 
 impl Terminal {
@@ -24,8 +28,16 @@ impl Terminal {
         Terminal {
             json,
             yes,
+            detail: false,
             ticker: Mutex::new(None),
+            progress: Mutex::new(None),
         }
+    }
+
+    /// Shows plans with every attribute (`--diff`).
+    pub fn detailed(mut self, detail: bool) -> Terminal {
+        self.detail = detail;
+        self
     }
 
     /// A host for what only reports (recovery before a read-only command).
@@ -41,7 +53,7 @@ impl Host for Terminal {
                 eprintln!("{text}");
             }
         } else {
-            render::plan(plan, drift);
+            render::plan(plan, drift, self.detail);
         }
     }
 
@@ -74,12 +86,16 @@ impl Host for Terminal {
         if let Some(old) = self.ticker.lock().unwrap_or_else(|e| e.into_inner()).replace(ticker) {
             old.abort();
         }
+        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Some(progress.clone());
         progress
     }
 
     fn applied(&self) {
         if let Some(ticker) = self.ticker.lock().unwrap_or_else(|e| e.into_inner()).take() {
             ticker.abort();
+        }
+        if let Some(progress) = self.progress.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            progress.finish();
         }
     }
 
@@ -91,9 +107,30 @@ impl Host for Terminal {
 /// The user running the command, for the history.
 pub fn actor() -> Actor {
     Actor {
-        user: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        user: user_name(),
         host: stackup_state::hostname(),
     }
+}
+
+/// Who runs stackup, for the history: `USER` or `LOGNAME`, else what the system says
+/// (`id -un`; a CI container often sets neither variable), else the numeric user id.
+fn user_name() -> String {
+    let from_env = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.trim().is_empty()));
+    let ask = |args: &[&str]| {
+        std::process::Command::new("id")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|u| !u.is_empty())
+    };
+    from_env
+        .or_else(|| ask(&["-un"]))
+        .or_else(|| ask(&["-u"]).map(|uid| format!("uid {uid}")))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// What the first Ctrl-C of `up` or `destroy` says.
@@ -101,9 +138,12 @@ pub const STOPPING: &str = "stopping: no new operations will start; waiting for 
 /// What the second says.
 pub const ABORTED: &str = "aborted; the journal in the state store lets the next run find interrupted work";
 
-/// Runs `run` (an engine operation holding `cancel`) with Ctrl-C wired to it: the
-/// first stops new operations (`stopping` says so), the second aborts at once with exit
-/// code 130 (`aborted` says what recovers).
+/// Runs `run` (an engine operation holding `cancel`) with Ctrl-C and SIGTERM wired to
+/// it: the first stops new operations (`stopping` says so) and lets the run finish,
+/// print its summary and record its history; a second aborts at once with exit code
+/// 130 (143 for SIGTERM; `aborted` says what recovers). CI cancellation, `systemctl
+/// stop` and `timeout` send SIGTERM: after the first, the command exits 143 once the
+/// run is recorded ([`terminated`]).
 pub async fn interruptible<T>(
     cancel: &Cancel,
     stopping: &'static str,
@@ -116,17 +156,46 @@ pub async fn interruptible<T>(
     result
 }
 
+static TERMINATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a SIGTERM stopped the run: the process then exits 143, as a shell expects of
+/// a command SIGTERM ended.
+pub fn terminated() -> bool {
+    TERMINATED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The next Ctrl-C or SIGTERM; true for SIGTERM.
+async fn signal(term: &mut Option<tokio::signal::unix::Signal>) -> bool {
+    let sigterm = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => false,
+        _ = sigterm => true,
+    }
+}
+
 fn on_interrupt(cancel: &Cancel, stopping: &'static str, aborted: &'static str) -> JoinHandle<()> {
     let cancel = cancel.clone();
+    // Registered now, before the run starts: SIGTERM no longer kills the process.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        let by_term = signal(&mut term).await;
+        if by_term {
+            TERMINATED.store(true, std::sync::atomic::Ordering::SeqCst);
+            eprintln!("\nSIGTERM received; {stopping}");
+        } else {
             eprintln!("\n{stopping}");
-            cancel.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("{aborted}");
-                std::process::exit(130);
-            }
         }
+        cancel.cancel();
+        let again_by_term = signal(&mut term).await;
+        eprintln!("{aborted}");
+        std::process::exit(if again_by_term { 143 } else { 130 });
     })
 }
 

@@ -60,6 +60,8 @@ pub fn main(programs: Vec<ProgramDef>, providers: Vec<ProviderSet>) -> ExitCode 
         }
     };
     match runtime.block_on(dispatch(args)) {
+        // Stopped by SIGTERM, the run recorded: exit as a command SIGTERM ended.
+        Ok(_) if host::terminated() => ExitCode::from(143),
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             render::error(&e);

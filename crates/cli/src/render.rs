@@ -42,14 +42,133 @@ pub fn error(e: &anyhow::Error) {
     eprintln!("{} {}", paint("error:", "31;1"), text.trim_end());
 }
 
-/// The human form of a plan.
-pub fn plan(plan: &Plan, drift: &[ResourceDrift]) {
+/// The human form of a plan: one line per resource that changes (and per lookup read),
+/// grouped by type, with the keys that change; every attribute with `detail`
+/// (`--diff`).
+pub fn plan(plan: &Plan, drift: &[ResourceDrift], detail: bool) {
+    if detail {
+        plan_detail(plan, drift);
+    } else {
+        plan_brief(plan, drift);
+    }
+}
+
+/// What a step does, in a word: `create`, `update`, `replace`, `delete`, `adopt`.
+fn verb(step: &stackup_planner::Step) -> &'static str {
+    match (step.adopted, step.action) {
+        (true, Action::Same) => "adopt",
+        (true, _) => "adopt+",
+        (_, Action::Create) => "create",
+        (_, Action::Update) => "update",
+        (_, Action::CreateThenDelete | Action::DeleteThenCreate) => "replace",
+        (_, Action::Delete) => "delete",
+        (_, Action::Same) => "same",
+    }
+}
+
+/// The keys a step changes, briefly: `[~tags, ~image_id (replaces)]`; its first note
+/// when it changes no key (a tainted object replaced).
+fn brief_changes(step: &stackup_planner::Step) -> String {
+    if matches!(step.action, Action::Create | Action::Delete) {
+        return if step.retired {
+            "(object left by an earlier replacement)".into()
+        } else {
+            String::new()
+        };
+    }
+    let keys: Vec<String> = step
+        .changes
+        .iter()
+        .map(|c| {
+            if c.forces_replacement {
+                format!("~{} (replaces)", c.key)
+            } else {
+                format!("~{}", c.key)
+            }
+        })
+        .collect();
+    let mut info = if keys.is_empty() {
+        String::new()
+    } else {
+        format!("[{}]", keys.join(", "))
+    };
+    if let Some(note) = step.notes.first() {
+        if !info.is_empty() {
+            info.push(' ');
+        }
+        info.push_str(note);
+    }
+    info
+}
+
+fn plan_brief(plan: &Plan, drift: &[ResourceDrift]) {
     print_drift(drift, Some(plan));
+    let mut rows: Vec<(String, String, String, &str, String)> = Vec::new();
+    for read in &plan.reads {
+        let found = ["value", "id"]
+            .iter()
+            .find_map(|k| read.outputs.get(*k))
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        rows.push((
+            "<=".into(),
+            read.ty.to_string(),
+            read.urn.name().to_string(),
+            "36",
+            format!("read {found}"),
+        ));
+    }
+    let mut steps: Vec<&stackup_planner::Step> = plan.changed_steps().collect();
+    steps.sort_by(|a, b| (a.ty.as_str(), a.urn.name()).cmp(&(b.ty.as_str(), b.urn.name())));
+    for step in steps {
+        let symbol = if step.adopted { "=" } else { step.action.symbol() };
+        let info = format!("{} {}", verb(step), brief_changes(step));
+        rows.push((
+            symbol.into(),
+            step.ty.to_string(),
+            step.urn.name().to_string(),
+            action_color(step.action),
+            info.trim_end().to_string(),
+        ));
+    }
+    let type_width = rows.iter().map(|r| r.1.len()).max().unwrap_or(4).max(4);
+    let name_width = rows.iter().map(|r| r.2.len()).max().unwrap_or(4).max(4);
+    plan_counts(plan);
+    if rows.is_empty() {
+        println!("No changes: the stack matches the program.");
+        return;
+    }
+    let mut last_type = String::new();
+    for (symbol, ty, name, color, info) in rows {
+        // Repeated types are left blank: the rows of a type read as one group.
+        let shown_type = if ty == last_type { String::new() } else { ty.clone() };
+        last_type = ty;
+        let line = format!("{symbol:>3} {shown_type:<type_width$}  {name:<name_width$}  {info}");
+        println!("{}", paint(line.trim_end(), color));
+    }
+    if plan.has_changes() {
+        println!("(`--diff` shows every attribute of every change.)");
+    }
+}
+
+/// The plan's first line: what it does, in counts.
+fn plan_counts(plan: &Plan) {
     let c = plan.counts();
+    let adopt = if c.adopt > 0 {
+        format!("; {} to adopt from AWS", c.adopt)
+    } else {
+        String::new()
+    };
     println!(
-        "Plan for stack {}: {} to create, {} to update, {} to replace, {} to delete, {} unchanged.",
+        "Plan for stack {}: {} to create, {} to update, {} to replace, {} to delete, {} unchanged{adopt}.",
         plan.stack, c.create, c.update, c.replace, c.delete, c.same
     );
+}
+
+/// Every attribute of every change.
+fn plan_detail(plan: &Plan, drift: &[ResourceDrift]) {
+    print_drift(drift, Some(plan));
+    plan_counts(plan);
     for read in &plan.reads {
         // Lookups: read, never changed; what each found.
         println!();
@@ -62,13 +181,19 @@ pub fn plan(plan: &Plan, drift: &[ResourceDrift]) {
     }
     for step in plan.changed_steps() {
         println!();
-        let head = format!("{:>2} {}", step.action.symbol(), step.urn);
+        let symbol = if step.adopted { "=" } else { step.action.symbol() };
+        let head = format!("{symbol:>2} {}", step.urn);
         let retired = if step.retired {
             " (object left by an earlier replacement)"
         } else {
             ""
         };
-        println!("{}  {}{retired}", paint(&head, action_color(step.action)), step.action);
+        let action = match (step.adopted, step.action) {
+            (true, Action::Same) => "adopt (it exists in AWS; state did not record it)".to_string(),
+            (true, action) => format!("adopt (it exists in AWS; state did not record it), then {action}"),
+            (false, action) => action.to_string(),
+        };
+        println!("{}  {action}{retired}", paint(&head, action_color(step.action)));
         for note in &step.notes {
             println!("      note: {note}");
         }
@@ -172,8 +297,11 @@ fn print_drift(drift: &[ResourceDrift], plan: Option<&Plan>) {
 /// An operation in flight: when it started, and what it last reported waiting for.
 type Running = (Instant, Option<String>);
 
-/// The live progress view of `up` and `destroy`: one line per start, finish and
-/// failure with a running count, and every ten seconds the operations still running.
+/// The live progress view of `up` and `destroy`. On a terminal: an indicatif status
+/// line (elapsed, done/total, what runs now and what each waits for), with a line above
+/// it for each failure, ending where the summary starts. Without a terminal
+/// (CI logs): one line per finished or failed operation, and every ten seconds the
+/// operations still running.
 pub struct Progress {
     total: usize,
     finished: AtomicUsize,
@@ -181,37 +309,73 @@ pub struct Progress {
     running: Mutex<BTreeMap<(Urn, String), Running>>,
     started: Instant,
     quiet: bool,
+    /// The live status line, on a terminal.
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl Progress {
     pub fn new(total: usize, quiet: bool) -> Arc<Progress> {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            let style = indicatif::ProgressStyle::with_template("  [{elapsed:>4}] {pos}/{len} done  {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(250));
+            bar
+        });
         Arc::new(Progress {
             total,
             finished: AtomicUsize::new(0),
             running: Mutex::new(BTreeMap::new()),
             started: Instant::now(),
             quiet,
+            bar,
         })
     }
 
-    /// Prints what is still running every ten seconds until the returned task is
-    /// aborted.
+    /// What runs now, for the status line or the ten-second report: `creating vpc (3s;
+    /// waiting for available)`.
+    fn running_list(&self) -> Vec<String> {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running
+            .iter()
+            .map(|((urn, verb), (t, waiting))| match waiting {
+                Some(w) => format!("{verb} {} ({}s; {w})", urn.name(), t.elapsed().as_secs()),
+                None => format!("{verb} {} ({}s)", urn.name(), t.elapsed().as_secs()),
+            })
+            .collect()
+    }
+
+    fn refresh_bar(&self) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.finished.load(Ordering::SeqCst) as u64);
+            bar.set_message(self.running_list().join(", "));
+        }
+    }
+
+    /// Ends the status line, before the summary.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// Every ten seconds, without a terminal, prints what is still running (and keeps
+    /// the status line's timers moving on one), until the returned task is aborted.
     pub fn spawn_ticker(self: &Arc<Progress>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_secs(10)).await;
-                let running = me.running.lock().unwrap_or_else(|e| e.into_inner());
-                if me.quiet || running.is_empty() {
+                if me.bar.is_some() {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    me.refresh_bar();
                     continue;
                 }
-                let list: Vec<String> = running
-                    .iter()
-                    .map(|((urn, verb), (t, waiting))| match waiting {
-                        Some(w) => format!("{verb} {} ({}s; {w})", urn.name(), t.elapsed().as_secs()),
-                        None => format!("{verb} {} ({}s)", urn.name(), t.elapsed().as_secs()),
-                    })
-                    .collect();
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let list = me.running_list();
+                if me.quiet || list.is_empty() {
+                    continue;
+                }
                 eprintln!(
                     "  [{:>5.1}s] still running: {}",
                     me.started.elapsed().as_secs_f64(),
@@ -226,15 +390,18 @@ impl Progress {
             return;
         }
         let done = self.finished.load(Ordering::SeqCst);
-        let running = self.running.lock().map(|r| r.len()).unwrap_or(0);
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(
-            err,
-            "  [{:>5.1}s {done:>3}/{} done, {running} running] {} {text}",
+        let line = format!(
+            "  [{:>5.1}s {done:>3}/{} done] {} {text}",
             self.started.elapsed().as_secs_f64(),
             self.total,
             paint(symbol, color),
         );
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+        }
     }
 }
 
@@ -246,7 +413,8 @@ impl Observer for Progress {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert((urn.clone(), kind.progressive().to_string()), (Instant::now(), None));
-                self.line("..", "36", &format!("{} {urn}", kind.progressive()));
+                // A start is shown on the status line; the log gets one line per end.
+                self.refresh_bar();
             }
             Event::Finished { urn, kind, elapsed } => {
                 self.running
@@ -254,6 +422,11 @@ impl Observer for Progress {
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&(urn.clone(), kind.progressive().to_string()));
                 self.finished.fetch_add(1, Ordering::SeqCst);
+                self.refresh_bar();
+                if self.bar.is_some() {
+                    // On a terminal the status line counts it; the log lines are for logs.
+                    return;
+                }
                 self.line(
                     "ok",
                     "32",
@@ -273,6 +446,7 @@ impl Observer for Progress {
                 {
                     entry.1 = Some(status);
                 }
+                self.refresh_bar();
             }
             Event::Failed { urn, kind, error } => {
                 self.running
@@ -280,6 +454,7 @@ impl Observer for Progress {
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(&(urn.clone(), kind.progressive().to_string()));
                 self.finished.fetch_add(1, Ordering::SeqCst);
+                self.refresh_bar();
                 self.line("!!", "31", &format!("{} {urn} failed: {error}", kind.progressive()));
             }
             Event::Checkpoint { urn, kind, phase } => crate::host::crash_test_hook(&urn, kind, phase),
@@ -298,7 +473,13 @@ pub fn summary(report: &ApplyReport) {
     println!();
     println!(
         "{} in {:.1}s: {created} created, {updated} updated, {replaced} replaced, {deleted} deleted, {} failed, {} skipped, {} not started.",
-        if report.is_success() { paint("Done", "32;1") } else { paint("Finished with errors", "31;1") },
+        if report.cancelled() > 0 {
+            paint("Interrupted", "33;1")
+        } else if report.is_success() {
+            paint("Done", "32;1")
+        } else {
+            paint("Finished with errors", "31;1")
+        },
         report.elapsed.as_secs_f64(),
         failures.len(),
         report.skipped(),

@@ -124,7 +124,7 @@ pub struct Session {
 impl Session {
     /// Loads and validates the stack, then opens its state under the stack's lock.
     pub async fn open(global: &Global, command: &str) -> anyhow::Result<Session> {
-        Session::open_file(&global.stack, &global.state_dir, command).await
+        Session::open_file(global.stack(), &global.state_dir, command).await
     }
 
     /// [`Session::open`] for the stack file `stack` (a name or a path).
@@ -149,4 +149,74 @@ impl Session {
             stack,
         })
     }
+}
+
+/// The name of the stack `arg` (a name or a path) for the commands that need only its
+/// state: the stack file's `name` when the file reads; when it is gone or no longer
+/// reads, the bare name (or the file's name) as long as state exists under it, with a
+/// note on stderr saying so. Otherwise the file's error.
+pub fn state_name(arg: &str, state_dir: &std::path::Path) -> anyhow::Result<String> {
+    let why = match StackFile::read(arg) {
+        Ok(file) => return Ok(file.name),
+        Err(e) => e,
+    };
+    let path = std::path::Path::new(arg);
+    let name = if arg.ends_with(".toml") || arg.contains('/') {
+        stackup_model::stackfile::name_from_file(path)
+    } else {
+        arg.to_string()
+    };
+    if name.is_empty() || !state_dir.join(&name).exists() {
+        return Err(why);
+    }
+    eprintln!(
+        "note: {}; working from the state of stack '{name}' alone",
+        format!("{why:#}").trim_end()
+    );
+    Ok(name)
+}
+
+/// The stack as its state alone describes it, when its stack file is gone: no program
+/// (nothing declared, so a destroy plans from the records), the providers of the region
+/// the state recorded (or of `AWS_REGION`). None when the stack file exists: then it
+/// is the file's to say (a broken file is an error, never a reason to destroy blind).
+pub async fn from_state(global: &Global, command: &str) -> anyhow::Result<Option<Stack>> {
+    let arg = global.stack();
+    if std::path::Path::new(&StackFile::path_for(arg)).exists() {
+        return Ok(None);
+    }
+    let name = state_name(arg, &global.state_dir)?;
+    let store = Arc::new(
+        SledStore::open(&global.state_dir, &name, command)
+            .with_context(|| format!("opening the state of stack '{name}'"))?,
+    );
+    let region = stackup_state::StateStore::meta(store.as_ref(), stackup_engine::REGION)?
+        .or_else(|| {
+            ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
+        })
+        .ok_or_else(|| {
+            anyhow::anyhow!("stack '{name}' has no stack file and its state records no region: set AWS_REGION")
+        })?;
+    let program = stackup_model::Program::default();
+    let graph = Stack::validate(&name, &program, &offline_registry())?;
+    let connection = connect(&region).await;
+    Ok(Some(Stack::new(&name, program, graph, store, connection.registry)))
+}
+
+/// The stack from its state alone, with no program and no providers: for `outputs`
+/// when the stack file is gone or no longer reads (it reads only records).
+pub fn records_only(global: &Global, command: &str) -> anyhow::Result<Stack> {
+    let name = state_name(global.stack(), &global.state_dir)?;
+    if !global.state_dir.join(&name).exists() {
+        anyhow::bail!("stack '{name}' has no state under {}", global.state_dir.display());
+    }
+    let store = Arc::new(
+        SledStore::open(&global.state_dir, &name, command)
+            .with_context(|| format!("opening the state of stack '{name}'"))?,
+    );
+    let program = stackup_model::Program::default();
+    let graph = Stack::validate(&name, &program, &Registry::new())?;
+    Ok(Stack::new(&name, program, graph, store, Registry::new()))
 }

@@ -39,21 +39,21 @@ impl StackFile {
     /// Checks the common keys' values: the stack name (part of every URN, tag and
     /// state path) and the region.
     pub fn check(&self) -> anyhow::Result<()> {
-        let name = &self.name;
-        let name_ok = !name.is_empty()
-            && name.len() <= 32
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !name.starts_with('-');
-        if !name_ok {
-            anyhow::bail!(
-                "invalid stack file {}: key 'name': '{name}' must be 1-32 characters of a-z, 0-9 and '-' (it is part of every URN and tag)",
-                self.path.display()
-            );
+        if let Some(reason) =
+            stackup_model::stackfile::stack_name_problem(&self.name, 32, "it is part of every URN, tag and AWS name")
+        {
+            anyhow::bail!("invalid stack file {}: key 'name': {reason}", self.path.display());
         }
         if self.region.is_empty() {
             anyhow::bail!("invalid stack file {}: key 'region': is required", self.path.display());
+        }
+        if !known_region(&self.region) {
+            anyhow::bail!(
+                "invalid stack file {}: key 'region': '{}' is not an AWS region stackup knows (like us-east-1 or eu-west-1); a region AWS opened after this build can be allowed with STACKUP_EXTRA_REGIONS={}",
+                self.path.display(),
+                self.region,
+                self.region
+            );
         }
         Ok(())
     }
@@ -65,8 +65,7 @@ impl StackFile {
         let path = StackFile::path_for(arg);
         let problem =
             |key: &str, reason: String| anyhow::anyhow!("invalid stack file {}: key '{key}': {reason}", path.display());
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| problem("(file)", format!("cannot read the stack file: {e}")))?;
+        let text = read_capped(&path).map_err(|e| problem("(file)", e))?;
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             // The parser gives a position: name the line and the key written on it.
             let line = e
@@ -98,6 +97,76 @@ impl StackFile {
     }
 }
 
+/// The regions of the AWS partitions (aws, aws-us-gov, aws-cn) when this was written.
+const AWS_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// Whether `region` is one stackup knows, or one the operator allowed
+/// (`STACKUP_EXTRA_REGIONS`, comma-separated) because AWS opened it since.
+fn known_region(region: &str) -> bool {
+    AWS_REGIONS.contains(&region)
+        || std::env::var("STACKUP_EXTRA_REGIONS").is_ok_and(|extra| extra.split(',').any(|r| r.trim() == region))
+}
+
+/// The most a stack file may hold: a real one is a few kilobytes.
+pub const MAX_STACK_FILE_BYTES: u64 = 1 << 20;
+
+/// The text of `path`, refused beyond [`MAX_STACK_FILE_BYTES`] without reading further
+/// (`/dev/zero` has no length to check first) and when it is not UTF-8.
+fn read_capped(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the stack file: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_STACK_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the stack file: {e}"))?;
+    if bytes.len() as u64 > MAX_STACK_FILE_BYTES {
+        return Err(format!(
+            "the file is larger than {} KiB; a stack file is a few KiB of TOML",
+            MAX_STACK_FILE_BYTES / 1024
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("the file is not UTF-8 text: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +180,27 @@ mod tests {
         let path = dir.join("shop.toml");
         std::fs::write(&path, text).expect("write");
         StackFile::read(path.to_str().expect("utf-8 path"))
+    }
+
+    #[test]
+    fn a_region_that_does_not_exist_is_refused_naming_the_key() {
+        let e = read("region = \"us-east-9\"\n")
+            .expect_err("no such region")
+            .to_string();
+        assert!(e.contains("key 'region': 'us-east-9' is not an AWS region"), "{e}");
+        assert!(read("region = \"eu-central-2\"\n").is_ok());
+    }
+
+    #[test]
+    fn a_stack_file_is_capped_and_an_endless_one_is_not_read_to_its_end() {
+        let big = format!(
+            "region = \"eu-west-1\"\n#{}\n",
+            "x".repeat(MAX_STACK_FILE_BYTES as usize)
+        );
+        let e = read(&big).expect_err("too big").to_string();
+        assert!(e.contains("key '(file)'") && e.contains("larger than 1024 KiB"), "{e}");
+        let e = StackFile::read("/dev/zero").expect_err("endless").to_string();
+        assert!(e.contains("larger than 1024 KiB"), "{e}");
     }
 
     #[test]

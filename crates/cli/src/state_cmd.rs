@@ -13,7 +13,6 @@ use crate::cli::{Global, StateCommand};
 use crate::host::actor;
 use crate::render::print_json;
 use crate::session::Session;
-use crate::stackfile::StackFile;
 
 /// Runs one `stackup state ...` command.
 pub async fn run(g: &Global, command: StateCommand) -> anyhow::Result<u8> {
@@ -26,7 +25,24 @@ pub async fn run(g: &Global, command: StateCommand) -> anyhow::Result<u8> {
         StateCommand::History { .. } => "state history",
         StateCommand::Rollback { .. } => "state rollback",
     };
-    let (stack, store) = open_store(g, verb)?;
+    let (stack, store) = match open_store(g, verb) {
+        Ok(opened) => opened,
+        // Never deployed: nothing recorded, no run. Said without creating any state.
+        Err(e) if e.is::<NoState>() => {
+            return match command {
+                StateCommand::List { json: true } | StateCommand::History { json: true } => {
+                    println!("[]");
+                    Ok(0)
+                }
+                StateCommand::List { json: false } | StateCommand::History { json: false } => {
+                    println!("Nothing recorded: {e}.");
+                    Ok(0)
+                }
+                _ => Err(e),
+            };
+        }
+        Err(e) => return Err(e),
+    };
     let stack = stack.as_str();
     match command {
         StateCommand::List { json } => {
@@ -61,12 +77,10 @@ pub async fn run(g: &Global, command: StateCommand) -> anyhow::Result<u8> {
         StateCommand::Rm { urn, force } => {
             let f = stackup_engine::state_rm(&store, stack, &urn, force, &actor())?;
             println!(
-                "Forgot {} ({}). AWS was not touched: the object still exists. `stackup up` would create a new one in its place; `stackup import {} {} {}` adopts this one again.",
+                "Forgot {} ({}). AWS was not touched: the object still exists. While the program declares {}, `stackup up` adopts the object again (it carries the resource's URN tag); remove it from the program to let stackup leave it alone.",
                 f.urn,
                 f.id,
-                f.ty,
                 f.urn.name(),
-                f.id
             );
             if !f.dependents.is_empty() {
                 let names: Vec<&str> = f.dependents.iter().map(|u| u.as_str()).collect();
@@ -108,14 +122,35 @@ pub async fn run(g: &Global, command: StateCommand) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// A read-only state command on a stack that has no state.
+#[derive(Debug)]
+struct NoState(String);
+
+impl std::fmt::Display for NoState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NoState {}
+
 /// The stack's name and its store. Only the stack file's common keys are read: the
 /// program, the providers and their checks are not needed to look at or repair
 /// recorded state.
 fn open_store(g: &Global, command: &str) -> anyhow::Result<(String, SledStore)> {
-    let file = StackFile::read(&g.stack)?;
-    let store = SledStore::open(&g.state_dir, &file.name, command)
-        .with_context(|| format!("opening the state of stack '{}'", file.name))?;
-    Ok((file.name, store))
+    let name = crate::session::state_name(g.stack(), &g.state_dir)?;
+    // Looking must not create: a stack never deployed has no state to show.
+    let writes = matches!(command, "state import" | "state rm" | "state rollback");
+    if !writes && !g.state_dir.join(&name).exists() {
+        return Err(NoState(format!(
+            "stack '{name}' has no state under {} (never deployed here, or another --state-dir)",
+            g.state_dir.display()
+        ))
+        .into());
+    }
+    let store = SledStore::open(&g.state_dir, &name, command)
+        .with_context(|| format!("opening the state of stack '{name}'"))?;
+    Ok((name, store))
 }
 
 /// Writes an export to stdout, or to `output` beside which it is written first and
@@ -150,8 +185,13 @@ fn history(stack: &str, entries: &[stackup_engine::HistoryLine]) {
         let counts = if h.records_only() {
             "records only, AWS untouched".to_string()
         } else {
+            let interrupted = if h.not_started > 0 {
+                format!(", interrupted ({} not started)", h.not_started)
+            } else {
+                String::new()
+            };
             format!(
-                "{} created, {} updated, {} replaced, {} deleted, {} failed",
+                "{} created, {} updated, {} replaced, {} deleted, {} failed{interrupted}",
                 h.created, h.updated, h.replaced, h.deleted, h.failed
             )
         };
@@ -188,8 +228,8 @@ pub async fn import(g: &Global, ty: &str, name: &str, id: &str) -> anyhow::Resul
 
 /// `unlock`: removes the stack's lock file (see the engine's `unlock`).
 pub fn unlock(g: &Global, force: bool) -> anyhow::Result<u8> {
-    let file = StackFile::read(&g.stack)?;
-    let stack = &file.name;
+    let name = crate::session::state_name(g.stack(), &g.state_dir)?;
+    let stack = &name;
     let unlocked = stackup_engine::unlock(&g.state_dir, stack, force, &actor())?;
     match unlocked {
         Unlocked::Absent { path } => println!("Stack {stack} has no lock file ({path}): nothing to unlock."),

@@ -38,14 +38,18 @@ pub async fn destroy(g: &Global, args: DestroyArgs) -> anyhow::Result<u8> {
         refresh: !args.refresh.no_refresh,
         delete_overrides: session::delete_overrides(&[("empty-buckets", args.empty_buckets)]),
     };
-    let s = Session::open(g, "destroy").await?;
-    let host = Terminal::new(args.json, args.yes);
+    // A stack whose file is gone is destroyed from what its state records.
+    let stack = match crate::session::from_state(g, "destroy").await? {
+        Some(stack) => stack,
+        None => Session::open(g, "destroy").await?.stack,
+    };
+    let host = Terminal::new(args.json, args.yes).detailed(g.detail);
     let cancel = Cancel::new();
     let report = interruptible(
         &cancel,
         STOPPING,
         ABORTED,
-        stackup_engine::destroy(&s.stack, &opts, &host, &cancel),
+        stackup_engine::destroy(&stack, &opts, &host, &cancel),
     )
     .await
     .map_err(refresh_hint)?;
@@ -68,8 +72,17 @@ pub fn parse_ttl(text: &str) -> Result<u64, String> {
     if duration.as_secs() == 0 {
         return Err(format!("'{}': a time to live must be longer than nothing", text.trim()));
     }
+    if duration.as_secs() > MAX_TTL_SECONDS {
+        return Err(format!(
+            "'{}': a time to live is at most 365d; a stack meant to live longer should not expire",
+            text.trim()
+        ));
+    }
     Ok(duration.as_secs())
 }
+
+/// The longest `--ttl`: a year.
+const MAX_TTL_SECONDS: u64 = 365 * 86_400;
 
 /// A span of seconds for people: `3d 4h`, `2h 05m`, `4m 10s`.
 fn span(secs: u64) -> String {
@@ -89,13 +102,20 @@ fn span(secs: u64) -> String {
 /// resource count.
 pub fn ls(g: &Global, json: bool) -> anyhow::Result<u8> {
     let now = now_unix();
-    let stacks = stackup_engine::list_stacks(&g.state_dir, now);
+    let mut stacks = stackup_engine::list_stacks(&g.state_dir, now);
+    let scope = g.scope();
+    if let Some(only) = &scope {
+        stacks.retain(|s| &s.stack == only);
+    }
     if json {
         print_json(&stacks)?;
         return Ok(0);
     }
     if stacks.is_empty() {
-        println!("No stacks under {}.", g.state_dir.display());
+        match &scope {
+            Some(only) => println!("No stack named '{only}' under {}.", g.state_dir.display()),
+            None => println!("No stacks under {}.", g.state_dir.display()),
+        }
         return Ok(0);
     }
     println!("{:<24} {:<10} {:<44} RESOURCES", "STACK", "AGE", "EXPIRES");
@@ -164,6 +184,7 @@ pub async fn reap(g: &Global, yes: bool, parallel: usize) -> anyhow::Result<u8> 
         delete: yes,
         now: now_unix(),
         default_region: region_from_environment(),
+        stack: g.scope(),
     };
     let resolver = Registered {
         state_dir: g.state_dir.clone(),
@@ -171,6 +192,25 @@ pub async fn reap(g: &Global, yes: bool, parallel: usize) -> anyhow::Result<u8> 
     // Nobody watches a reap: no prompt.
     let host = Terminal::new(false, true);
     let cancel = Cancel::new();
+    if yes {
+        // Say which stacks before touching any: a dry run first.
+        let dry = ReapOptions {
+            delete: false,
+            ..opts.clone()
+        };
+        let plan = stackup_engine::reap(&g.state_dir, &dry, &resolver, &host, &cancel).await?;
+        let names: Vec<&str> = plan.expired.iter().map(|i| i.info.stack.as_str()).collect();
+        if names.is_empty() {
+            print_reap(g, &plan, opts.now);
+            return Ok(0);
+        }
+        println!(
+            "Reaping {} expired stack(s) under {}: {}",
+            names.len(),
+            g.state_dir.display(),
+            names.join(", ")
+        );
+    }
     let report = interruptible(
         &cancel,
         STOPPING,
@@ -235,27 +275,27 @@ fn print_reap(g: &Global, report: &ReapReport, now: u64) {
 /// region; otherwise the bare name, with the region its state recorded or the AWS
 /// environment's).
 async fn sweep_command(g: &Global, args: &DestroyArgs) -> anyhow::Result<u8> {
-    let file = StackFile::path_for(&g.stack);
+    let file = StackFile::path_for(g.stack());
     let (name, region) = if file.exists() {
         // The common keys only: a sweep needs no program.
-        let file = StackFile::read(&g.stack)?;
+        let file = StackFile::read(g.stack())?;
         (file.name, Some(file.region))
     } else {
         anyhow::ensure!(
-            !(g.stack.ends_with(".toml") || g.stack.contains('/')),
+            !(g.stack().ends_with(".toml") || g.stack().contains('/')),
             "--stack {}: no such stack file",
-            g.stack
+            g.stack()
         );
         anyhow::ensure!(
-            !g.stack.is_empty()
-                && g.stack.len() <= 32
-                && g.stack
+            !g.stack().is_empty()
+                && g.stack().len() <= 32
+                && g.stack()
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
             "--stack {}: not a stack name (1-32 characters of a-z, 0-9 and '-')",
-            g.stack
+            g.stack()
         );
-        (g.stack.clone(), None)
+        (g.stack().to_string(), None)
     };
     let store: Arc<dyn StateStore> = Arc::new(
         SledStore::open(&g.state_dir, &name, "destroy --sweep")
@@ -386,6 +426,8 @@ mod tests {
         }
         assert!(parse_ttl("0h").expect_err("zero").contains("longer than nothing"));
         assert!(parse_ttl("99999999999999999d").is_err(), "overflow is refused");
+        assert!(parse_ttl("99999999d").expect_err("capped").contains("at most 365d"));
+        assert_eq!(parse_ttl("365d"), Ok(365 * 86_400));
     }
 
     #[test]

@@ -42,6 +42,14 @@ fn default_nat_mode() -> NatMode {
 pub struct SecurityConfig {
     /// The only range allowed to reach the bastion over SSH.
     pub ssh_allowed_cidr: String,
+    /// The widest prefix `ssh_allowed_cidr` may have when it holds public addresses
+    /// (default 16: a /15 or wider of public space is refused).
+    #[serde(default = "default_ssh_widest_prefix")]
+    pub ssh_widest_prefix: u8,
+}
+
+fn default_ssh_widest_prefix() -> u8 {
+    16
 }
 
 /// The web and bastion tier.
@@ -265,21 +273,12 @@ impl StackConfig {
     /// Every semantic problem, as (key, reason).
     fn validate(&self) -> Vec<(String, String)> {
         let mut p: Vec<(String, String)> = Vec::new();
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 32
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !self.name.starts_with('-');
-        if !name_ok {
-            p.push((
-                "name".into(),
-                format!(
-                    "'{}' must be 1-32 characters of a-z, 0-9 and '-' (it is part of every URN and tag)",
-                    self.name
-                ),
-            ));
+        if let Some(reason) = stackup_model::stackfile::stack_name_problem(
+            &self.name,
+            28,
+            "it prefixes the load balancer's and target group's 32-character names",
+        ) {
+            p.push(("name".into(), reason));
         }
         let region_ok = {
             let parts: Vec<&str> = self.region.split('-').collect();
@@ -361,13 +360,23 @@ impl StackConfig {
                 subnets.push((k, net));
             }
         }
-        if let Some(ssh) = cidr(&mut p, "security.ssh_allowed_cidr", &self.security.ssh_allowed_cidr) {
-            if ssh.prefix_len() == 0 {
-                p.push((
-                    "security.ssh_allowed_cidr".into(),
-                    "0.0.0.0/0 would open SSH to the whole internet; name your own range".into(),
-                ));
-            }
+        let security = &self.security;
+        if !(1..=32).contains(&security.ssh_widest_prefix) {
+            p.push((
+                "security.ssh_widest_prefix".into(),
+                format!(
+                    "{} is not an IPv4 prefix length from 1 to 32",
+                    security.ssh_widest_prefix
+                ),
+            ));
+        } else {
+            let mut checks = stackup_model::stackfile::Problems::default();
+            checks.admin_range(
+                "security.ssh_allowed_cidr",
+                &security.ssh_allowed_cidr,
+                security.ssh_widest_prefix,
+            );
+            p.extend(checks.0);
         }
         for (k, v) in &self.tags {
             if k.starts_with(stackup_model::RESERVED_TAG_PREFIX) || k.starts_with("aws:") {
@@ -963,6 +972,38 @@ ssh_allowed_cidr = "198.51.100.7/32"
     }
 
     #[test]
+    fn ssh_from_half_the_internet_is_refused_and_the_limit_is_configurable() {
+        for wide in ["0.0.0.0/1", "128.0.0.0/1", "0.0.0.0/2", "64.0.0.0/8"] {
+            refused(
+                &edit(
+                    r#"ssh_allowed_cidr = "203.0.113.0/24""#,
+                    &format!(r#"ssh_allowed_cidr = "{wide}""#),
+                ),
+                "security.ssh_allowed_cidr",
+                "wider than a /16",
+            );
+        }
+        let private = edit(
+            r#"ssh_allowed_cidr = "203.0.113.0/24""#,
+            r#"ssh_allowed_cidr = "10.0.0.0/8""#,
+        );
+        assert!(parse(&private).is_ok(), "a private range is no part of the internet");
+        let limit = edit(
+            r#"ssh_allowed_cidr = "203.0.113.0/24""#,
+            "ssh_allowed_cidr = \"203.0.0.0/12\"\nssh_widest_prefix = 12",
+        );
+        assert!(parse(&limit).is_ok(), "a deliberately raised limit");
+        refused(
+            &edit(
+                r#"ssh_allowed_cidr = "203.0.113.0/24""#,
+                "ssh_allowed_cidr = \"203.0.113.0/24\"\nssh_widest_prefix = 0",
+            ),
+            "security.ssh_widest_prefix",
+            "prefix length",
+        );
+    }
+
+    #[test]
     fn a_vpc_block_must_be_between_16_and_28_bits() {
         // The subnets stay inside a /8, so the VPC's size is the only problem.
         refused(
@@ -1082,13 +1123,21 @@ ssh_allowed_cidr = "198.51.100.7/32"
     }
 
     #[test]
-    fn a_stack_name_must_be_short_lowercase_and_not_start_with_a_dash() {
-        for bad in ["Shop", "shop_1", "-shop", &"a".repeat(33)] {
+    fn a_stack_name_must_fit_the_aws_names_built_from_it() {
+        for (bad, because) in [
+            ("Shop", "only a-z"),
+            ("shop_1", "only a-z"),
+            ("-shop", "start with a letter"),
+            ("9lives", "start with a letter"),
+            ("a--b", "two hyphens"),
+            ("dev-", "end with a hyphen"),
+            (&"a".repeat(29), "1 to 28"),
+        ] {
             let text = format!("name = \"{bad}\"\n{VALID}");
-            refused(&text, "name", "1-32 characters");
+            refused(&text, "name", because);
         }
-        let text = format!("name = \"{}\"\n{VALID}", "a".repeat(32));
-        assert!(parse(&text).is_ok(), "32 characters are allowed");
+        let text = format!("name = \"{}\"\n{VALID}", "a".repeat(28));
+        assert!(parse(&text).is_ok(), "28 characters are allowed (`<name>-alb` is 32)");
         let unnamed = StackConfig::parse(Path::new("stacks/Bad_Name.toml"), VALID).expect_err("refused");
         assert_eq!(unnamed.0[0].key, "name", "the file's stem is checked like a name");
     }

@@ -40,7 +40,9 @@ pub async fn preview(stack: &Stack, refresh: bool) -> Result<PreviewReport, Engi
     if refresh {
         drift.extend(stack.unmanaged(&records).await?);
     }
-    let plan = stack.plan(&current, &[]).await?;
+    let (plan, adopted) = stack.plan_adopting(current, &[]).await?;
+    // What the plan adopts is shown as its step, not as an unmanaged object.
+    drift.retain(|d| !adopted.contains(d.urn()));
     Ok(PreviewReport { plan, drift })
 }
 
@@ -85,20 +87,39 @@ pub async fn refresh(stack: &Stack, host: &dyn Host) -> Result<RefreshReport, En
 }
 
 /// `outputs`: the program's exports, resolved from recorded outputs, in the order the
-/// program declares them; `Value::Null` for what is not created yet.
+/// program declares them; `Value::Null` for what is not created yet. A stack opened
+/// without its program (the stack file gone or broken) answers with the exports the
+/// last `up` recorded.
 pub fn outputs(stack: &Stack) -> Result<Vec<(String, Value)>, EngineError> {
     let records = stack.records()?;
-    Ok(stack
-        .program
-        .exports
-        .iter()
+    let exports: Vec<(String, stackup_model::Reference)> =
+        if stack.program.goals.is_empty() && stack.program.exports.is_empty() {
+            let recorded = stack.store.meta(crate::stacks::EXPORTS)?.unwrap_or_default();
+            serde_json::from_str::<Vec<(String, String, String)>>(&recorded)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(name, urn, output)| {
+                    Some((
+                        name,
+                        stackup_model::Reference {
+                            urn: stackup_model::Urn::parse(&urn).ok()?,
+                            output,
+                        },
+                    ))
+                })
+                .collect()
+        } else {
+            stack.program.exports.clone()
+        };
+    Ok(exports
+        .into_iter()
         .map(|(name, r)| {
             let v = records
                 .iter()
                 .find(|rec| rec.urn == r.urn)
                 .and_then(|rec| rec.outputs.get(&r.output).cloned())
                 .unwrap_or(Value::Null);
-            (name.clone(), v)
+            (name, v)
         })
         .collect())
 }
@@ -117,6 +138,7 @@ pub fn plan_json(plan: &Plan, drift: &[ResourceDrift]) -> serde_json::Value {
                 "type": s.ty,
                 "action": s.action,
                 "retired": s.retired,
+                "adopted": s.adopted,
                 "notes": s.notes,
                 "changes": s.changes.iter().map(|c| json!({
                     "key": c.key,
@@ -191,6 +213,7 @@ mod tests {
             dependencies: Vec::new(),
             old: None,
             retired: false,
+            adopted: false,
             notes: Vec::new(),
         };
         let report = PreviewReport {

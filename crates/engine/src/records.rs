@@ -165,6 +165,8 @@ pub struct HistoryLine {
     pub changes: Vec<String>,
     /// How many resources were recorded after the run.
     pub resources: usize,
+    /// Operations not started because the run was stopped (Ctrl-C, SIGTERM).
+    pub not_started: usize,
 }
 
 impl HistoryLine {
@@ -194,6 +196,7 @@ pub fn state_history(store: &dyn StateStore) -> Result<Vec<HistoryLine>, EngineE
             failed: h.failed,
             changes: h.changes,
             resources: h.snapshot.len(),
+            not_started: h.not_started,
         })
         .collect())
 }
@@ -421,6 +424,7 @@ fn record_run(
         failed: 0,
         changes,
         snapshot: store.records()?,
+        not_started: 0,
     })?)
 }
 

@@ -67,11 +67,24 @@ impl RunReport {
 pub async fn up(stack: &Stack, opts: &UpOptions, host: &dyn Host, cancel: &Cancel) -> Result<RunReport, EngineError> {
     stack.recover(host).await?;
     let records = stack.records()?;
-    let (current, drift) = stack.current_state(records, opts.refresh).await?;
-    let plan = stack.plan(&current, &opts.targets).await?;
+    let (current, mut drift) = stack.current_state(records, opts.refresh).await?;
+    // Even without a refresh: lost state must never lead to a duplicate.
+    let (plan, adopted) = stack.plan_adopting(current, &opts.targets).await?;
+    drift.retain(|d| !adopted.contains(d.urn()));
     // Deletes (removed resources, replaced objects) are checked before anything changes.
     preflight(&stack.registry, &plan, opts.run.parallel, "up").await?;
-    confirm_and_apply(stack, plan, drift, "up", &opts.run, host, cancel).await
+    let report = confirm_and_apply(stack, plan, drift, "up", &opts.run, host, cancel).await?;
+    // What `outputs` needs when the program can no longer be read.
+    let exports: Vec<(&str, &str, &str)> = stack
+        .program
+        .exports
+        .iter()
+        .map(|(name, r)| (name.as_str(), r.urn.as_str(), r.output.as_str()))
+        .collect();
+    if let Ok(text) = serde_json::to_string(&exports) {
+        stack.store.set_meta(crate::stacks::EXPORTS, Some(&text))?;
+    }
+    Ok(report)
 }
 
 /// `destroy`: recover, refresh, forget what is already gone, plan the deletes,
@@ -140,6 +153,17 @@ async fn confirm_and_apply(
     }
     host.confirm(&stack.name, command, &plan)
         .map_err(EngineError::NotConfirmed)?;
+    // Adopted objects are recorded before anything acts on them: a run that stops
+    // here leaves them recorded, never orphaned or created twice.
+    for step in plan.steps.iter().filter(|s| s.adopted) {
+        if let Some(record) = &step.old {
+            stack.store.put(record)?;
+            host.notice(&format!(
+                "adopted: {} is {}, found in AWS; it is now recorded",
+                record.urn, record.id
+            ));
+        }
+    }
     let applied = apply_recorded(
         &stack.name,
         &stack.registry,
@@ -206,6 +230,7 @@ pub async fn apply_recorded(
             .map(|r| format!("{} {}", r.kind.done(), r.urn))
             .collect(),
         snapshot: store.records()?,
+        not_started: report.cancelled(),
     })?;
     Ok(report)
 }

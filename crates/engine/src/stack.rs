@@ -8,7 +8,7 @@ use std::sync::Arc;
 use stackup_executor::{refresh, ResourceDrift};
 use stackup_graph::DependencyGraph;
 use stackup_model::{Program, Properties, ResourceGoal, ResourceRecord, TypeToken, Urn, Value};
-use stackup_planner::{plan, InvalidInputs, Plan, PlanError, PlanRequest, Read};
+use stackup_planner::{plan, Action, InvalidInputs, Plan, PlanError, PlanRequest, Read};
 use stackup_provider::{LookupRequest, Registry};
 use stackup_state::StateStore;
 use tokio::sync::OnceCell;
@@ -182,6 +182,111 @@ impl Stack {
         Ok(plan)
     }
 
+    /// Plans like [`Stack::plan`]; and when a resource the plan would create already
+    /// exists, tagged with its URN, but state does not record it (state lost, damaged or
+    /// moved aside), adopts that object instead of creating a duplicate: the plan then
+    /// acts on the live object (an update to the declared inputs, or nothing) and marks
+    /// the step `adopted`, so that the run records the object before anything else.
+    /// One listing per type the plan would create, nothing when it creates nothing.
+    /// Objects tagged with the stack whose URN the program does not declare are left to
+    /// drift reporting (and `destroy --sweep`). Returns the plan and the adopted URNs.
+    pub async fn plan_adopting(
+        &self,
+        mut current: Vec<ResourceRecord>,
+        targets: &[Urn],
+    ) -> Result<(Plan, Vec<Urn>), EngineError> {
+        let mut plan = self.plan(&current, targets).await?;
+        let mut adopted: Vec<Urn> = Vec::new();
+        let mut known: BTreeSet<String> = current.iter().map(|r| r.id.clone()).collect();
+        known.extend(self.store.retired()?.into_iter().map(|r| r.id));
+        let creates = |plan: &Plan| -> Vec<stackup_planner::Step> {
+            plan.steps
+                .iter()
+                .filter(|s| s.action == Action::Create)
+                .cloned()
+                .collect()
+        };
+        // First the objects that carry their URN tag: one listing per type.
+        let wanted = creates(&plan);
+        if wanted.is_empty() {
+            return Ok((plan, adopted));
+        }
+        let mut types: Vec<TypeToken> = wanted.iter().map(|s| s.ty.clone()).collect();
+        types.sort();
+        types.dedup();
+        let listed = stackup_executor::listed(&self.registry, &self.name, &types)
+            .await
+            .map_err(|e| EngineError::Unmanaged(e.to_string()))?;
+        let mut claimed: BTreeMap<Urn, Vec<stackup_provider::LiveResource>> = BTreeMap::new();
+        for (_, live) in listed.into_iter().filter(|(_, l)| !known.contains(&l.id)) {
+            claimed.entry(live.urn.clone()).or_default().push(live);
+        }
+        let mut ambiguous = Vec::new();
+        let mut found = Vec::new();
+        for step in &wanted {
+            match claimed.remove(&step.urn).as_deref() {
+                Some([live]) => found.push(adopt(step, live)),
+                Some(several) if several.len() > 1 => {
+                    let ids: Vec<&str> = several.iter().map(|l| l.id.as_str()).collect();
+                    ambiguous.push(format!("{}: {}", step.urn, ids.join(", ")));
+                }
+                _ => {}
+            }
+        }
+        if !ambiguous.is_empty() {
+            return Err(EngineError::Recovery(format!(
+                "state does not record these resources, and more than one object carries each one's URN tag, so stackup will not guess which to adopt: {}. Delete the extra object(s) in AWS (or adopt one with `stackup import`), then run again",
+                ambiguous.join("; ")
+            )));
+        }
+        // Then, parents adopted, the children that carry no tags (attachments,
+        // associations, inline policies), found by what they join: each round's plan
+        // knows the ids of what the previous round adopted.
+        let mut rounds = 0;
+        while !found.is_empty() {
+            known.extend(found.iter().map(|r| r.id.clone()));
+            adopted.extend(found.iter().map(|r| r.urn.clone()));
+            current.append(&mut found);
+            plan = self.plan(&current, targets).await?;
+            rounds += 1;
+            if rounds > 4 {
+                break;
+            }
+            for step in creates(&plan) {
+                let inputs: Properties = step
+                    .changes
+                    .iter()
+                    .filter_map(|c| Some((c.key.clone(), c.new.clone()?)))
+                    .collect();
+                if inputs
+                    .values()
+                    .any(|v| v.contains_unknown() || !v.references().is_empty())
+                {
+                    continue;
+                }
+                let Some(provider) = self.registry.get(&step.ty) else {
+                    continue;
+                };
+                let answer = provider
+                    .find(stackup_provider::FindRequest {
+                        urn: step.urn.clone(),
+                        stack: self.name.clone(),
+                        inputs,
+                        token: String::new(),
+                    })
+                    .await
+                    .map_err(|e| EngineError::Unmanaged(format!("looking for {}: {e}", step.urn)))?;
+                if let Some(live) = answer.filter(|l| !known.contains(&l.id)) {
+                    found.push(adopt(&step, &live));
+                }
+            }
+        }
+        for step in plan.steps.iter_mut().filter(|s| !s.retired && adopted.contains(&s.urn)) {
+            step.adopted = true;
+        }
+        Ok((plan, adopted))
+    }
+
     /// Reads the program's lookups, each once, those that use another lookup's result
     /// after it, the others concurrently. A lookup that finds nothing, or more than one
     /// thing, fails the plan naming it and its query; nothing has been changed.
@@ -320,5 +425,18 @@ fn check_lookups(program: &Program, registry: &Registry) -> Result<(), EngineErr
         Ok(())
     } else {
         Err(PlanError::Invalid(invalid).into())
+    }
+}
+
+/// The record of an object found for `step`'s resource, which state did not know.
+fn adopt(step: &stackup_planner::Step, live: &stackup_provider::LiveResource) -> ResourceRecord {
+    ResourceRecord {
+        urn: step.urn.clone(),
+        ty: step.ty.clone(),
+        id: live.id.clone(),
+        inputs: live.inputs.clone(),
+        outputs: live.outputs.clone(),
+        dependencies: step.dependencies.clone(),
+        tainted: None,
     }
 }

@@ -17,6 +17,9 @@ pub const EXPIRES_AT: &str = "expires_at";
 /// Stack metadata: the stack's region, so that a stack whose file is gone can still be
 /// swept.
 pub const REGION: &str = "region";
+/// The program's exports as the last `up` knew them (`[[name, urn, output], ...]` in
+/// JSON): `outputs` answers from state alone when the stack file is gone or broken.
+pub const EXPORTS: &str = "exports";
 /// Stack metadata: the stack file `up` last read, for `reap`.
 pub const STACK_FILE: &str = "stack_file";
 
@@ -172,6 +175,7 @@ impl ReapReport {
     }
 }
 
+#[derive(Clone, Debug)]
 pub struct ReapOptions {
     pub run: RunOptions,
     /// Destroy (otherwise a dry run that only says what it would do).
@@ -179,6 +183,8 @@ pub struct ReapOptions {
     pub now: u64,
     /// The region to sweep a stack whose state recorded none.
     pub default_region: Option<String>,
+    /// Only this stack (it must have state under the directory); None: every stack.
+    pub stack: Option<String>,
 }
 
 /// `reap`: destroys every stack under `state_dir` whose expiry has passed, each with
@@ -192,7 +198,16 @@ pub async fn reap(
     host: &dyn Host,
     cancel: &Cancel,
 ) -> Result<ReapReport, EngineError> {
-    let all = list_stacks(state_dir, opts.now);
+    let mut all = list_stacks(state_dir, opts.now);
+    if let Some(only) = &opts.stack {
+        all.retain(|s| &s.stack == only);
+        if all.is_empty() {
+            return Err(EngineError::Request(format!(
+                "no stack named '{only}' has state under {}: nothing to reap (`stackup ls` lists the stacks)",
+                state_dir.display()
+            )));
+        }
+    }
     let stacks = all.len();
     let (skipped, readable): (Vec<StackInfo>, Vec<StackInfo>) = all.into_iter().partition(|s| s.problem.is_some());
     let mut expired: Vec<ReapItem> = readable

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use stackup_model::{ResourceRecord, TypeToken, Urn, Value};
-use stackup_provider::{ListRequest, ReadRequest, ReadTarget, Registry};
+use stackup_provider::{ListRequest, LiveResource, ReadRequest, ReadTarget, Registry};
 use tokio::task::JoinSet;
 
 use crate::patience::patiently;
@@ -171,6 +171,27 @@ pub async fn unmanaged(
     types: &[TypeToken],
     known_ids: &std::collections::BTreeSet<String>,
 ) -> Result<Vec<ResourceDrift>, StepError> {
+    let mut out: Vec<ResourceDrift> = listed(registry, stack, types)
+        .await?
+        .into_iter()
+        .filter(|(_, found)| !known_ids.contains(&found.id))
+        .map(|(ty, found)| ResourceDrift::Unmanaged {
+            urn: found.urn,
+            ty,
+            id: found.id,
+        })
+        .collect();
+    out.sort_by(|a, b| a.urn().cmp(b.urn()));
+    Ok(out)
+}
+
+/// Every object of `types` tagged with `stack`, with its type: one `list` per type,
+/// all types concurrently (types whose provider lists nothing are left out).
+pub async fn listed(
+    registry: &Registry,
+    stack: &str,
+    types: &[TypeToken],
+) -> Result<Vec<(TypeToken, LiveResource)>, StepError> {
     let mut lists = JoinSet::new();
     for ty in types {
         let Some(provider) = registry.get(ty).cloned() else {
@@ -186,16 +207,13 @@ pub async fn unmanaged(
     while let Some(joined) = lists.join_next().await {
         let (ty, listed) = joined.map_err(|e| StepError::Engine(format!("listing task failed: {e}")))?;
         let listed = listed.map_err(|e| StepError::Engine(format!("listing {ty} failed: {e}")))?;
-        for found in listed.map(|l| l.found).unwrap_or_default() {
-            if !known_ids.contains(&found.id) {
-                out.push(ResourceDrift::Unmanaged {
-                    urn: found.urn,
-                    ty: ty.clone(),
-                    id: found.id,
-                });
-            }
-        }
+        out.extend(
+            listed
+                .map(|l| l.found)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|f| (ty.clone(), f)),
+        );
     }
-    out.sort_by(|a, b| a.urn().cmp(b.urn()));
     Ok(out)
 }

@@ -122,6 +122,30 @@ pub fn read<T: Settings>(file: &Path, text: &str) -> Result<T, ConfigErrors> {
     Ok(settings)
 }
 
+/// Why `name` cannot name a stack whose names AWS limits to `max` characters (`why`
+/// says which), if it cannot. Stack names become RDS identifiers and load balancer
+/// names, so they follow the stricter of those rules: a lowercase letter first, then
+/// letters, digits and single hyphens, no hyphen last.
+pub fn stack_name_problem(name: &str, max: usize, why: &str) -> Option<String> {
+    let reason = if !(1..=max).contains(&name.len()) {
+        format!("is {} characters; 1 to {max} are allowed ({why})", name.len())
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        "may hold only a-z, 0-9 and '-'".to_string()
+    } else if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        "must start with a letter (RDS identifiers and load balancer names built from it do)".to_string()
+    } else if name.contains("--") {
+        "must not hold two hyphens in a row (RDS refuses them in identifiers)".to_string()
+    } else if name.ends_with('-') {
+        "must not end with a hyphen (RDS and load balancer names may not)".to_string()
+    } else {
+        return None;
+    };
+    Some(format!("'{name}' {reason}"))
+}
+
 /// The stack name a file gives when it sets none: its name without `.toml`.
 pub fn name_from_file(file: &Path) -> String {
     file.file_stem()
@@ -151,16 +175,8 @@ impl Problems {
     /// The stack name: 1 to `max` characters of a-z, 0-9 and '-', not starting with
     /// '-'; `why` says what limits it.
     pub fn stack_name(&mut self, name: &str, max: usize, why: &str) {
-        let ok = (1..=max).contains(&name.len())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !name.starts_with('-');
-        if !ok {
-            self.fail(
-                "name",
-                format!("'{name}' must be 1-{max} characters of a-z, 0-9 and '-' ({why})"),
-            );
+        if let Some(reason) = stack_name_problem(name, max, why) {
+            self.fail("name", reason);
         }
     }
 
@@ -273,6 +289,45 @@ impl Problems {
         }
     }
 
+    /// A range allowed to reach an administrative port (SSH, a console): an IPv4 block
+    /// with no host bits, no wider than a `/widest`, unless it lies wholly in private
+    /// address space (RFC 1918, and RFC 6598's shared space), which the internet cannot
+    /// reach. `0.0.0.0/1` or `128.0.0.0/2` open the port to a large part of the
+    /// internet and are refused like `0.0.0.0/0`.
+    pub fn admin_range(&mut self, key: &str, cidr: &str, widest: u8) -> Option<Ipv4Net> {
+        const PRIVATE: [&str; 4] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"];
+        let block = match cidr.parse::<Ipv4Net>() {
+            Ok(b) if b != b.trunc() => {
+                self.fail(key, format!("'{cidr}' has host bits set; the network is {}", b.trunc()));
+                return None;
+            }
+            Ok(b) => b,
+            Err(_) => {
+                self.fail(key, format!("'{cidr}' is not an IPv4 CIDR block like 203.0.113.0/24"));
+                return None;
+            }
+        };
+        let private = PRIVATE
+            .iter()
+            .filter_map(|p| p.parse::<Ipv4Net>().ok())
+            .any(|p| p.contains(&block));
+        if block.prefix_len() < widest && !private {
+            let whole = if block.prefix_len() == 0 {
+                " (the whole internet)"
+            } else {
+                ""
+            };
+            self.fail(
+                key,
+                format!(
+                    "'{cidr}'{whole} is wider than a /{widest} of public address space: name your own range (an office or VPN block), or raise the limit deliberately"
+                ),
+            );
+            return None;
+        }
+        Some(block)
+    }
+
     /// The `[tags]` table: no reserved prefixes.
     pub fn tags(&mut self, tags: &std::collections::BTreeMap<String, String>) {
         for key in tags.keys() {
@@ -315,6 +370,52 @@ mod tests {
             e.to_string().starts_with("invalid stack file s.toml: key 'web.port': "),
             "{e}"
         );
+    }
+
+    #[test]
+    fn stack_names_follow_the_rules_of_the_aws_names_built_from_them() {
+        for bad in ["9lives", "a--b", "dev-", "-dev", "Dev", "dev_1", ""] {
+            assert!(stack_name_problem(bad, 28, "x").is_some(), "{bad}");
+        }
+        let long = "a".repeat(29);
+        assert!(stack_name_problem(&long, 28, "the load balancer's name")
+            .is_some_and(|r| r.contains("29 characters; 1 to 28") && r.contains("load balancer")));
+        for good in ["dev", "shop-prod-2", "a"] {
+            assert_eq!(stack_name_problem(good, 28, "x"), None, "{good}");
+        }
+    }
+
+    #[test]
+    fn an_admin_range_wider_than_the_limit_is_refused_unless_private() {
+        let mut p = Problems::default();
+        for wide in [
+            "0.0.0.0/0",
+            "0.0.0.0/1",
+            "128.0.0.0/1",
+            "0.0.0.0/2",
+            "8.0.0.0/8",
+            "203.0.0.0/15",
+        ] {
+            assert_eq!(p.admin_range("k", wide, 16), None, "{wide}");
+        }
+        assert_eq!(p.0.len(), 6);
+        assert!(p.0[0].1.contains("the whole internet"), "{:?}", p.0);
+        assert!(p.0[1].1.contains("wider than a /16"), "{:?}", p.0);
+        let mut p = Problems::default();
+        for ok in [
+            "203.0.113.0/24",
+            "198.51.100.7/32",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "203.0.0.0/16",
+        ] {
+            assert!(p.admin_range("k", ok, 16).is_some(), "{ok}");
+        }
+        assert!(p.0.is_empty(), "{:?}", p.0);
+        // A deliberate, wider limit.
+        assert!(p.admin_range("k", "203.0.0.0/12", 12).is_some());
+        assert_eq!(p.admin_range("k", "203.0.113.9/24", 16), None);
+        assert!(p.0[0].1.contains("host bits"));
     }
 
     #[test]

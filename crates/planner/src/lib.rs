@@ -97,6 +97,11 @@ pub struct Step {
     /// A step deleting an object that a finished create-before-delete replacement left
     /// behind, rather than the resource's current object.
     pub retired: bool,
+    /// The resource's object exists (found by its `stackup:urn` tag) but state did not
+    /// record it (state lost or damaged): the run records it (`old`) before anything
+    /// else, then applies `action` to it, instead of creating a duplicate.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
     /// What a person should know about this step: why a resource is replaced although
     /// its inputs did not change (it is tainted), when a change takes effect.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -132,11 +137,15 @@ pub struct Counts {
     pub replace: usize,
     pub delete: usize,
     pub same: usize,
+    /// Objects the run records from their tag (lost state) before acting on them; each
+    /// is also counted by its action.
+    pub adopt: usize,
 }
 
 impl Plan {
+    /// Whether the run changes anything: in AWS, or in state by adopting an object.
     pub fn has_changes(&self) -> bool {
-        self.steps.iter().any(|s| s.action != Action::Same)
+        self.steps.iter().any(|s| s.action != Action::Same || s.adopted)
     }
 
     pub fn counts(&self) -> Counts {
@@ -149,12 +158,14 @@ impl Plan {
                 Action::CreateThenDelete | Action::DeleteThenCreate => c.replace += 1,
                 Action::Delete => c.delete += 1,
             }
+            c.adopt += usize::from(s.adopted);
         }
         c
     }
 
+    /// The steps that change something, adoptions included.
     pub fn changed_steps(&self) -> impl Iterator<Item = &Step> {
-        self.steps.iter().filter(|s| s.action != Action::Same)
+        self.steps.iter().filter(|s| s.action != Action::Same || s.adopted)
     }
 }
 
@@ -254,6 +265,7 @@ pub fn plan(req: PlanRequest<'_>) -> Result<Plan, PlanError> {
                     dependencies,
                     old: None,
                     retired: false,
+                    adopted: false,
                     notes: Vec::new(),
                 }
             }
@@ -318,6 +330,7 @@ pub fn plan(req: PlanRequest<'_>) -> Result<Plan, PlanError> {
                     dependencies,
                     old: Some(old.clone()),
                     retired: false,
+                    adopted: false,
                     notes,
                 }
             }
@@ -364,6 +377,7 @@ fn same_step(old: &ResourceRecord) -> Step {
         dependencies: old.dependencies.clone(),
         old: Some(old.clone()),
         retired: false,
+        adopted: false,
         notes: Vec::new(),
     }
 }
@@ -387,6 +401,7 @@ fn delete_step(record: &ResourceRecord, retired: bool) -> Step {
         dependencies: Vec::new(),
         old: Some(record.clone()),
         retired,
+        adopted: false,
         notes: Vec::new(),
     }
 }

@@ -88,6 +88,7 @@ pub fn plan_sweep(req: SweepRequest<'_>) -> (Plan, Vec<SweepItem>) {
             dependencies: Vec::new(),
             old: Some(record),
             retired: is_retired,
+            adopted: false,
             notes: Vec::new(),
         });
     }

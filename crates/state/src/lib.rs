@@ -83,6 +83,10 @@ pub struct HistoryEntry {
     /// Every record as the run left them: what `state rollback --to <seq>` restores.
     #[serde(default)]
     pub snapshot: Vec<ResourceRecord>,
+    /// How many operations the run did not start because it was stopped (Ctrl-C,
+    /// SIGTERM): more than none marks an interrupted run.
+    #[serde(default)]
+    pub not_started: usize,
 }
 
 /// Where a stack's state lives.

@@ -30,6 +30,15 @@ impl SledStore {
     /// A database that cannot be opened or read back gives [`StateError::Damaged`] (with
     /// the way out), never a panic: sled's panics are contained here.
     pub fn open(state_dir: &Path, stack: &str, command: &str) -> Result<SledStore, StateError> {
+        // Said plainly, rather than as the "Not a directory" of a failed mkdir.
+        for dir in [state_dir.to_path_buf(), state_dir.join(stack)] {
+            if dir.exists() && !dir.is_dir() {
+                return Err(StateError::Store {
+                    path: dir.display().to_string(),
+                    message: "this is a file, not a directory: stackup keeps each stack's state in a directory there. Move the file aside, or point --state-dir (STACKUP_STATE_DIR) elsewhere".into(),
+                });
+            }
+        }
         let dir = state_dir.join(stack);
         let lock = StackLock::acquire(&dir, stack, command)?;
         let path = dir.join("db");

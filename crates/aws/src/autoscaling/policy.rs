@@ -13,8 +13,8 @@ use aws_sdk_autoscaling::types::{
 };
 use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, FindRequest,
+    LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
 use super::{classify_asg, describe_groups, NAMES_PER_CALL};
@@ -224,6 +224,24 @@ impl Provider for ScalingPolicy {
             outputs: outputs(&arn),
             id: arn,
         })
+    }
+
+    /// The group's policy of this name: scaling policies carry no tags.
+    async fn find(&self, req: FindRequest) -> Result<Option<LiveResource>, ProviderError> {
+        let group = str_of(&req.inputs, "autoscaling_group_name")?;
+        let name = str_of(&req.inputs, "name")?;
+        let policies = self
+            .client
+            .describe_policies()
+            .auto_scaling_group_name(group)
+            .policy_names(name)
+            .send()
+            .await
+            .map_err(|e| classify_asg("DescribePolicies", e))?;
+        match policies.scaling_policies().iter().find_map(|p| p.policy_arn()) {
+            Some(arn) => crate::common::read_one(self, &req.urn, arn.to_string(), &req.inputs).await,
+            None => Ok(None),
+        }
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {

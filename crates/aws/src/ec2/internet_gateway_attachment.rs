@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::InternetGateway;
 use stackup_model::{Input, Properties, ResourceArgs, Urn};
 use stackup_provider::{
-    CreateRequest, CreateResponse, DeleteRequest, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse,
-    Schema, UpdateRequest, UpdateResponse,
+    CreateRequest, CreateResponse, DeleteRequest, FindRequest, LiveResource, Provider, ProviderError, ReadRequest,
+    ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
 use super::dependents::{delete_when_released, preflight, Dependents};
@@ -192,6 +192,13 @@ impl Provider for InternetGatewayAttachment {
             id: format!("{igw}:{vpc}"),
             outputs: outputs(igw, vpc),
         })
+    }
+
+    /// The attachment of the gateway to the VPC, when it is in place.
+    async fn find(&self, req: FindRequest) -> Result<Option<LiveResource>, ProviderError> {
+        let igw = str_of(&req.inputs, "internet_gateway_id")?;
+        let vpc = str_of(&req.inputs, "vpc_id")?;
+        crate::common::read_one(self, &req.urn, format!("{igw}:{vpc}"), &req.inputs).await
     }
 
     async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {

@@ -22,9 +22,9 @@ use aws_sdk_ec2::types::{
 use aws_smithy_types::base64;
 use stackup_model::{Input, Properties, ResourceArgs, Value, RESERVED_TAG_PREFIX, URN_TAG};
 use stackup_provider::{
-    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, ListRequest,
-    ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
-    UpdateResponse,
+    CheckFailure, CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, DiffRequest, DiffResponse,
+    ErrorKind, ListRequest, ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema,
+    UpdateRequest, UpdateResponse,
 };
 
 use super::{
@@ -564,6 +564,29 @@ pub(super) fn check_instance_type(inputs: &Properties, failures: &mut Vec<CheckF
 impl Provider for LaunchTemplate {
     fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    /// As the schema says, except that user data read back without its template (an
+    /// adopted object: nothing recorded the variables) is unchanged when the declared
+    /// template renders to exactly what is live: no new version for the same bytes.
+    fn diff(&self, req: DiffRequest<'_>) -> DiffResponse {
+        let mut old = req.old_inputs.clone();
+        let no_vars = old
+            .get("user_data_vars")
+            .is_none_or(|v| v.as_map().is_none_or(|m| m.is_empty()));
+        let live = old.get("user_data").and_then(Value::as_str).map(str::to_string);
+        if no_vars {
+            if let (Ok(rendered), Some(live)) = (rendered_user_data(req.new_inputs), live) {
+                if rendered == live {
+                    for key in ["user_data", "user_data_vars"] {
+                        if let Some(v) = req.new_inputs.get(key) {
+                            old.insert(key.to_string(), v.clone());
+                        }
+                    }
+                }
+            }
+        }
+        stackup_provider::diff_by_schema(&self.schema, &old, req.new_inputs)
     }
 
     fn check(&self, req: CheckRequest<'_>) -> CheckResponse {

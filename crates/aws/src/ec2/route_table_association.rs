@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::RouteTableAssociationStateCode;
 use stackup_model::{Input, Properties, ResourceArgs};
 use stackup_provider::{
-    CreateRequest, CreateResponse, DeleteRequest, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse,
-    Schema, UpdateRequest, UpdateResponse,
+    CreateRequest, CreateResponse, DeleteRequest, FindRequest, LiveResource, Provider, ProviderError, ReadRequest,
+    ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
 use super::{describe_each, done, id_filters};
@@ -118,6 +118,16 @@ fn outputs(id: &str) -> Properties {
 impl Provider for RouteTableAssociation {
     fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    /// The subnet's association with this table, when it has that one.
+    async fn find(&self, req: FindRequest) -> Result<Option<LiveResource>, ProviderError> {
+        let table = str_of(&req.inputs, "route_table_id")?;
+        let subnet = str_of(&req.inputs, "subnet_id")?;
+        match self.association_of(subnet).await? {
+            Some((id, current)) if current == table => crate::common::read_one(self, &req.urn, id, &req.inputs).await,
+            _ => Ok(None),
+        }
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {

@@ -8,8 +8,8 @@ use aws_sdk_efs::types::{LifeCycleState, MountTargetDescription};
 use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::wait::{self, Poll};
 use stackup_provider::{
-    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource, Provider,
-    ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, FindRequest, LiveResource,
+    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
 use super::{efs_error, read_children, EFS_PATIENCE};
@@ -177,6 +177,21 @@ impl Provider for MountTarget {
             ));
         }
         CheckResponse { inputs, failures }
+    }
+
+    /// The file system's mount target in this subnet: mount targets carry no tags.
+    async fn find(&self, req: FindRequest) -> Result<Option<LiveResource>, ProviderError> {
+        let file_system_id = str_of(&req.inputs, "file_system_id")?;
+        let subnet_id = str_of(&req.inputs, "subnet_id")?;
+        let existing = self
+            .of_file_system(file_system_id)
+            .await?
+            .into_iter()
+            .find(|mt| mt.subnet_id() == subnet_id && !is_gone(mt));
+        match existing {
+            Some(mt) => crate::common::read_one(self, &req.urn, mt.mount_target_id().to_string(), &req.inputs).await,
+            None => Ok(None),
+        }
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {

@@ -10,8 +10,8 @@ use std::marker::PhantomData;
 use async_trait::async_trait;
 use stackup_model::{Input, Properties, Value};
 use stackup_provider::{
-    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, LiveResource, Provider, ProviderError,
-    ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, FindRequest, LiveResource, Provider,
+    ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
 };
 
 use super::PolicyStatement;
@@ -163,5 +163,12 @@ impl<O: PolicyOwner> Provider for InlinePolicy<O> {
     async fn delete(&self, req: DeleteRequest) -> Result<(), ProviderError> {
         let (owner, name) = split_policy_id(&req.id)?;
         crate::common::ok_if_gone(O::delete(&self.iam, owner, name).await)
+    }
+
+    /// The policy its owner and name make: an inline policy carries no tags.
+    async fn find(&self, req: FindRequest) -> Result<Option<LiveResource>, ProviderError> {
+        let owner = str_of(&req.inputs, O::OWNER_KEY)?;
+        let name = str_of(&req.inputs, "name")?;
+        crate::common::read_one(self, &req.urn, format!("{owner}:{name}"), &req.inputs).await
     }
 }

@@ -291,6 +291,29 @@ impl Provider for DbSubnetGroup {
                 found.push(live(urn, name, &g, &tags));
             }
         }
+        if found.is_empty() {
+            // Nothing through the Tagging API, which not every endpoint covers for subnet
+            // groups (moto does not): every group of the account, and its tags. A group
+            // missed here would be created again by a run whose state was lost.
+            let groups = self
+                .rds
+                .describe_db_subnet_groups()
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(|e| rds_error("DescribeDBSubnetGroups", e))?;
+            for g in groups {
+                let (Some(name), Some(arn)) = (g.db_subnet_group_name(), g.db_subnet_group_arn()) else {
+                    continue;
+                };
+                let tags = self.live_tags(arn).await?;
+                if let Some(urn) = listed_urn(&req.stack, TYPE, name, &tags) {
+                    found.push(live(urn, name, &g, &tags));
+                }
+            }
+        }
         Ok(Some(ListResponse { found }))
     }
 

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use stackup_model::{Input, Properties, ResourceArgs, Value};
 use stackup_provider::{
-    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, LiveResource, Provider,
-    ProviderError, ReadRequest, ReadResponse, ReadTarget, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, FindRequest, LiveResource,
+    Provider, ProviderError, ReadRequest, ReadResponse, ReadTarget, Schema, UpdateRequest, UpdateResponse,
 };
 
 use crate::classify;
@@ -156,6 +156,38 @@ impl Provider for Subscription {
             None => fail("protocol", "must be a string".into()),
         }
         CheckResponse { inputs, failures }
+    }
+
+    /// The topic's subscription of this endpoint by this protocol: subscriptions carry
+    /// no tags. One still pending confirmation has no ARN to adopt; Subscribe answers it
+    /// again.
+    async fn find(&self, req: FindRequest) -> Result<Option<LiveResource>, ProviderError> {
+        let topic = str_of(&req.inputs, "topic_arn")?;
+        let listed: Vec<aws_sdk_sns::types::Subscription> = match self
+            .sns
+            .list_subscriptions_by_topic()
+            .topic_arn(topic)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("ListSubscriptionsByTopic", e))
+        {
+            Ok(s) => s,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let arn = listed
+            .iter()
+            .filter(|s| {
+                s.protocol() == opt_str(&req.inputs, "protocol") && s.endpoint() == opt_str(&req.inputs, "endpoint")
+            })
+            .find_map(|s| s.subscription_arn().filter(|a| a.starts_with("arn:")));
+        match arn {
+            Some(arn) => crate::common::read_one(self, &req.urn, arn.to_string(), &req.inputs).await,
+            None => Ok(None),
+        }
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
