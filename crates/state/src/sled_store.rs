@@ -281,7 +281,21 @@ fn open_db(path: &Path) -> Result<sled::Db, StateError> {
         reason,
         way_out: way_out(path, None),
     };
-    match guard::contain(|| sled::Config::new().path(path).open()) {
+    let in_use = |r: &Result<Result<sled::Db, sled::Error>, String>| {
+        matches!(r, Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock"))
+    };
+    let mut opened = guard::contain(|| sled::Config::new().path(path).open());
+    // sled's lock can be refused for a moment while a process this one just forked still
+    // shares the file (sled's own tests block on it for that reason): look again for up
+    // to two seconds before calling the store in use.
+    for _ in 0..10 {
+        if !in_use(&opened) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        opened = guard::contain(|| sled::Config::new().path(path).open());
+    }
+    match opened {
         Ok(Ok(db)) => Ok(db),
         // sled's own exclusive lock on its file: another process has this store open.
         Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => Err(StateError::InUse {
