@@ -878,12 +878,7 @@ fn lost_state_is_adopted_from_aws_never_duplicated() {
 #[test]
 fn state_commands_outputs_and_destroy_work_without_a_readable_stack_file() {
     let stack = "nofile";
-    let network = NetworkStack {
-        vpc_cidr: "10.33.0.0/16".into(),
-        public: ["10.33.0.0/24".into(), "10.33.1.0/24".into()],
-        private: ["10.33.10.0/24".into(), "10.33.11.0/24".into()],
-        ..NetworkStack::default()
-    };
+    let network = NetworkStack::in_block(33);
     let project = network_project(stack, &network);
     project.stackup(&["up", "--yes", "--stack", stack]).expect_code(0);
     let outputs = project
@@ -949,12 +944,7 @@ fn state_commands_outputs_and_destroy_work_without_a_readable_stack_file() {
 #[test]
 fn the_default_preview_is_a_line_per_resource_and_diff_shows_every_attribute() {
     let stack = "preview";
-    let mut network = NetworkStack {
-        vpc_cidr: "10.34.0.0/16".into(),
-        public: ["10.34.0.0/24".into(), "10.34.1.0/24".into()],
-        private: ["10.34.10.0/24".into(), "10.34.11.0/24".into()],
-        ..NetworkStack::default()
-    };
+    let mut network = NetworkStack::in_block(34);
     let project = network_project(stack, &network);
     let plan = project
         .stackup(&["diff", "--json", "--stack", stack])
@@ -987,5 +977,60 @@ fn the_default_preview_is_a_line_per_resource_and_diff_shows_every_attribute() {
             .any(|l| l.contains("~ aws:ec2:Vpc") && l.contains("update [~tags]")),
         "{changed}"
     );
+    project.stackup(&["destroy", "--yes", "--stack", stack]).expect_code(0);
+}
+
+/// `diff --out FILE` saves the plan; `up --plan FILE` applies exactly it, and refuses,
+/// naming what moved and changing nothing, when the program changed since, or when a
+/// run changed the state since.
+#[test]
+fn a_saved_plan_is_applied_exactly_or_refused_naming_what_moved() {
+    let stack = "saved";
+    let mut network = NetworkStack::in_block(35);
+    let project = network_project(stack, &network);
+    let file = project.path().join("plan.json");
+    let file = file.to_str().expect("utf-8");
+    let saved = project
+        .stackup(&["diff", "--out", file, "--stack", stack])
+        .expect_code(2);
+    assert!(saved.stderr.contains("Plan saved to"), "{}", saved.stderr);
+    project
+        .stackup(&["up", "--yes", "--plan", file, "--stack", stack])
+        .expect_code(0);
+    project.stackup(&["diff", "--stack", stack]).expect_code(0);
+
+    // The program moves after the plan was saved: refused, nothing applied.
+    network.tags.push(("Owner".into(), "platform-team".into()));
+    project.write_stack(stack, &network.toml());
+    project
+        .stackup(&["diff", "--out", file, "--stack", stack])
+        .expect_code(2);
+    network.tags.push(("CostCenter".into(), "42".into()));
+    project.write_stack(stack, &network.toml());
+    let moved = project.stackup(&["up", "--yes", "--plan", file, "--stack", stack]);
+    assert_eq!(moved.code, 1, "{}\n{}", moved.stdout, moved.stderr);
+    assert!(
+        moved.stderr.contains("differs from") && moved.stderr.contains("tags would be set differently"),
+        "{}",
+        moved.stderr
+    );
+    let history = project
+        .stackup(&["state", "history", "--json", "--stack", stack])
+        .expect_code(0)
+        .json();
+    assert_eq!(
+        history.as_array().map(Vec::len),
+        Some(1),
+        "nothing was applied: {history}"
+    );
+
+    // A run changes the state after the plan was saved: refused.
+    project
+        .stackup(&["diff", "--out", file, "--stack", stack])
+        .expect_code(2);
+    project.stackup(&["up", "--yes", "--stack", stack]).expect_code(0);
+    let stale = project.stackup(&["up", "--yes", "--plan", file, "--stack", stack]);
+    assert_eq!(stale.code, 1, "{}", stale.stdout);
+    assert!(stale.stderr.contains("changed since"), "{}", stale.stderr);
     project.stackup(&["destroy", "--yes", "--stack", stack]).expect_code(0);
 }

@@ -245,6 +245,19 @@ impl Default for NetworkStack {
 }
 
 impl NetworkStack {
+    /// The default stack in `10.<n>.0.0/16`, so that tests sharing the server do not
+    /// share blocks.
+    pub fn in_block(n: u8) -> NetworkStack {
+        NetworkStack {
+            vpc_cidr: format!("10.{n}.0.0/16"),
+            public: [format!("10.{n}.0.0/24"), format!("10.{n}.1.0/24")],
+            private: [format!("10.{n}.10.0/24"), format!("10.{n}.11.0/24")],
+            ..NetworkStack::default()
+        }
+    }
+}
+
+impl NetworkStack {
     pub fn toml(&self) -> String {
         let tags: String = self.tags.iter().map(|(k, v)| format!("{k} = \"{v}\"\n")).collect();
         format!(

@@ -62,6 +62,33 @@ pub struct RefreshArgs {
     pub refresh: bool,
 }
 
+/// Arguments of `up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// How many AWS operations may run at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallel: u16,
+    /// Only this resource and what it depends on (repeatable).
+    #[arg(long = "target", value_name = "URN")]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub refresh: RefreshArgs,
+    /// Print the plan and the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// A demo stack's time to live: record that it expires this long from now, for
+    /// `stackup reap` (a number and a unit: 30m, 4h, 2d, 1h 30m).
+    #[arg(long, value_name = "DURATION", value_parser = crate::teardown::parse_ttl)]
+    pub ttl: Option<u64>,
+    /// Apply exactly the plan `stackup diff --out FILE` saved: refused, naming what
+    /// moved, when state, the program or AWS changed since.
+    #[arg(long = "plan", value_name = "FILE", conflicts_with = "targets")]
+    pub plan: Option<PathBuf>,
+}
+
 /// Arguments of `destroy`.
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
@@ -100,26 +127,7 @@ pub struct DestroyArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create, update, replace and delete resources until AWS matches the program.
-    Up {
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        yes: bool,
-        /// How many AWS operations may run at once.
-        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
-        parallel: u16,
-        /// Only this resource and what it depends on (repeatable).
-        #[arg(long = "target", value_name = "URN")]
-        targets: Vec<String>,
-        #[command(flatten)]
-        refresh: RefreshArgs,
-        /// Print the plan and the result as JSON.
-        #[arg(long)]
-        json: bool,
-        /// A demo stack's time to live: record that it expires this long from now, for
-        /// `stackup reap` (a number and a unit: 30m, 4h, 2d, 1h 30m).
-        #[arg(long, value_name = "DURATION", value_parser = crate::teardown::parse_ttl)]
-        ttl: Option<u64>,
-    },
+    Up(UpArgs),
     /// Show what `up` would do. Exit 0: nothing to do; 2: changes or drift; 1: error.
     Diff {
         /// Print the result as JSON on stdout (shapes: README, "JSON output").
@@ -131,6 +139,9 @@ pub enum Command {
         /// (for scheduled drift checks).
         #[arg(long, value_name = "TOPIC_ARN")]
         notify_topic: Option<String>,
+        /// Save the plan to FILE, for `stackup up --plan FILE` to apply exactly it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Delete every resource of the stack (or a part of it), dependents first; with
     /// --sweep, everything tagged with the stack, state or no state.

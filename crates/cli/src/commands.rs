@@ -5,12 +5,19 @@
 use anyhow::Context;
 use stackup_engine::{Cancel, EngineError, RunOptions, UpOptions};
 
-use crate::cli::{Global, RefreshArgs};
+use crate::cli::{Global, RefreshArgs, UpArgs};
 use crate::host::{interruptible, Terminal, ABORTED, STOPPING};
 use crate::render::{self, finish, refresh_hint};
+use crate::saved_plan::SavedPlan;
 use crate::session::Session;
 
-pub async fn diff(g: &Global, refresh_args: RefreshArgs, json: bool, notify_topic: Option<&str>) -> anyhow::Result<u8> {
+pub async fn diff(
+    g: &Global,
+    refresh_args: RefreshArgs,
+    json: bool,
+    notify_topic: Option<&str>,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<u8> {
     if let Some(topic) = notify_topic {
         crate::session::check_topic(topic)?;
     }
@@ -22,6 +29,15 @@ pub async fn diff(g: &Global, refresh_args: RefreshArgs, json: bool, notify_topi
         render::print_json(&preview)?;
     } else {
         render::plan(&preview.plan, &preview.drift, g.detail);
+    }
+    if let Some(file) = out {
+        let after_run = last_run(&s.stack)?;
+        SavedPlan::new(&s.stack.name, after_run, stackup_engine::plan_json(&preview.plan, &[])).save(file)?;
+        eprintln!(
+            "Plan saved to {}; `stackup up --plan {}` applies exactly it.",
+            file.display(),
+            file.display()
+        );
     }
     let found = preview.found_anything();
     if let (Some(topic), true) = (notify_topic, found) {
@@ -56,15 +72,18 @@ pub async fn refresh_state(g: &Global, json: bool) -> anyhow::Result<u8> {
     Ok(if report.drift.is_empty() { 0 } else { 2 })
 }
 
-pub async fn up(
-    g: &Global,
-    yes: bool,
-    parallel: usize,
-    raw_targets: &[String],
-    refresh_args: RefreshArgs,
-    json: bool,
-    ttl: Option<u64>,
-) -> anyhow::Result<u8> {
+pub async fn up(g: &Global, args: UpArgs) -> anyhow::Result<u8> {
+    let UpArgs {
+        yes,
+        parallel,
+        targets: raw_targets,
+        refresh: refresh_args,
+        json,
+        ttl,
+        plan: plan_file,
+    } = args;
+    let parallel = usize::from(parallel);
+    let raw_targets = &raw_targets;
     let s = Session::open(g, "up").await?;
     let targets = s.stack.targets(raw_targets, &s.stack.records()?)?;
     let opts = UpOptions {
@@ -75,7 +94,27 @@ pub async fn up(
         targets,
         refresh: !refresh_args.no_refresh,
     };
-    let host = Terminal::new(json, yes).detailed(g.detail);
+    let mut host = Terminal::new(json, yes).detailed(g.detail);
+    if let Some(file) = &plan_file {
+        let saved = SavedPlan::load(file)?;
+        anyhow::ensure!(
+            saved.stack == s.stack.name,
+            "{} is a plan of stack '{}', not of '{}'",
+            file.display(),
+            saved.stack,
+            s.stack.name
+        );
+        let now = last_run(&s.stack)?;
+        anyhow::ensure!(
+            now == saved.after_run,
+            "the state of stack '{}' changed since {} was made (run #{now} came after run #{} it was planned on; `stackup state history` shows it), so nothing was applied. Make a new plan with `stackup diff --out {}`",
+            s.stack.name,
+            file.display(),
+            saved.after_run,
+            file.display()
+        );
+        host = host.expecting(&file.display().to_string(), saved.plan);
+    }
     let cancel = Cancel::new();
     let report = interruptible(
         &cancel,
@@ -85,6 +124,10 @@ pub async fn up(
     )
     .await
     .map_err(refresh_hint)?;
+    if let Some(why) = host.plan_moved() {
+        // A plan with nothing to do is not confirmed, so say it here.
+        anyhow::bail!(why);
+    }
     let code = finish(&report, json)?;
     if code == 0 && !json && report.applied.is_some() {
         println!();
@@ -133,4 +176,12 @@ pub async fn outputs(g: &Global, json: bool) -> anyhow::Result<u8> {
         render::outputs(&stack.name, &outputs);
     }
     Ok(0)
+}
+
+/// The number of the stack's last recorded run (0 when none): what a saved plan was
+/// made after.
+fn last_run(stack: &stackup_engine::Stack) -> anyhow::Result<u64> {
+    Ok(stackup_engine::state_history(stack.store.as_ref())?
+        .last()
+        .map_or(0, |h| h.seq))
 }

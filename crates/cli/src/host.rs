@@ -21,6 +21,11 @@ pub struct Terminal {
     ticker: Mutex<Option<JoinHandle<()>>>,
     /// The progress view of the run in flight, ended before the summary.
     progress: Mutex<Option<Arc<render::Progress>>>,
+    /// `up --plan FILE`: the saved plan (its file, its `diff --json` shape) the run's
+    /// own plan must equal.
+    expected: Option<(String, serde_json::Value)>,
+    /// How the run's plan differed from the expected one.
+    moved: Mutex<Vec<String>>,
 }
 
 impl Terminal {
@@ -31,7 +36,27 @@ impl Terminal {
             detail: false,
             ticker: Mutex::new(None),
             progress: Mutex::new(None),
+            expected: None,
+            moved: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Applies only a plan equal to `plan` (read from `file`): any other is refused.
+    pub fn expecting(mut self, file: &str, plan: serde_json::Value) -> Terminal {
+        self.expected = Some((file.to_string(), plan));
+        self
+    }
+
+    /// Why the run's plan is not the saved one (`up --plan`), if it is not.
+    pub fn plan_moved(&self) -> Option<String> {
+        let moved = self.moved.lock().unwrap_or_else(|e| e.into_inner());
+        let (file, _) = self.expected.as_ref()?;
+        (!moved.is_empty()).then(|| {
+            format!(
+                "the plan made now differs from {file}, so nothing was applied: {}. Review the new plan with `stackup diff --out {file}`, then `stackup up --plan {file}`",
+                moved.join("; ")
+            )
+        })
     }
 
     /// Shows plans with every attribute (`--diff`).
@@ -48,6 +73,10 @@ impl Terminal {
 
 impl Host for Terminal {
     fn planned(&self, _stack: &str, _command: &str, plan: &Plan, drift: &[ResourceDrift]) {
+        if let Some((_, saved)) = &self.expected {
+            let now = stackup_engine::plan_json(plan, &[]);
+            *self.moved.lock().unwrap_or_else(|e| e.into_inner()) = crate::saved_plan::differences(saved, &now);
+        }
         if self.json {
             if let Ok(text) = serde_json::to_string(&stackup_engine::plan_json(plan, drift)) {
                 eprintln!("{text}");
@@ -58,6 +87,9 @@ impl Host for Terminal {
     }
 
     fn confirm(&self, stack: &str, command: &str, _plan: &Plan) -> Result<(), String> {
+        if let Some(why) = self.plan_moved() {
+            return Err(why);
+        }
         if self.yes {
             return Ok(());
         }

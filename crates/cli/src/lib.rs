@@ -14,6 +14,7 @@ mod cli;
 mod commands;
 mod host;
 mod render;
+mod saved_plan;
 mod session;
 mod stackfile;
 mod state_cmd;
@@ -74,19 +75,13 @@ pub fn main(programs: Vec<ProgramDef>, providers: Vec<ProviderSet>) -> ExitCode 
 async fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
     match cli.command {
-        cli::Command::Up {
-            yes,
-            parallel,
-            targets,
-            refresh,
-            json,
-            ttl,
-        } => commands::up(g, yes, parallel.into(), &targets, refresh, json, ttl).await,
+        cli::Command::Up(args) => commands::up(g, args).await,
         cli::Command::Diff {
             json,
             refresh,
             notify_topic,
-        } => commands::diff(g, refresh, json, notify_topic.as_deref()).await,
+            out,
+        } => commands::diff(g, refresh, json, notify_topic.as_deref(), out.as_deref()).await,
         cli::Command::Destroy(args) => teardown::destroy(g, args).await,
         cli::Command::Ls { json } => teardown::ls(g, json),
         cli::Command::Reap { yes, parallel } => teardown::reap(g, yes, parallel.into()).await,

@@ -281,9 +281,7 @@ fn open_db(path: &Path) -> Result<sled::Db, StateError> {
         reason,
         way_out: way_out(path, None),
     };
-    let in_use = |r: &Result<Result<sled::Db, sled::Error>, String>| {
-        matches!(r, Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock"))
-    };
+    let in_use = |r: &Result<Result<sled::Db, sled::Error>, String>| matches!(r, Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock"));
     let mut opened = guard::contain(|| sled::Config::new().path(path).open());
     // sled's lock can be refused for a moment while a process this one just forked still
     // shares the file (sled's own tests block on it for that reason): look again for up
