@@ -40,13 +40,10 @@ impl Global {
     pub fn scope(&self) -> Option<String> {
         let arg = self.stack_arg.as_deref()?;
         if arg.ends_with(".toml") || arg.contains('/') {
-            let from_file = std::fs::read_to_string(arg).ok().and_then(|text| {
-                let table: toml::Table = text.parse().ok()?;
-                table.get("name")?.as_str().map(str::to_string)
-            });
-            return Some(
-                from_file.unwrap_or_else(|| stackup_model::stackfile::name_from_file(std::path::Path::new(arg))),
-            );
+            let name = crate::stackfile::StackFile::read_unchecked(arg)
+                .map(|f| f.name)
+                .unwrap_or_else(|_| stackup_model::stackfile::name_from_file(std::path::Path::new(arg)));
+            return Some(name);
         }
         Some(arg.to_string())
     }

@@ -137,10 +137,7 @@ impl Session {
         // Providers' input checks are pure: run them against an empty state so that an
         // invalid program fails here, before the store or the cloud is touched.
         let graph = Stack::validate(&file.name, &program, &offline_registry())?;
-        let store = Arc::new(
-            SledStore::open(state_dir, &file.name, command)
-                .with_context(|| format!("opening the state of stack '{}'", file.name))?,
-        );
+        let store = Arc::new(open_store(state_dir, &file.name, command)?);
         let connection = connect(&file.region).await;
         let stack = Stack::new(&file.name, program, graph, store, connection.registry);
         Ok(Session {
@@ -186,23 +183,13 @@ pub async fn from_state(global: &Global, command: &str) -> anyhow::Result<Option
         return Ok(None);
     }
     let name = state_name(arg, &global.state_dir)?;
-    let store = Arc::new(
-        SledStore::open(&global.state_dir, &name, command)
-            .with_context(|| format!("opening the state of stack '{name}'"))?,
-    );
-    let region = stackup_state::StateStore::meta(store.as_ref(), stackup_engine::REGION)?
-        .or_else(|| {
-            ["AWS_REGION", "AWS_DEFAULT_REGION"]
-                .iter()
-                .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
-        })
+    let store = open_store(&global.state_dir, &name, command)?;
+    let region = stackup_state::StateStore::meta(&store, stackup_engine::REGION)?
+        .or_else(region_from_environment)
         .ok_or_else(|| {
             anyhow::anyhow!("stack '{name}' has no stack file and its state records no region: set AWS_REGION")
         })?;
-    let program = stackup_model::Program::default();
-    let graph = Stack::validate(&name, &program, &offline_registry())?;
-    let connection = connect(&region).await;
-    Ok(Some(Stack::new(&name, program, graph, store, connection.registry)))
+    Ok(Some(programless(&name, store, connect(&region).await.registry)?))
 }
 
 /// The stack from its state alone, with no program and no providers: for `outputs`
@@ -212,11 +199,24 @@ pub fn records_only(global: &Global, command: &str) -> anyhow::Result<Stack> {
     if !global.state_dir.join(&name).exists() {
         anyhow::bail!("stack '{name}' has no state under {}", global.state_dir.display());
     }
-    let store = Arc::new(
-        SledStore::open(&global.state_dir, &name, command)
-            .with_context(|| format!("opening the state of stack '{name}'"))?,
-    );
+    programless(&name, open_store(&global.state_dir, &name, command)?, Registry::new())
+}
+
+/// A stack with no program (nothing declared) over `store`: what its records say.
+fn programless(name: &str, store: SledStore, registry: Registry) -> anyhow::Result<Stack> {
     let program = stackup_model::Program::default();
-    let graph = Stack::validate(&name, &program, &Registry::new())?;
-    Ok(Stack::new(&name, program, graph, store, Registry::new()))
+    let graph = Stack::validate(name, &program, &registry)?;
+    Ok(Stack::new(name, program, graph, Arc::new(store), registry))
+}
+
+/// Opens the state of stack `name` under the stack's lock.
+pub fn open_store(state_dir: &std::path::Path, name: &str, command: &str) -> anyhow::Result<SledStore> {
+    SledStore::open(state_dir, name, command).with_context(|| format!("opening the state of stack '{name}'"))
+}
+
+/// The region the standard AWS environment names, if any.
+pub fn region_from_environment() -> Option<String> {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
 }

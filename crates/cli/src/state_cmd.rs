@@ -148,8 +148,7 @@ fn open_store(g: &Global, command: &str) -> anyhow::Result<(String, SledStore)> 
         ))
         .into());
     }
-    let store = SledStore::open(&g.state_dir, &name, command)
-        .with_context(|| format!("opening the state of stack '{name}'"))?;
+    let store = crate::session::open_store(&g.state_dir, &name, command)?;
     Ok((name, store))
 }
 

@@ -5,14 +5,13 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use stackup_engine::{
     Cancel, DestroyOptions, ReapOptions, ReapOutcome, ReapReport, ReapWith, Resolver, RunOptions, Stack, StackInfo,
     SweepOptions, SweepReport,
 };
 use stackup_model::{TypeToken, Urn};
 use stackup_provider::{BoxFuture, Registry};
-use stackup_state::{format_unix_time, now_unix, SledStore, StateStore};
+use stackup_state::{format_unix_time, now_unix, StateStore};
 
 use crate::cli::{DestroyArgs, Global};
 use crate::host::{actor, interruptible, Terminal, ABORTED, STOPPING};
@@ -183,7 +182,7 @@ pub async fn reap(g: &Global, yes: bool, parallel: usize) -> anyhow::Result<u8> 
         },
         delete: yes,
         now: now_unix(),
-        default_region: region_from_environment(),
+        default_region: session::region_from_environment(),
         stack: g.scope(),
     };
     let resolver = Registered {
@@ -297,13 +296,10 @@ async fn sweep_command(g: &Global, args: &DestroyArgs) -> anyhow::Result<u8> {
         );
         (g.stack().to_string(), None)
     };
-    let store: Arc<dyn StateStore> = Arc::new(
-        SledStore::open(&g.state_dir, &name, "destroy --sweep")
-            .with_context(|| format!("opening the state of stack '{name}'"))?,
-    );
+    let store: Arc<dyn StateStore> = Arc::new(session::open_store(&g.state_dir, &name, "destroy --sweep")?);
     let region = match region.or(store.meta(stackup_engine::REGION)?) {
         Some(r) => r,
-        None => region_from_environment().ok_or_else(|| {
+        None => session::region_from_environment().ok_or_else(|| {
             anyhow::anyhow!(
                 "stack '{name}' has no stack file and its state records no region: set AWS_REGION to the region to sweep"
             )
@@ -350,13 +346,6 @@ async fn sweep_command(g: &Global, args: &DestroyArgs) -> anyhow::Result<u8> {
         print_sweep(&report, &region);
     }
     Ok(if report.is_success() { 0 } else { 1 })
-}
-
-/// The environment's region, for a stack whose state recorded none.
-fn region_from_environment() -> Option<String> {
-    ["AWS_REGION", "AWS_DEFAULT_REGION"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|r| !r.is_empty()))
 }
 
 fn print_sweep(report: &SweepReport, region: &str) {

@@ -37,10 +37,15 @@ impl PreviewReport {
 pub async fn preview(stack: &Stack, refresh: bool) -> Result<PreviewReport, EngineError> {
     let records = stack.records()?;
     let (current, mut drift) = stack.current_state(records.clone(), refresh).await?;
-    if refresh {
-        drift.extend(stack.unmanaged(&records).await?);
-    }
-    let (plan, adopted) = stack.plan_adopting(current, &[]).await?;
+    // One listing serves the unmanaged objects and the plan's adoptions.
+    let tagged = if refresh {
+        let tagged = stack.tagged(&records).await?;
+        drift.extend(stack.unmanaged_of(&records, &tagged)?);
+        Some(tagged)
+    } else {
+        None
+    };
+    let (plan, adopted) = stack.plan_adopting(current, &[], tagged.as_deref()).await?;
     // What the plan adopts is shown as its step, not as an unmanaged object.
     drift.retain(|d| !adopted.contains(d.urn()));
     Ok(PreviewReport { plan, drift })

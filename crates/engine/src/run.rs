@@ -69,7 +69,7 @@ pub async fn up(stack: &Stack, opts: &UpOptions, host: &dyn Host, cancel: &Cance
     let records = stack.records()?;
     let (current, mut drift) = stack.current_state(records, opts.refresh).await?;
     // Even without a refresh: lost state must never lead to a duplicate.
-    let (plan, adopted) = stack.plan_adopting(current, &opts.targets).await?;
+    let (plan, adopted) = stack.plan_adopting(current, &opts.targets, None).await?;
     drift.retain(|d| !adopted.contains(d.urn()));
     // Deletes (removed resources, replaced objects) are checked before anything changes.
     preflight(&stack.registry, &plan, opts.run.parallel, "up").await?;

@@ -9,7 +9,7 @@ use stackup_executor::{refresh, ResourceDrift};
 use stackup_graph::DependencyGraph;
 use stackup_model::{Program, Properties, ResourceGoal, ResourceRecord, TypeToken, Urn, Value};
 use stackup_planner::{plan, Action, InvalidInputs, Plan, PlanError, PlanRequest, Read};
-use stackup_provider::{LookupRequest, Registry};
+use stackup_provider::{LiveResource, LookupRequest, Registry};
 use stackup_state::StateStore;
 use tokio::sync::OnceCell;
 
@@ -144,9 +144,9 @@ impl Stack {
         Ok((refreshed.records, refreshed.drift))
     }
 
-    /// Objects tagged with this stack that state does not know, over every type the
-    /// program declares or state records.
-    pub async fn unmanaged(&self, records: &[ResourceRecord]) -> Result<Vec<ResourceDrift>, EngineError> {
+    /// Every object tagged with this stack, of every type the program declares or
+    /// state records: one listing per type.
+    pub async fn tagged(&self, records: &[ResourceRecord]) -> Result<Vec<(TypeToken, LiveResource)>, EngineError> {
         let mut types: Vec<TypeToken> = self
             .program
             .goals
@@ -156,11 +156,43 @@ impl Stack {
             .collect();
         types.sort();
         types.dedup();
-        let mut known: BTreeSet<String> = records.iter().map(|r| r.id.clone()).collect();
-        known.extend(self.store.retired()?.into_iter().map(|r| r.id));
-        stackup_executor::unmanaged(&self.registry, &self.name, &types, &known)
+        stackup_executor::listed(&self.registry, &self.name, &types)
             .await
             .map_err(|e| EngineError::Unmanaged(e.to_string()))
+    }
+
+    /// Of the `tagged` objects, those state does not know (neither recorded nor
+    /// retired), as drift.
+    pub fn unmanaged_of(
+        &self,
+        records: &[ResourceRecord],
+        tagged: &[(TypeToken, LiveResource)],
+    ) -> Result<Vec<ResourceDrift>, EngineError> {
+        let known = self.known_ids(records)?;
+        let mut out: Vec<ResourceDrift> = tagged
+            .iter()
+            .filter(|(_, found)| !known.contains(&found.id))
+            .map(|(ty, found)| ResourceDrift::Unmanaged {
+                urn: found.urn.clone(),
+                ty: ty.clone(),
+                id: found.id.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.urn().cmp(b.urn()));
+        Ok(out)
+    }
+
+    /// Objects tagged with this stack that state does not know, over every type the
+    /// program declares or state records.
+    pub async fn unmanaged(&self, records: &[ResourceRecord]) -> Result<Vec<ResourceDrift>, EngineError> {
+        self.unmanaged_of(records, &self.tagged(records).await?)
+    }
+
+    /// The physical ids state knows: recorded, and retired by replacements.
+    fn known_ids(&self, records: &[ResourceRecord]) -> Result<BTreeSet<String>, EngineError> {
+        let mut known: BTreeSet<String> = records.iter().map(|r| r.id.clone()).collect();
+        known.extend(self.store.retired()?.into_iter().map(|r| r.id));
+        Ok(known)
     }
 
     /// Plans the program against `current`, limited to `targets` (and what they need)
@@ -194,11 +226,11 @@ impl Stack {
         &self,
         mut current: Vec<ResourceRecord>,
         targets: &[Urn],
+        tagged: Option<&[(TypeToken, LiveResource)]>,
     ) -> Result<(Plan, Vec<Urn>), EngineError> {
         let mut plan = self.plan(&current, targets).await?;
         let mut adopted: Vec<Urn> = Vec::new();
-        let mut known: BTreeSet<String> = current.iter().map(|r| r.id.clone()).collect();
-        known.extend(self.store.retired()?.into_iter().map(|r| r.id));
+        let mut known = self.known_ids(&current)?;
         let creates = |plan: &Plan| -> Vec<stackup_planner::Step> {
             plan.steps
                 .iter()
@@ -211,13 +243,20 @@ impl Stack {
         if wanted.is_empty() {
             return Ok((plan, adopted));
         }
-        let mut types: Vec<TypeToken> = wanted.iter().map(|s| s.ty.clone()).collect();
-        types.sort();
-        types.dedup();
-        let listed = stackup_executor::listed(&self.registry, &self.name, &types)
-            .await
-            .map_err(|e| EngineError::Unmanaged(e.to_string()))?;
-        let mut claimed: BTreeMap<Urn, Vec<stackup_provider::LiveResource>> = BTreeMap::new();
+        // A listing the caller already made (`diff` lists every type for drift) covers
+        // the types the plan creates; otherwise those types are listed here.
+        let listed = match tagged {
+            Some(tagged) => tagged.to_vec(),
+            None => {
+                let mut types: Vec<TypeToken> = wanted.iter().map(|s| s.ty.clone()).collect();
+                types.sort();
+                types.dedup();
+                stackup_executor::listed(&self.registry, &self.name, &types)
+                    .await
+                    .map_err(|e| EngineError::Unmanaged(e.to_string()))?
+            }
+        };
+        let mut claimed: BTreeMap<Urn, Vec<LiveResource>> = BTreeMap::new();
         for (_, live) in listed.into_iter().filter(|(_, l)| !known.contains(&l.id)) {
             claimed.entry(live.urn.clone()).or_default().push(live);
         }
@@ -429,7 +468,7 @@ fn check_lookups(program: &Program, registry: &Registry) -> Result<(), EngineErr
 }
 
 /// The record of an object found for `step`'s resource, which state did not know.
-fn adopt(step: &stackup_planner::Step, live: &stackup_provider::LiveResource) -> ResourceRecord {
+fn adopt(step: &stackup_planner::Step, live: &LiveResource) -> ResourceRecord {
     ResourceRecord {
         urn: step.urn.clone(),
         ty: step.ty.clone(),

@@ -162,29 +162,6 @@ fn compare(records: &[ResourceRecord], live: &BTreeMap<Urn, stackup_provider::Li
     out
 }
 
-/// Lists the objects of `types` tagged with `stack` and reports those whose physical id
-/// state does not know (neither recorded nor retired). One list call per type, all types
-/// at once; types that cannot list are skipped.
-pub async fn unmanaged(
-    registry: &Registry,
-    stack: &str,
-    types: &[TypeToken],
-    known_ids: &std::collections::BTreeSet<String>,
-) -> Result<Vec<ResourceDrift>, StepError> {
-    let mut out: Vec<ResourceDrift> = listed(registry, stack, types)
-        .await?
-        .into_iter()
-        .filter(|(_, found)| !known_ids.contains(&found.id))
-        .map(|(ty, found)| ResourceDrift::Unmanaged {
-            urn: found.urn,
-            ty,
-            id: found.id,
-        })
-        .collect();
-    out.sort_by(|a, b| a.urn().cmp(b.urn()));
-    Ok(out)
-}
-
 /// Every object of `types` tagged with `stack`, with its type: one `list` per type,
 /// all types concurrently (types whose provider lists nothing are left out).
 pub async fn listed(
