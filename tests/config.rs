@@ -140,6 +140,22 @@ fn every_problem_is_reported_at_once() {
 }
 
 #[test]
+fn every_unknown_key_and_wrong_type_is_reported_at_once() {
+    let text = valid()
+        .replace("az_count = 2", "az_count = \"two\"\nnat_gateways = 3")
+        .replace("203.0.113.0/24\"", "203.0.113.0/24\"\nssh_port = \"22\"");
+    assert_rejected(
+        &text,
+        &[
+            "3 problems",
+            "network.az_count",
+            "unknown field `nat_gateways`",
+            "unknown field `ssh_port`",
+        ],
+    );
+}
+
+#[test]
 fn missing_stack_file_is_refused() {
     let endpoint = CountingEndpoint::start();
     let project = Project::new(&endpoint.url);

@@ -888,6 +888,22 @@ fn state_commands_outputs_and_destroy_work_without_a_readable_stack_file() {
     let vpc = outputs["vpc_id"].clone();
     assert!(vpc.as_str().is_some_and(|v| v.starts_with("vpc-")), "{outputs}");
 
+    // A state directory this user cannot write: the commands that look read a copy.
+    let listed = project.stackup_as_reader(&["state", "list", "--stack", stack]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(
+        listed.stdout.contains("resource(s) in stack nofile"),
+        "{}",
+        listed.stdout
+    );
+    assert!(listed.stderr.contains("reads a copy"), "{}", listed.stderr);
+    let looked = project.stackup_as_reader(&["diff", "--stack", stack]);
+    assert_eq!(looked.code, 0, "{}\n{}", looked.stdout, looked.stderr);
+    let read = project
+        .stackup_as_reader(&["outputs", "--json", "--stack", stack])
+        .json();
+    assert_eq!(read["vpc_id"], vpc, "{read}");
+
     // Broken: a syntax error in the file.
     project.write_stack(stack, "name = \"nofile\"\nregion = \n");
     let listed = project.stackup(&["state", "list", "--stack", stack]).expect_code(0);
@@ -936,6 +952,14 @@ fn state_commands_outputs_and_destroy_work_without_a_readable_stack_file() {
     let export = project.stackup(&["state", "export", "--stack", "never-deployed"]);
     assert_eq!(export.code, 1, "{}", export.stdout);
     assert!(export.stderr.contains("has no state"), "{}", export.stderr);
+    let planned = project
+        .stackup(&["diff", "--json", "--stack", "never-deployed"])
+        .expect_code(2)
+        .json();
+    assert!(planned["counts"]["create"].as_u64() > Some(0), "{planned}");
+    project
+        .stackup(&["outputs", "--stack", "never-deployed"])
+        .expect_code(0);
     assert!(!project.state_dir().join("never-deployed").exists());
 }
 

@@ -117,8 +117,46 @@ impl Project {
 
     /// Runs `stackup ARGS` with extra environment variables (test hooks).
     pub fn stackup_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_stackup"))
-            .args(args)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stackup"));
+        command.args(args);
+        self.run(command, env)
+    }
+
+    /// Runs `stackup ARGS` as a user who cannot write the project's state directory:
+    /// as `nobody` when the tests run as root (root writes anywhere), otherwise with
+    /// the state directory made read-only for the run.
+    pub fn stackup_as_reader(&self, args: &[&str]) -> Run {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let root = std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
+        if root {
+            // Let the other user into the project (a temporary directory is 0700).
+            std::fs::set_permissions(self.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            let mut command = Command::new("setpriv");
+            command
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_stackup"))
+                .args(args);
+            return self.run(command, &[("HOME", "/tmp")]);
+        }
+        let chmod = |mode: &str| {
+            let ok = Command::new("chmod")
+                .args(["-R", mode])
+                .arg(self.state_dir())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chmod {mode}");
+        };
+        chmod("a-w");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stackup"));
+        command.args(args);
+        let run = self.run(command, &[]);
+        chmod("u+w");
+        run
+    }
+
+    /// Runs `command` in the project directory against the endpoint, with `env` last.
+    fn run(&self, mut command: Command, env: &[(&str, &str)]) -> Run {
+        let out = command
             .current_dir(self.dir.path())
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")

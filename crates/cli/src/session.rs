@@ -209,9 +209,33 @@ fn programless(name: &str, store: SledStore, registry: Registry) -> anyhow::Resu
     Ok(Stack::new(name, program, graph, Arc::new(store), registry))
 }
 
-/// Opens the state of stack `name` under the stack's lock.
+/// The commands that only look at state: they create none for a stack never deployed
+/// here, and read a copy of a state directory this user cannot write.
+const LOOKING: [&str; 6] = [
+    "diff",
+    "outputs",
+    "state list",
+    "state show",
+    "state export",
+    "state history",
+];
+
+/// Opens the state of stack `name` under the stack's lock (see [`LOOKING`] for the
+/// commands that only look).
 pub fn open_store(state_dir: &std::path::Path, name: &str, command: &str) -> anyhow::Result<SledStore> {
-    SledStore::open(state_dir, name, command).with_context(|| format!("opening the state of stack '{name}'"))
+    let store = if LOOKING.contains(&command) {
+        SledStore::open_to_read(state_dir, name, command)
+    } else {
+        SledStore::open(state_dir, name, command)
+    }
+    .with_context(|| format!("opening the state of stack '{name}'"))?;
+    if let Some(dir) = store.copy_of() {
+        eprintln!(
+            "note: {} cannot be written by this user; `{command}` reads a copy of it",
+            dir.display()
+        );
+    }
+    Ok(store)
 }
 
 /// The region the standard AWS environment names, if any.

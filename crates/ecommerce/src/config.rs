@@ -375,6 +375,7 @@ impl StackConfig {
                 "security.ssh_allowed_cidr",
                 &security.ssh_allowed_cidr,
                 security.ssh_widest_prefix,
+                None,
             );
             p.extend(checks.0);
         }
@@ -894,7 +895,11 @@ ssh_allowed_cidr = "198.51.100.7/32"
         assert_eq!(key, "network.vpc_cidrs");
         assert!(reason.contains("unknown field `vpc_cidrs`"), "{reason}");
         assert!(reason.contains("`vpc_cidr`"), "the allowed keys are listed: {reason}");
-        refused(&edit("[security]", "[securty]"), "securty", "unknown field");
+        // The misspelt table is unknown, and the table it meant is missing.
+        let both = problems(&edit("[security]", "[securty]"));
+        assert_eq!(both[0].0, "securty", "{both:?}");
+        assert!(both[0].1.contains("unknown field"), "{both:?}");
+        assert_eq!(both[1], ("security".into(), "missing field `security`".into()));
         refused(
             &edit("asg_max = 2", "asg_max = 2\nmax_size = 3"),
             "compute.max_size",
@@ -913,7 +918,11 @@ ssh_allowed_cidr = "198.51.100.7/32"
 
     #[test]
     fn a_missing_required_key_is_reported() {
-        refused(&edit("az_count = 2", ""), "network", "missing field `az_count`");
+        refused(
+            &edit("az_count = 2", ""),
+            "network.az_count",
+            "missing field `az_count`",
+        );
         let (_, reason) = problem(&edit(r#"region = "eu-west-1""#, ""));
         assert!(reason.contains("missing field `region`"), "{reason}");
     }
@@ -935,7 +944,7 @@ ssh_allowed_cidr = "198.51.100.7/32"
                 r#"ssh_allowed_cidr = "203.0.113.300/24""#,
             ),
             "security.ssh_allowed_cidr",
-            "is not an IPv4 CIDR block",
+            "is not a CIDR block",
         );
         refused(
             &edit(
@@ -943,7 +952,16 @@ ssh_allowed_cidr = "198.51.100.7/32"
                 r#"ssh_allowed_cidr = "203.0.113.0""#,
             ),
             "security.ssh_allowed_cidr",
-            "is not an IPv4 CIDR block",
+            "is not a CIDR block",
+        );
+        // The platform's network is IPv4 only: an IPv6 range could never be used.
+        refused(
+            &edit(
+                r#"ssh_allowed_cidr = "203.0.113.0/24""#,
+                r#"ssh_allowed_cidr = "2001:db8::/32""#,
+            ),
+            "security.ssh_allowed_cidr",
+            "IPv4 only",
         );
     }
 

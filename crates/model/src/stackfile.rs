@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 use serde::de::DeserializeOwned;
 
 /// One problem with a stack file.
@@ -67,29 +67,169 @@ impl fmt::Display for ConfigErrors {
 }
 
 /// Reads the TOML `text` of `file` into `T` (whose serde attributes refuse unknown
-/// keys and wrong types). The error names the dotted key path of the problem, or, for a
-/// syntax error, the key on the offending line, and the line.
+/// keys and wrong types). Each error names the dotted key path of the problem, or, for
+/// a syntax error, the key on the offending line, and the line.
+///
+/// serde stops at the first problem, so every problem is found by reading again with
+/// the offending key blanked out of the text (line breaks kept, so later lines keep
+/// their numbers) until the file reads or a problem cannot be stepped over (a syntax
+/// error, a missing key): all of a file's unknown keys and wrong values at once.
 pub fn deserialize<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigErrors> {
-    let deserializer = toml::Deserializer::new(text);
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+    let mut text = text.to_string();
+    let mut found: Vec<ConfigError> = Vec::new();
+    let mut stepped_over: Vec<String> = Vec::new();
+    // Enough for any real file; a bound so that a pathological one cannot loop long.
+    for _ in 0..100 {
+        let deserializer = toml::Deserializer::new(&text);
+        let e = match serde_path_to_error::deserialize::<_, T>(deserializer) {
+            Ok(settings) if found.is_empty() => return Ok(settings),
+            Ok(_) => break,
+            Err(e) => e,
+        };
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let line = inner
-            .span()
+        let message = inner.message().trim().to_string();
+        let span = inner.span();
+        let line = span
+            .as_ref()
             .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         let location = line.map(|l| format!(" (line {l})")).unwrap_or_default();
-        let key = if path == "." || path.is_empty() {
-            line.and_then(|l| crate::key_at_line(text, l))
+        let top = path == "." || path.is_empty();
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.split('`').next())
+            .map(|field| {
+                if top {
+                    field.to_string()
+                } else {
+                    format!("{path}.{field}")
+                }
+            });
+        if let Some(key) = missing {
+            // Missing only because an earlier problem's key was stepped over: not news.
+            if !stepped_over.contains(&key) {
+                found.push(ConfigError {
+                    file: file.to_path_buf(),
+                    key,
+                    reason: message,
+                });
+            }
+            break;
+        }
+        let syntax = top && !message.starts_with("unknown field");
+        let key = if top {
+            line.and_then(|l| crate::key_at_line(&text, l))
                 .unwrap_or_else(|| "(document)".to_string())
         } else {
             path
         };
-        ConfigErrors(vec![ConfigError {
+        found.push(ConfigError {
             file: file.to_path_buf(),
-            key,
-            reason: format!("{}{location}", inner.message().trim()),
-        }])
+            key: key.clone(),
+            reason: format!("{message}{location}"),
+        });
+        // A syntax error cannot be stepped over; an unknown key is blanked out, a wrong
+        // value replaced by one of the type expected (or blanked out).
+        let Some(at) = span.filter(|_| !syntax) else { break };
+        let Some((entry, value)) = entry_at(&text, &at) else {
+            break;
+        };
+        let (range, with) = match (message.starts_with("unknown field"), value, placeholder(&message)) {
+            (false, Some(value), Some(with)) => (value, with),
+            _ => (entry, String::new()),
+        };
+        // Line breaks stay, so that later problems keep their line numbers.
+        let lines = text[range.clone()].matches('\n').count();
+        let padded = format!("{with}{}", "\n".repeat(lines));
+        let replacement: String = if with.is_empty() {
+            text[range.clone()]
+                .chars()
+                .map(|c| if c == '\n' { '\n' } else { ' ' })
+                .collect()
+        } else {
+            padded
+        };
+        if text[range.clone()] == replacement {
+            break;
+        }
+        text.replace_range(range, &replacement);
+        stepped_over.push(key);
+    }
+    Err(ConfigErrors(found))
+}
+
+/// A TOML value of the type a serde "invalid type" or "unknown variant" message
+/// expects (an enum's first variant), standing in for the wrong one so that reading
+/// can go on past it.
+fn placeholder(message: &str) -> Option<String> {
+    let expected = message.rsplit_once("expected ")?.1.trim();
+    Some(match expected {
+        e if e.starts_with('`') || e.starts_with("one of `") => {
+            let variant = e.split('`').nth(1)?;
+            format!("\"{variant}\"")
+        }
+        e if e.contains("string") => "\"\"".into(),
+        e if e.contains("bool") => "false".into(),
+        e if e.starts_with("f32") || e.starts_with("f64") => "0.0".into(),
+        e if e.starts_with('u') || e.starts_with('i') => "0".into(),
+        e if e.contains("sequence") => "[]".into(),
+        e if e.contains("map") || e.starts_with("struct") => "{}".into(),
+        _ => return None,
     })
+}
+
+/// The text range of the innermost entry (key and value, or a table with its header
+/// and every entry under it) of the TOML `text` that holds the byte range `at`, and
+/// the range of its value when it is a plain `key = value`.
+fn entry_at(
+    text: &str,
+    at: &std::ops::Range<usize>,
+) -> Option<(std::ops::Range<usize>, Option<std::ops::Range<usize>>)> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    innermost(doc.as_table(), at)
+}
+
+fn innermost(
+    table: &toml_edit::Table,
+    at: &std::ops::Range<usize>,
+) -> Option<(std::ops::Range<usize>, Option<std::ops::Range<usize>>)> {
+    table.iter().find_map(|(name, _)| {
+        let (key, item) = table.get_key_value(name)?;
+        let range = item_range(key, item)?;
+        if !(range.start <= at.start && at.start < range.end) {
+            return None;
+        }
+        let inner = match item {
+            toml_edit::Item::Table(t) => innermost(t, at),
+            toml_edit::Item::ArrayOfTables(a) => a.iter().find_map(|t| innermost(t, at)),
+            _ => None,
+        };
+        Some(inner.unwrap_or_else(|| (range, item.as_value().and_then(|v| v.span()))))
+    })
+}
+
+/// Where the entry `key = item` is in the text: from its key (or table header) to the
+/// end of its value (or of the table's last entry).
+fn item_range(key: &toml_edit::Key, item: &toml_edit::Item) -> Option<std::ops::Range<usize>> {
+    let table_range = |t: &toml_edit::Table| {
+        let start = t.span().or_else(|| key.span())?.start;
+        let end = t
+            .iter()
+            .filter_map(|(name, _)| t.get_key_value(name).and_then(|(k, i)| item_range(k, i)))
+            .map(|r| r.end)
+            .chain(t.span().map(|s| s.end))
+            .max()?;
+        Some(start..end)
+    };
+    match item {
+        toml_edit::Item::Value(v) => Some(key.span()?.start..v.span()?.end),
+        toml_edit::Item::Table(t) => table_range(t),
+        toml_edit::Item::ArrayOfTables(a) => {
+            let ranges: Vec<_> = a.iter().filter_map(table_range).collect();
+            Some(ranges.iter().map(|r| r.start).min()?..ranges.iter().map(|r| r.end).max()?)
+        }
+        toml_edit::Item::None => None,
+    }
 }
 
 /// A program's settings as its stack file holds them: what [`read`] needs to finish
@@ -289,29 +429,48 @@ impl Problems {
         }
     }
 
-    /// A range allowed to reach an administrative port (SSH, a console): an IPv4 block
-    /// with no host bits, no wider than a `/widest`, unless it lies wholly in private
-    /// address space (RFC 1918, and RFC 6598's shared space), which the internet cannot
-    /// reach. `0.0.0.0/1` or `128.0.0.0/2` open the port to a large part of the
-    /// internet and are refused like `0.0.0.0/0`.
-    pub fn admin_range(&mut self, key: &str, cidr: &str, widest: u8) -> Option<Ipv4Net> {
-        const PRIVATE: [&str; 4] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"];
-        let block = match cidr.parse::<Ipv4Net>() {
+    /// A range allowed to reach an administrative port (SSH, a console): a block with
+    /// no host bits, no wider than a `/widest` (IPv4) or a `/widest_v6` (IPv6), unless
+    /// it lies wholly in private address space (RFC 1918 and RFC 6598's shared space;
+    /// IPv6 unique local addresses), which the internet cannot reach. `0.0.0.0/1` or
+    /// `2000::/3` open the port to a large part of the internet and are refused like
+    /// `0.0.0.0/0`. `widest_v6` None: the program's network is IPv4 only, and an IPv6
+    /// range is refused as one it cannot use.
+    pub fn admin_range(&mut self, key: &str, cidr: &str, widest: u8, widest_v6: Option<u8>) -> Option<IpNet> {
+        const PRIVATE: [&str; 5] = [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "fc00::/7",
+        ];
+        let block = match cidr.parse::<IpNet>() {
             Ok(b) if b != b.trunc() => {
                 self.fail(key, format!("'{cidr}' has host bits set; the network is {}", b.trunc()));
                 return None;
             }
             Ok(b) => b,
             Err(_) => {
-                self.fail(key, format!("'{cidr}' is not an IPv4 CIDR block like 203.0.113.0/24"));
+                self.fail(key, format!("'{cidr}' is not a CIDR block like 203.0.113.0/24"));
+                return None;
+            }
+        };
+        let limit = match (block, widest_v6) {
+            (IpNet::V4(_), _) => widest,
+            (IpNet::V6(_), Some(v6)) => v6,
+            (IpNet::V6(_), None) => {
+                self.fail(
+                    key,
+                    format!("'{cidr}' is an IPv6 range, and this platform's network and rules are IPv4 only: name an IPv4 range"),
+                );
                 return None;
             }
         };
         let private = PRIVATE
             .iter()
-            .filter_map(|p| p.parse::<Ipv4Net>().ok())
+            .filter_map(|p| p.parse::<IpNet>().ok())
             .any(|p| p.contains(&block));
-        if block.prefix_len() < widest && !private {
+        if block.prefix_len() < limit && !private {
             let whole = if block.prefix_len() == 0 {
                 " (the whole internet)"
             } else {
@@ -320,7 +479,7 @@ impl Problems {
             self.fail(
                 key,
                 format!(
-                    "'{cidr}'{whole} is wider than a /{widest} of public address space: name your own range (an office or VPN block), or raise the limit deliberately"
+                    "'{cidr}'{whole} is wider than a /{limit} of public address space: name your own range (an office or VPN block), or raise the limit deliberately"
                 ),
             );
             return None;
@@ -373,6 +532,41 @@ mod tests {
     }
 
     #[test]
+    fn every_unknown_key_and_wrong_value_is_reported_at_once_with_its_line() {
+        let text = "name = \"x\"\nnmae = \"typo\"\n[web]\nport = \"eighty\"\ncolour = [\n  1,\n]\n";
+        let e = deserialize::<Settings>(Path::new("s.toml"), text).expect_err("three problems");
+        let keys: Vec<&str> = e.0.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["nmae", "web.port", "web.colour"], "{e}");
+        assert!(
+            e.0[0].reason.contains("unknown field") && e.0[0].reason.contains("line 2"),
+            "{e}"
+        );
+        assert!(e.0[1].reason.contains("line 4"), "{e}");
+        assert!(e.0[2].reason.contains("line 5"), "{e}");
+        assert!(e.to_string().starts_with("invalid stack file: 3 problems"), "{e}");
+        // A wrong value of a required key is reported once, not again as missing.
+        let e = deserialize::<Settings>(Path::new("s.toml"), "name = 1\nextra = 2\n[web]\nport = 80\n")
+            .expect_err("wrong type");
+        let keys: Vec<&str> = e.0.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["name", "extra"], "{e}");
+        // A wrong value is replaced by one of the right type, so reading goes on past it.
+        let e = deserialize::<Settings>(Path::new("s.toml"), "name = \"x\"\n[web]\nport = \"80\"\nhost = 1\n")
+            .expect_err("two problems");
+        let keys: Vec<&str> = e.0.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["web.port", "web.host"], "{e}");
+        // A table that is missing is named as missing.
+        let e = deserialize::<Settings>(Path::new("s.toml"), "name = \"x\"\n[wbe]\nport = 80\n").expect_err("typo");
+        let keys: Vec<&str> = e.0.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["wbe", "web"], "{e}");
+        assert!(e.0[1].reason.contains("missing field"), "{e}");
+        // A syntax error stops the reading: it is the one problem.
+        let e = deserialize::<Settings>(Path::new("s.toml"), "name = \nbad = 1\n").expect_err("syntax");
+        assert_eq!(e.0.len(), 1, "{e}");
+        // A file that reads is read.
+        assert!(deserialize::<Settings>(Path::new("s.toml"), "name = \"x\"\n[web]\nport = 80\n").is_ok());
+    }
+
+    #[test]
     fn stack_names_follow_the_rules_of_the_aws_names_built_from_them() {
         for bad in ["9lives", "a--b", "dev-", "-dev", "Dev", "dev_1", ""] {
             assert!(stack_name_problem(bad, 28, "x").is_some(), "{bad}");
@@ -396,7 +590,7 @@ mod tests {
             "8.0.0.0/8",
             "203.0.0.0/15",
         ] {
-            assert_eq!(p.admin_range("k", wide, 16), None, "{wide}");
+            assert_eq!(p.admin_range("k", wide, 16, None), None, "{wide}");
         }
         assert_eq!(p.0.len(), 6);
         assert!(p.0[0].1.contains("the whole internet"), "{:?}", p.0);
@@ -409,13 +603,28 @@ mod tests {
             "172.16.0.0/12",
             "203.0.0.0/16",
         ] {
-            assert!(p.admin_range("k", ok, 16).is_some(), "{ok}");
+            assert!(p.admin_range("k", ok, 16, None).is_some(), "{ok}");
         }
         assert!(p.0.is_empty(), "{:?}", p.0);
         // A deliberate, wider limit.
-        assert!(p.admin_range("k", "203.0.0.0/12", 12).is_some());
-        assert_eq!(p.admin_range("k", "203.0.113.9/24", 16), None);
+        assert!(p.admin_range("k", "203.0.0.0/12", 12, None).is_some());
+        assert_eq!(p.admin_range("k", "203.0.113.9/24", 16, None), None);
         assert!(p.0[0].1.contains("host bits"));
+        // IPv6: the limit of its own, unique local space allowed, or refused outright
+        // by a program whose network is IPv4 only.
+        let mut p = Problems::default();
+        for wide in ["::/0", "2000::/3", "2001:db8::/32", "2001:db8::/47"] {
+            assert_eq!(p.admin_range("k", wide, 16, Some(48)), None, "{wide}");
+        }
+        assert!(p.0[0].1.contains("the whole internet"), "{:?}", p.0);
+        assert!(p.0[3].1.contains("wider than a /48"), "{:?}", p.0);
+        let mut p = Problems::default();
+        for ok in ["2001:db8:1::/48", "2001:db8:1:2::/64", "fd00::/8"] {
+            assert!(p.admin_range("k", ok, 16, Some(48)).is_some(), "{ok}");
+        }
+        assert!(p.0.is_empty(), "{:?}", p.0);
+        assert_eq!(p.admin_range("k", "2001:db8:1::/48", 16, None), None);
+        assert!(p.0[0].1.contains("IPv4 only"), "{:?}", p.0);
     }
 
     #[test]

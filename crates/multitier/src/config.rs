@@ -285,7 +285,7 @@ fn admin_cidrs(p: &mut Problems, key: &str, cidrs: &[String]) {
         );
     }
     for (i, cidr) in cidrs.iter().enumerate() {
-        p.admin_range(&format!("{key}[{i}]"), cidr, WIDEST_ADMIN_PREFIX);
+        p.admin_range(&format!("{key}[{i}]"), cidr, WIDEST_ADMIN_PREFIX, None);
     }
 }
 

@@ -59,12 +59,7 @@ impl StackLock {
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
-                let holder = serde_json::from_str(&text).unwrap_or(LockHolder {
-                    host: "unknown host".into(),
-                    pid: 0,
-                    command: "unknown command".into(),
-                    since: 0,
-                });
+                let holder = serde_json::from_str(&text).unwrap_or_else(|_| LockHolder::unknown());
                 return Err(StateError::Locked {
                     stack: stack.to_string(),
                     holder,
@@ -84,6 +79,53 @@ impl StackLock {
         file.write_all(text.as_bytes()).map_err(store_err)?;
         file.sync_all().map_err(store_err)?;
         Ok(StackLock { _file: file, holder })
+    }
+}
+
+impl StackLock {
+    /// Shares the lock of the stack whose state directory is `dir`, for reading it where
+    /// the lock cannot be taken exclusively (this user cannot write the directory): a
+    /// run holding it is refused like any other holder. None when no run has ever left
+    /// a lock file there.
+    pub fn share(dir: &Path, stack: &str) -> Result<Option<File>, StateError> {
+        let path = dir.join("lock");
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(StateError::Store {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })
+            }
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                Err(StateError::Locked {
+                    stack: stack.to_string(),
+                    holder: serde_json::from_str(&text).unwrap_or_else(|_| LockHolder::unknown()),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(StateError::Store {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+impl LockHolder {
+    /// A holder whose lock file could not be read.
+    fn unknown() -> LockHolder {
+        LockHolder {
+            host: "unknown host".into(),
+            pid: 0,
+            command: "unknown command".into(),
+            since: 0,
+        }
     }
 }
 

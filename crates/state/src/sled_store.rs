@@ -16,7 +16,22 @@ pub struct SledStore {
     history: sled::Tree,
     retired: sled::Tree,
     meta: sled::Tree,
-    _lock: StackLock,
+    /// None for a store opened to look at state nobody may change from here (see
+    /// [`SledStore::open_to_read`]).
+    _lock: Option<Lock>,
+    /// When the state directory could not be written: the directory this store is a
+    /// temporary copy of.
+    copy_of: Option<PathBuf>,
+}
+
+/// The stack's lock as a store holds it: exclusively to change state, shared to read
+/// a copy of state in a directory this user cannot write.
+#[derive(Debug)]
+enum Lock {
+    #[allow(dead_code)] // Held for its lifetime.
+    Exclusive(StackLock),
+    #[allow(dead_code)]
+    Shared(std::fs::File),
 }
 
 /// The meta key every store carries from its creation. sled reads a log whose files were
@@ -30,27 +45,126 @@ impl SledStore {
     /// A database that cannot be opened or read back gives [`StateError::Damaged`] (with
     /// the way out), never a panic: sled's panics are contained here.
     pub fn open(state_dir: &Path, stack: &str, command: &str) -> Result<SledStore, StateError> {
-        // Said plainly, rather than as the "Not a directory" of a failed mkdir.
-        for dir in [state_dir.to_path_buf(), state_dir.join(stack)] {
-            if dir.exists() && !dir.is_dir() {
-                return Err(StateError::Store {
-                    path: dir.display().to_string(),
-                    message: "this is a file, not a directory: stackup keeps each stack's state in a directory there. Move the file aside, or point --state-dir (STACKUP_STATE_DIR) elsewhere".into(),
-                });
-            }
-        }
+        refuse_files(state_dir, stack)?;
         let dir = state_dir.join(stack);
         let lock = StackLock::acquire(&dir, stack, command)?;
         let path = dir.join("db");
         if !path.exists() {
             create(&dir, &path)?;
         }
+        let db = open_db(&path)?;
+        SledStore::over(path, db, Some(Lock::Exclusive(lock)), None)
+    }
+
+    /// Opens the stack's state to look at it (`diff`, `outputs`, the state commands that
+    /// only read), creating nothing:
+    /// - a stack with no state here gets an empty store that lives in memory;
+    /// - when this user cannot write the state directory (a read-only mount, another
+    ///   user's directory), the store is a temporary copy of it, read under a shared
+    ///   lock so that it is never copied while a run changes it;
+    /// - otherwise it is [`SledStore::open`].
+    pub fn open_to_read(state_dir: &Path, stack: &str, command: &str) -> Result<SledStore, StateError> {
+        refuse_files(state_dir, stack)?;
+        let dir = state_dir.join(stack);
+        let path = dir.join("db");
+        if !path.exists() {
+            let created = serde_json::to_vec(&crate::now_unix()).unwrap_or_default();
+            let empty = guard::contain(|| {
+                let db = sled::Config::new().temporary(true).open()?;
+                db.open_tree("meta")?.insert(MARKER, created)?;
+                Ok::<_, sled::Error>(db)
+            });
+            let db = match empty {
+                Ok(Ok(db)) => db,
+                Ok(Err(e)) => {
+                    return Err(StateError::Store {
+                        path: "(memory)".into(),
+                        message: e.to_string(),
+                    })
+                }
+                Err(panic) => {
+                    return Err(StateError::Store {
+                        path: "(memory)".into(),
+                        message: panic,
+                    })
+                }
+            };
+            return SledStore::over(path, db, None, None);
+        }
+        let lock_file = dir.join("lock");
+        let writable = match std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_file)
+        {
+            Ok(_) => true,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ),
+        };
+        if writable {
+            return SledStore::open(state_dir, stack, command);
+        }
+        let shared = StackLock::share(&dir, stack)?;
+        let copy = std::env::temp_dir().join(format!(
+            "stackup-{stack}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        ));
+        copy_dir(&path, &copy).map_err(|e| StateError::Store {
+            path: path.display().to_string(),
+            message: format!(
+                "this directory cannot be written, and copying it to {} to read it failed: {e}",
+                copy.display()
+            ),
+        })?;
+        // sled removes a temporary database's directory when it closes.
+        let db = match guard::contain(|| sled::Config::new().path(&copy).temporary(true).open()) {
+            Ok(Ok(db)) => db,
+            Ok(Err(e)) => {
+                let _ = std::fs::remove_dir_all(&copy);
+                return Err(StateError::Damaged {
+                    path: path.display().to_string(),
+                    reason: describe(&e),
+                    way_out: way_out(&path, None),
+                });
+            }
+            Err(panic) => {
+                let _ = std::fs::remove_dir_all(&copy);
+                return Err(StateError::Damaged {
+                    path: path.display().to_string(),
+                    reason: format!("sled failed opening it ({panic})"),
+                    way_out: way_out(&path, None),
+                });
+            }
+        };
+        SledStore::over(path, db, shared.map(Lock::Shared), Some(dir))
+    }
+
+    /// When this store is a temporary copy (the state directory could not be written):
+    /// the directory it copies. Changes to it are lost when it closes.
+    pub fn copy_of(&self) -> Option<&Path> {
+        self.copy_of.as_deref()
+    }
+
+    /// The store over the open database `db` of `path`, its trees opened and its marker
+    /// checked.
+    fn over(
+        path: PathBuf,
+        db: sled::Db,
+        lock: Option<Lock>,
+        copy_of: Option<PathBuf>,
+    ) -> Result<SledStore, StateError> {
         let damaged = |reason: String| StateError::Damaged {
             path: path.display().to_string(),
             reason,
             way_out: way_out(&path, None),
         };
-        let db = open_db(&path)?;
         let tree = |name: &str| match guard::contain(|| db.open_tree(name)) {
             Ok(Ok(t)) => Ok(t),
             Ok(Err(e)) => Err(damaged(format!("sled cannot open its {name} tree ({e})"))),
@@ -65,6 +179,7 @@ impl SledStore {
             path,
             db,
             _lock: lock,
+            copy_of,
         };
         store.check_marker()?;
         Ok(store)
@@ -240,6 +355,35 @@ impl SledStore {
     }
 }
 
+/// Refuses a state directory (or a stack's) that is a file, said plainly rather than as
+/// the "Not a directory" of a failed mkdir.
+fn refuse_files(state_dir: &Path, stack: &str) -> Result<(), StateError> {
+    for dir in [state_dir.to_path_buf(), state_dir.join(stack)] {
+        if dir.exists() && !dir.is_dir() {
+            return Err(StateError::Store {
+                path: dir.display().to_string(),
+                message: "this is a file, not a directory: stackup keeps each stack's state in a directory there. Move the file aside, or point --state-dir (STACKUP_STATE_DIR) elsewhere".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Copies the directory `from` (a sled database: files and one level of blobs) to `to`.
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 /// Creates a new database with its marker in a staging directory and moves it into
 /// place, so that a `db` directory always has the marker unless it lost its data.
 fn create(dir: &Path, path: &Path) -> Result<(), StateError> {
@@ -318,7 +462,7 @@ fn describe(e: &sled::Error) -> String {
 fn way_out(path: &Path, last_run: Option<HistoryEntry>) -> String {
     let p = path.display();
     let aside = format!(
-        "move {p} aside (for example `mv {p} {p}.damaged`) and run `stackup state import FILE` with an earlier `stackup state export`; without an export, `stackup diff` then lists the stack's objects in AWS as unmanaged and `stackup import TYPE NAME ID` adopts them one by one"
+        "move {p} aside (for example `mv {p} {p}.damaged`) and run `stackup state import FILE` with an earlier `stackup state export`; without an export, `stackup diff` then finds the stack's objects in AWS by their URN tags and shows them as adoptions, which `stackup up` records again without creating anything"
     );
     match last_run {
         Some(h) => format!(
