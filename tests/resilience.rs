@@ -249,3 +249,60 @@ fn second_ctrl_c_aborts_at_once_and_the_next_run_recovers() {
         )
         .expect_code(0);
 }
+
+/// An endpoint nobody listens on, or no credentials at all: one error naming the
+/// endpoint (or where credentials were looked for), before any state is created, not an
+/// error per resource after every retry.
+#[test]
+fn an_unreachable_endpoint_or_missing_credentials_is_one_clear_error_before_any_work() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let project = Project::new(&url);
+    project.write_stack("dev", &NetworkStack::in_block(36).toml());
+    for args in [&["diff"][..], &["up", "--yes"], &["destroy", "--yes"], &["refresh"]] {
+        let run = project.stackup(args).expect_code(1);
+        assert!(
+            run.stderr.contains(&format!("cannot reach AWS at {url}")),
+            "`stackup {}`: {}",
+            args.join(" "),
+            run.stderr
+        );
+        assert_eq!(
+            run.stderr.matches("Connection refused").count(),
+            1,
+            "said once: {}",
+            run.stderr
+        );
+    }
+    assert!(
+        !project.state_dir().join("dev").exists(),
+        "no state for a run that could not start"
+    );
+
+    let moto = Moto::shared();
+    let project = Project::new(&moto.endpoint);
+    project.write_stack("dev", &NetworkStack::in_block(36).toml());
+    let nowhere = "/nonexistent/stackup-test";
+    let run = project
+        .stackup_with_env(
+            &["diff"],
+            &[
+                ("AWS_ACCESS_KEY_ID", ""),
+                ("AWS_SECRET_ACCESS_KEY", ""),
+                ("AWS_SHARED_CREDENTIALS_FILE", nowhere),
+                ("AWS_CONFIG_FILE", nowhere),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ],
+        )
+        .expect_code(1);
+    assert!(
+        run.stderr
+            .contains("no AWS credentials were found: set AWS_ACCESS_KEY_ID"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.matches("error:").count(), 1, "said once: {}", run.stderr);
+}

@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -481,8 +481,10 @@ fn a_live_lock_holder_is_named_and_unlock_needs_force() {
     project.stackup(&["state", "list", "--stack", STACK]).expect_code(0);
 }
 
-/// A loopback "AWS" that accepts connections and never answers, so a run that calls it
-/// hangs (holding its lock) until killed.
+/// A loopback "AWS" that answers only STS GetCallerIdentity (the check every command
+/// makes before it opens the state) and never answers anything else, so a run that
+/// calls it hangs (holding its lock) until killed. `connections` counts the requests
+/// left unanswered.
 struct SilentEndpoint {
     url: String,
     connections: Arc<AtomicUsize>,
@@ -494,17 +496,54 @@ impl SilentEndpoint {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let connections = Arc::new(AtomicUsize::new(0));
         let counter = connections.clone();
-        let open = Arc::new(Mutex::new(Vec::new()));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                counter.fetch_add(1, Ordering::SeqCst);
-                // Kept open and unread: the client waits for an answer forever.
-                if let Ok(mut held) = open.lock() {
-                    held.push(stream);
-                }
+                let counter = counter.clone();
+                std::thread::spawn(move || answer_only_who_am_i(stream, &counter));
             }
         });
         SilentEndpoint { url, connections }
+    }
+}
+
+/// Serves the requests of one connection: GetCallerIdentity is answered; at the first
+/// other request the connection is kept open and unanswered for good.
+fn answer_only_who_am_i(stream: std::net::TcpStream, unanswered: &AtomicUsize) {
+    use std::io::{BufRead, BufReader, Write};
+    const WHO: &str = "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/test</Arn><UserId>AIDATEST</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetCallerIdentityResponse>";
+    let mut writer = stream.try_clone().expect("clone the stream");
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        if !String::from_utf8_lossy(&body).contains("GetCallerIdentity") {
+            unanswered.fetch_add(1, Ordering::SeqCst);
+            // Never answered: the client waits until it is killed.
+            std::thread::sleep(Duration::from_secs(3600));
+            return;
+        }
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{WHO}",
+            WHO.len()
+        );
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
     }
 }
 
@@ -532,7 +571,7 @@ fn the_lock_of_a_killed_run_is_taken_over() {
     const STACK: &str = "st-lock-dead";
     let project = network_project(STACK, &NetworkStack::default());
     let silent = SilentEndpoint::start();
-    let mut child = spawn_stackup(project.path(), &silent.url, &["diff", "--stack", STACK]);
+    let mut child = spawn_stackup(project.path(), &silent.url, &["up", "--yes", "--stack", STACK]);
     let pid = child.id();
 
     // The run is past its lock once it talks to "AWS".
@@ -552,7 +591,7 @@ fn the_lock_of_a_killed_run_is_taken_over() {
     assert!(lock_text.contains(&format!("\"pid\":{pid}")), "{lock_text}");
     let blocked = project.stackup(&["diff", "--stack", STACK]).expect_code(1);
     assert!(blocked.stderr.contains(&format!("pid {pid}")), "{}", blocked.stderr);
-    assert!(blocked.stderr.contains("`diff`"), "{}", blocked.stderr);
+    assert!(blocked.stderr.contains("`up`"), "{}", blocked.stderr);
 
     let killed = Command::new("kill")
         .args(["-9", &pid.to_string()])
@@ -1000,6 +1039,25 @@ fn the_default_preview_is_a_line_per_resource_and_diff_shows_every_attribute() {
             .lines()
             .any(|l| l.contains("~ aws:ec2:Vpc") && l.contains("update [~tags]")),
         "{changed}"
+    );
+    // One ACL entry changed: --diff shows that entry alone, once removed and once added.
+    network.ssh = "198.51.100.0/24".into();
+    project.write_stack(stack, &network.toml());
+    let detail = project
+        .stackup(&["diff", "--diff", "--stack", stack])
+        .expect_code(2)
+        .stdout;
+    let removed: Vec<&str> = detail.lines().filter(|l| l.trim_start().starts_with("- ")).collect();
+    let added: Vec<&str> = detail.lines().filter(|l| l.trim_start().starts_with("+ ")).collect();
+    assert_eq!(removed.len(), 1, "{detail}");
+    assert_eq!(added.len(), 1, "{detail}");
+    assert!(
+        removed[0].contains("203.0.113.0/24") && removed[0].contains("rule_number: 120"),
+        "{detail}"
+    );
+    assert!(
+        added[0].contains("198.51.100.0/24") && added[0].contains("rule_number: 120"),
+        "{detail}"
     );
     project.stackup(&["destroy", "--yes", "--stack", stack]).expect_code(0);
 }

@@ -9,6 +9,9 @@ where
     R: std::fmt::Debug,
 {
     match &err {
+        SdkError::DispatchFailure(_) if unreachable(&describe(&err)) => {
+            ProviderError::new(ErrorKind::Unreachable, format!("{action}: {}", describe(&err)))
+        }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             ProviderError::new(ErrorKind::Transient, format!("{action}: {}", describe(&err)))
         }
@@ -19,6 +22,22 @@ where
         }
         _ => ProviderError::new(ErrorKind::Other, format!("{action}: {}", describe(&err))),
     }
+}
+
+/// Whether a request that was never answered failed because the endpoint cannot be
+/// reached at all or no credentials could be found (nothing a retry of this call can
+/// mend), rather than because an open connection dropped (worth retrying). The SDK's
+/// connector error says which only in its text.
+fn unreachable(description: &str) -> bool {
+    const NEVER_CONNECTED: [&str; 6] = [
+        "tcp connect error",
+        "Connection refused",
+        "dns error",
+        "failed to lookup address",
+        "error occurred while loading credentials",
+        "no credentials",
+    ];
+    NEVER_CONNECTED.iter().any(|m| description.contains(m))
 }
 
 fn describe<E: std::error::Error + 'static, R: std::fmt::Debug>(err: &SdkError<E, R>) -> String {
@@ -53,7 +72,18 @@ pub fn kind_of_code(code: &str) -> ErrorKind {
         "DependencyViolation" | "ResourceInUse" | "ResourceInUseException" | "DeleteConflict" => {
             ErrorKind::DependencyViolation
         }
-        "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" | "AuthFailure" => ErrorKind::AccessDenied,
+        // Credentials AWS does not accept (unknown, expired, badly signed, a clock far
+        // off): every call of the run would be refused the same way.
+        "AuthFailure"
+        | "InvalidClientTokenId"
+        | "UnrecognizedClientException"
+        | "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "InvalidSignatureException"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "RequestExpired" => ErrorKind::Unreachable,
+        "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => ErrorKind::AccessDenied,
         "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable" => ErrorKind::Transient,
         c if c.contains("Duplicate") || c.contains("AlreadyExists") || c.contains("InUse") => ErrorKind::Conflict,
         c if c.starts_with("Invalid") || c.starts_with("Missing") || c.contains("Malformed") => ErrorKind::Invalid,

@@ -52,6 +52,11 @@ pub struct AwsClients {
     pub ssm: aws_sdk_ssm::Client,
     /// The Resource Groups Tagging API: the stack's objects by tag, one call per type.
     pub tagging: aws_sdk_resourcegroupstagging::Client,
+    /// Who the run acts as, asked once before the first call that matters, with few
+    /// retries and short timeouts of its own.
+    pub sts: aws_sdk_sts::Client,
+    /// Where the calls go: `AWS_ENDPOINT_URL`, or AWS's own endpoint for the region.
+    pub endpoint: String,
 }
 
 impl AwsClients {
@@ -72,6 +77,24 @@ impl AwsClients {
             sns: aws_sdk_sns::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             tagging: aws_sdk_resourcegroupstagging::Client::new(config),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(config)
+                    .retry_config(aws_sdk_sts::config::retry::RetryConfig::standard().with_max_attempts(2))
+                    .timeout_config(
+                        aws_sdk_sts::config::timeout::TimeoutConfig::builder()
+                            .connect_timeout(std::time::Duration::from_secs(5))
+                            .operation_timeout(std::time::Duration::from_secs(20))
+                            .build(),
+                    )
+                    .build(),
+            ),
+            endpoint: config.endpoint_url().map(str::to_string).unwrap_or_else(|| {
+                let region = config
+                    .region()
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "us-east-1".into());
+                format!("https://sts.{region}.amazonaws.com")
+            }),
         }
     }
 
@@ -162,9 +185,11 @@ static DELETE_OVERRIDES: [stackup_provider::DeleteOverride; 2] = [
 fn connect(region: String) -> stackup_provider::BoxFuture<'static, stackup_provider::Connection> {
     Box::pin(async move {
         let clients = AwsClients::load(&region).await;
+        let clients = std::sync::Arc::new(clients);
         stackup_provider::Connection {
             registry: registry(&clients),
-            notifier: Some(std::sync::Arc::new(clients)),
+            notifier: Some(clients.clone()),
+            identity: Some(clients),
         }
     })
 }
@@ -183,6 +208,44 @@ impl stackup_provider::Notifier for AwsClients {
             .await
             .map(|_| ())
             .map_err(|e| classify("Publish", e))
+    }
+}
+
+/// STS GetCallerIdentity, the check Terraform's provider also makes before anything
+/// else: it needs no permission, so it fails only for the reasons every call would.
+#[async_trait::async_trait]
+impl stackup_provider::Identity for AwsClients {
+    async fn check(&self) -> Result<String, ProviderError> {
+        use stackup_provider::ErrorKind;
+        match self.sts.get_caller_identity().send().await {
+            Ok(who) => Ok(format!(
+                "account {} as {} at {}",
+                who.account().unwrap_or("?"),
+                who.arn().unwrap_or("?"),
+                self.endpoint
+            )),
+            Err(e) => {
+                let e = classify("GetCallerIdentity", e);
+                let why = e.message.trim_start_matches("GetCallerIdentity: ");
+                let message = if why.contains("loading credentials")
+                    || why.contains("no credentials")
+                    || why.contains("credential provider")
+                {
+                    let why = why.trim_start_matches("dispatch failure: other: ");
+                    format!(
+                        "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where a role provides them ({why})"
+                    )
+                } else if e.kind == ErrorKind::Unreachable && e.code.is_some() {
+                    format!("AWS at {} refused the credentials: {why}", self.endpoint)
+                } else {
+                    format!(
+                        "cannot reach AWS at {} (set by AWS_ENDPOINT_URL, or the region's own endpoint): {why}",
+                        self.endpoint
+                    )
+                };
+                Err(ProviderError { message, ..e })
+            }
+        }
     }
 }
 

@@ -27,6 +27,10 @@ pub struct Global {
     /// resource with the keys that change).
     #[arg(long = "diff", global = true)]
     pub detail: bool,
+    /// Log what stackup does on stderr: -v its steps (who it acts as, waits, retries),
+    /// -vv also every AWS request. RUST_LOG (tracing's filter syntax) overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 impl Global {

@@ -12,6 +12,7 @@
 
 mod cli;
 mod commands;
+mod detail;
 mod host;
 mod render;
 mod saved_plan;
@@ -52,6 +53,7 @@ pub fn main(programs: Vec<ProgramDef>, providers: Vec<ProviderSet>) -> ExitCode 
             return ExitCode::from(code);
         }
     };
+    logging(args.global.verbose);
     session::register(programs, providers);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -69,6 +71,24 @@ pub fn main(programs: Vec<ProgramDef>, providers: Vec<ProviderSet>) -> ExitCode 
             ExitCode::from(1)
         }
     }
+}
+
+/// Logs on stderr through `tracing` (the SDK logs there too): stackup's warnings by default, more
+/// with each `-v`, or whatever `RUST_LOG` says.
+fn logging(verbose: u8) {
+    let default = match verbose {
+        // The SDK warns of every credential source it tried; the error says it once.
+        0 => "error,stackup=warn,stackup_cli=warn,stackup_engine=warn,stackup_executor=warn,stackup_aws=warn",
+        1 => "warn,stackup=info,stackup_cli=info,stackup_engine=info,stackup_executor=info,stackup_aws=info",
+        _ => "info,stackup=debug,stackup_cli=debug,stackup_engine=debug,stackup_executor=debug,stackup_aws=debug,aws_smithy_runtime=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 /// One command: the function that runs it.

@@ -212,25 +212,39 @@ fn print_change(c: &PropertyChange, action: Action) {
     } else {
         String::new()
     };
+    let print = |shown: Vec<String>| {
+        for (i, line) in shown.iter().enumerate() {
+            let tail = if i == 0 { replace.as_str() } else { "" };
+            let line = match line.get(..2) {
+                Some("- ") => paint(line, "31"),
+                Some("+ ") => paint(line, "32"),
+                _ => line.clone(),
+            };
+            println!("      {line}{tail}");
+        }
+    };
     match (action, &c.old, &c.new) {
-        (Action::Create, _, Some(new)) => println!("      {}: {new}", c.key),
-        (Action::Delete, Some(old), _) => println!("      {}: {old}", c.key),
+        (Action::Create, _, Some(v)) | (Action::Delete, Some(v), _) => {
+            let shown = crate::detail::lines(v);
+            match shown.as_slice() {
+                [one] => println!("      {}: {one}", c.key),
+                _ => {
+                    println!("      {}:", c.key);
+                    shown.iter().for_each(|l| println!("        {l}"));
+                }
+            }
+        }
         (_, Some(Value::Map(old)), Some(Value::Map(new))) if !c.forces_replacement => {
             // Maps (tags) are shown key by key, so a changed tag is one line.
             let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
             for k in keys {
                 let (o, n) = (old.get(k), new.get(k));
                 if o != n {
-                    println!("      {}.{k}: {} => {}", c.key, show(o), show(n));
+                    print(crate::detail::change(&format!("{}.{k}", c.key), o, n));
                 }
             }
         }
-        (_, old, new) => println!(
-            "      {}: {} => {}{replace}",
-            c.key,
-            show(old.as_ref()),
-            show(new.as_ref())
-        ),
+        (_, old, new) => print(crate::detail::change(&c.key, old.as_ref(), new.as_ref())),
     }
 }
 
@@ -277,6 +291,17 @@ fn print_drift(drift: &[ResourceDrift], plan: Option<&Plan>) {
                 println!("  {} {urn}", paint("!", "33"));
                 for a in attributes {
                     let planned = step.and_then(|s| s.changes.iter().find(|c| c.key == a.key));
+                    let shown = crate::detail::change(&a.key, a.recorded.as_ref(), a.live.as_ref());
+                    if shown.len() > 1 {
+                        // A long value (a policy, a rule list): what changed, line by line.
+                        let outcome = match planned {
+                            Some(_) => "up sets the program's value again",
+                            None => "the program now matches the live value; up keeps it",
+                        };
+                        println!("      {}: changed outside stackup (- recorded, + live); {outcome}", a.key);
+                        shown.iter().skip(1).for_each(|l| println!("        {l}"));
+                        continue;
+                    }
                     let outcome = match planned {
                         Some(c) => format!("up sets {}", show(c.new.as_ref())),
                         None => "the program now matches the live value; up keeps it".to_string(),
@@ -473,7 +498,7 @@ pub fn summary(report: &ApplyReport) {
     println!();
     println!(
         "{} in {:.1}s: {created} created, {updated} updated, {replaced} replaced, {deleted} deleted, {} failed, {} skipped, {} not started.",
-        if report.cancelled() > 0 {
+        if report.cancelled() > 0 && failures.is_empty() {
             paint("Interrupted", "33;1")
         } else if report.is_success() {
             paint("Done", "32;1")
@@ -485,15 +510,41 @@ pub fn summary(report: &ApplyReport) {
         report.skipped(),
         report.cancelled(),
     );
-    for f in failures {
-        if let NodeOutcome::Failed(e) = &f.outcome {
-            println!("  {} {}: {e}", paint("failed", "31"), f.urn);
+    // The same cause (an endpoint gone, credentials refused) once, with the others it
+    // failed named after it.
+    for (first, error, others) in same_causes(&failures) {
+        println!("  {} {first}: {error}", paint("failed", "31"));
+        if !others.is_empty() {
+            println!(
+                "  {} more failed the same way: {}",
+                others.len(),
+                others.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(", ")
+            );
         }
     }
     let blocked: usize = report.skipped();
     if blocked > 0 {
         println!("  {blocked} operation(s) were skipped because something they depend on failed; run `stackup up` again after fixing the cause.");
     }
+}
+
+/// Failures grouped by cause (their error without the leading action, `CreateVpc: `):
+/// the first failure of each cause with its error, and the URNs of the others.
+fn same_causes<'a>(failures: &[&'a stackup_executor::OpResult]) -> Vec<(&'a Urn, String, Vec<&'a Urn>)> {
+    let mut groups: Vec<(&Urn, String, String, Vec<&Urn>)> = Vec::new();
+    for f in failures {
+        let NodeOutcome::Failed(e) = &f.outcome else { continue };
+        let error = e.to_string();
+        let cause = error.split_once(": ").map_or(error.as_str(), |(_, c)| c).to_string();
+        match groups.iter_mut().find(|g| g.2 == cause) {
+            Some(g) => g.3.push(&f.urn),
+            None => groups.push((&f.urn, error, cause, Vec::new())),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(first, error, _, others)| (first, error, others))
+        .collect()
 }
 
 /// Prints a report's JSON (its own serialization) on stdout.
@@ -569,6 +620,27 @@ pub fn finish(report: &RunReport, json: bool) -> anyhow::Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_of_one_cause_are_said_once_with_the_others_named() {
+        let failed = |urn: &str, error: &str| stackup_executor::OpResult {
+            urn: Urn::parse(urn).expect("urn"),
+            kind: OpKind::Create,
+            outcome: NodeOutcome::Failed(stackup_executor::StepError::Engine(error.into())),
+            root_cause: None,
+        };
+        let results = [
+            failed("s::aws:ec2:Vpc::a", "CreateVpc: connection refused"),
+            failed("s::aws:s3:Bucket::b", "CreateBucket: bucket name taken"),
+            failed("s::aws:sns:Topic::c", "CreateTopic: connection refused"),
+        ];
+        let failures: Vec<&stackup_executor::OpResult> = results.iter().collect();
+        let groups = same_causes(&failures);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].1, "CreateVpc: connection refused");
+        assert_eq!(groups[0].2, [&results[2].urn]);
+        assert!(groups[1].2.is_empty());
+    }
     use stackup_executor::AttributeDrift;
     use stackup_model::TypeToken;
 

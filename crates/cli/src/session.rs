@@ -1,8 +1,9 @@
 //! What the binary registered (its programs and its clouds' providers), and everything
 //! a command needs about its stack, loaded and validated in an order that guarantees
 //! bad input is reported before any cloud call and before any state is touched: stack
-//! file, program, graph, input checks, then the state store (and its lock), then the
-//! connected providers. The engine's [`Stack`] is what the operations run on.
+//! file, program, graph, input checks, then the connected providers (one call checks
+//! that the cloud answers and accepts the credentials), then the state store (and its
+//! lock). The engine's [`Stack`] is what the operations run on.
 //!
 //! Programs and providers are plug-ins: the binary registers the ones it ships
 //! ([`register`]), and the stack file's `program` key picks a program.
@@ -53,12 +54,29 @@ pub fn offline_registry() -> Registry {
 pub async fn connect(region: &str) -> Connection {
     let mut registry = Registry::new();
     let mut notifier = None;
+    let mut identity = None;
     for set in providers() {
         let connection = (set.connect)(region.to_string()).await;
         registry.extend(connection.registry);
         notifier = notifier.or(connection.notifier);
+        identity = identity.or(connection.identity);
     }
-    Connection { registry, notifier }
+    Connection {
+        registry,
+        notifier,
+        identity,
+    }
+}
+
+/// Checks, with one call, that the cloud answers and accepts the credentials: an
+/// unreachable endpoint or refused credentials are one clear error naming the
+/// endpoint, before any work starts, rather than one per resource after every retry.
+pub async fn check_identity(connection: &Connection) -> anyhow::Result<()> {
+    if let Some(identity) = &connection.identity {
+        let who = identity.check().await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        tracing::info!("acting as {who}");
+    }
+    Ok(())
 }
 
 /// The wave a sweep deletes `ty` in; a type no provider set ranks goes first, as a leaf.
@@ -137,8 +155,13 @@ impl Session {
         // Providers' input checks are pure: run them against an empty state so that an
         // invalid program fails here, before the store or the cloud is touched.
         let graph = Stack::validate(&file.name, &program, &offline_registry())?;
-        let store = Arc::new(open_store(state_dir, &file.name, command)?);
+        // `outputs` reads only records; every other command calls the cloud, so check
+        // that it answers before the state is opened (or created).
         let connection = connect(&file.region).await;
+        if command != "outputs" {
+            check_identity(&connection).await?;
+        }
+        let store = Arc::new(open_store(state_dir, &file.name, command)?);
         let stack = Stack::new(&file.name, program, graph, store, connection.registry);
         Ok(Session {
             notifier: connection.notifier,
@@ -189,7 +212,9 @@ pub async fn from_state(global: &Global, command: &str) -> anyhow::Result<Option
         .ok_or_else(|| {
             anyhow::anyhow!("stack '{name}' has no stack file and its state records no region: set AWS_REGION")
         })?;
-    Ok(Some(programless(&name, store, connect(&region).await.registry)?))
+    let connection = connect(&region).await;
+    check_identity(&connection).await?;
+    Ok(Some(programless(&name, store, connection.registry)?))
 }
 
 /// The stack from its state alone, with no program and no providers: for `outputs`

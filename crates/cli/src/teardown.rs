@@ -316,7 +316,9 @@ async fn sweep_command(g: &Global, args: &DestroyArgs) -> anyhow::Result<u8> {
             ("skip-final-snapshot", args.skip_final_snapshot),
         ]),
     };
-    let registry = session::connect(&region).await.registry;
+    let connection = session::connect(&region).await;
+    session::check_identity(&connection).await?;
+    let registry = connection.registry;
     let host = Terminal::new(args.json, true);
     let cancel = Cancel::new();
     let report = interruptible(

@@ -64,7 +64,7 @@ mod tests {
 
     use super::*;
 
-    const EVERY_KIND: [ErrorKind; 8] = [
+    const EVERY_KIND: [ErrorKind; 9] = [
         ErrorKind::NotFound,
         ErrorKind::Throttled,
         ErrorKind::DependencyViolation,
@@ -72,6 +72,7 @@ mod tests {
         ErrorKind::Invalid,
         ErrorKind::AccessDenied,
         ErrorKind::Transient,
+        ErrorKind::Unreachable,
         ErrorKind::Other,
     ];
 

@@ -1,6 +1,8 @@
 //! A DAG walker that knows nothing about resources: node i may start once every node in
 //! `after[i]` is done; a failed node's dependents are skipped with it named as the root
-//! cause; cancellation stops new starts and lets running nodes finish.
+//! cause; cancellation stops new starts and lets running nodes finish, and so does a
+//! node failing because the cloud cannot be reached (every other node would fail the
+//! same way, each after its retries).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -85,6 +87,9 @@ pub async fn walk(
                 }
             }
             Err(e) => {
+                if matches!(&e, StepError::Provider(p) if p.kind == stackup_provider::ErrorKind::Unreachable) {
+                    cancelled = true;
+                }
                 outcome[i] = Some(NodeOutcome::Failed(e));
                 skip_dependents(i, i, &dependents, &mut outcome);
             }
@@ -103,5 +108,51 @@ fn skip_dependents(node: usize, root: usize, dependents: &[Vec<usize>], outcome:
             outcome[d] = Some(NodeOutcome::Skipped { because: root });
             stack.extend(dependents[d].iter().copied());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stackup_provider::{ErrorKind, ProviderError};
+
+    use super::*;
+
+    fn run_failing(kind: ErrorKind) -> Vec<NodeOutcome> {
+        // Node 0 fails; nodes 1 and 2 are independent of it and start after it (one at a time).
+        let after = vec![vec![], vec![], vec![]];
+        let (_tx, cancel) = watch::channel(false);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(walk(
+            &after,
+            1,
+            cancel,
+            Arc::new(move |i| {
+                Box::pin(async move {
+                    if i == 0 {
+                        Err(StepError::Provider(ProviderError::new(kind, "CreateVpc: no")))
+                    } else {
+                        Ok(())
+                    }
+                })
+            }),
+        ))
+    }
+
+    #[test]
+    fn an_unreachable_cloud_stops_new_starts_and_other_failures_do_not() {
+        let outcomes = run_failing(ErrorKind::Unreachable);
+        assert!(matches!(outcomes[0], NodeOutcome::Failed(_)), "{outcomes:?}");
+        assert!(
+            outcomes[1..].iter().all(|o| matches!(o, NodeOutcome::Cancelled)),
+            "{outcomes:?}"
+        );
+        let outcomes = run_failing(ErrorKind::Invalid);
+        assert!(
+            outcomes[1..].iter().all(|o| matches!(o, NodeOutcome::Done)),
+            "{outcomes:?}"
+        );
     }
 }

@@ -16,7 +16,7 @@ use std::fmt;
 use async_trait::async_trait;
 use stackup_model::{Properties, TypeToken, Urn, Value};
 
-pub use plugin::{BoxFuture, Connection, DeleteOverride, Notifier, ProviderSet};
+pub use plugin::{BoxFuture, Connection, DeleteOverride, Identity, Notifier, ProviderSet};
 pub use registry::Lookups;
 pub use registry::Registry;
 
@@ -34,6 +34,11 @@ pub enum ErrorKind {
     AccessDenied,
     /// Timeouts, 5xx, dropped connections: worth retrying.
     Transient,
+    /// The cloud cannot be reached, or refuses who the caller is, after the SDK's own
+    /// retries: no connection, no credentials, credentials it does not know. Repeating
+    /// one call cannot help and every other call fails the same way, so an apply stops
+    /// starting work at the first.
+    Unreachable,
     /// Anything else.
     Other,
 }

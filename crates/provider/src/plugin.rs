@@ -66,6 +66,19 @@ impl std::fmt::Debug for ProviderSet {
 pub struct Connection {
     pub registry: Registry,
     pub notifier: Option<Arc<dyn Notifier>>,
+    /// Checks, with one call, that the cloud answers and accepts the credentials.
+    pub identity: Option<Arc<dyn Identity>>,
+}
+
+/// Who the connection acts as. Commands that call the cloud check it first, so that an
+/// unreachable endpoint or refused credentials fail at once and once, naming the
+/// endpoint, instead of once per resource after every retry.
+#[async_trait]
+pub trait Identity: Send + Sync {
+    /// Who the calls act as ("account 123456789012 as arn:... at ENDPOINT"), or why the
+    /// cloud cannot be used (kind [`crate::ErrorKind::Unreachable`] or
+    /// [`crate::ErrorKind::AccessDenied`]).
+    async fn check(&self) -> Result<String, ProviderError>;
 }
 
 /// Sends a short message to people (an SNS topic).
@@ -97,6 +110,7 @@ mod tests {
                     Connection {
                         registry: Registry::new(),
                         notifier: None,
+                        identity: None,
                     }
                 })
             },
