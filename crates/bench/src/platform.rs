@@ -162,6 +162,44 @@ async fn measure_in(dir: &Path) -> Result<serde_json::Map<String, serde_json::Va
         );
     }
 
+    // What `stackup diff` costs on the deployed platform, with nothing injected: the
+    // calls of its refresh, its tagged listing and its plan, per resource, and its time.
+    println!();
+    println!("diff of the deployed platform (moto through the proxy, nothing injected)");
+    let run = Run::start(dir, "diff", Profile::moto_fixes(), 1.0)?;
+    run.warm_up().await?;
+    let diffed = match run.apply(&run.program, PARALLEL).await {
+        Ok(_) => run.diff().await,
+        Err(e) => Err(format!("up before it: {e}")),
+    };
+    drop(run);
+    match &diffed {
+        Ok((seconds, calls, resources)) => {
+            println!(
+                "{:>20} {seconds:>8.2} s, {} calls for {resources} resources ({:.2} per resource)",
+                "diff",
+                calls.values().sum::<usize>(),
+                calls.values().sum::<usize>() as f64 / (*resources).max(1) as f64
+            );
+            let mut by_action: Vec<(&String, &usize)> = calls.iter().collect();
+            by_action.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let listed: Vec<String> = by_action.iter().map(|(a, n)| format!("{a} {n}")).collect();
+            println!("{:>20} {}", "by action", listed.join(", "));
+        }
+        Err(e) => {
+            println!("{:>20} failed: {e}", "diff");
+            failures.push(format!("diff: {e}"));
+        }
+    }
+    let diffed = diffed.ok();
+    figures.insert(
+        "diff_calls_per_resource_platform".into(),
+        json!(diffed
+            .as_ref()
+            .map(|(_, calls, n)| round4(calls.values().sum::<usize>() as f64 / (*n).max(1) as f64))),
+    );
+    figures.insert("diff_seconds_platform".into(), json!(diffed.map(|(s, _, _)| round4(s))));
+
     let mut put = |key: &str, value: Option<f64>| {
         figures.insert(key.to_string(), json!(value.map(round4)));
     };
@@ -543,6 +581,43 @@ impl Run {
             timeline.weigh(&plan, &self.proxy.holds())
         };
         Ok((seconds, timed))
+    }
+
+    /// What `stackup diff` does on what this run deployed (the refresh, the listing of
+    /// the stack's tagged objects, the plan), timed: (seconds, calls the proxy saw per
+    /// `service:Action`, resources recorded). Fails when it finds anything to do or any drift. The
+    /// command line's one identity call before it is not counted.
+    async fn diff(&self) -> Result<(f64, BTreeMap<String, usize>, usize), String> {
+        let stack = stackup_engine::Stack::open(
+            &self.stack,
+            self.program.clone(),
+            self.store.clone(),
+            self.registry.clone(),
+        )
+        .map_err(|e| e.to_string())?;
+        let resources = self.store.records().map_err(|e| e.to_string())?.len();
+        let before = self.proxy.counts();
+        let started = Instant::now();
+        let preview = within(async { stackup_engine::preview(&stack, true).await.map_err(|e| e.to_string()) }).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let calls: BTreeMap<String, usize> = self
+            .proxy
+            .counts()
+            .into_iter()
+            .map(|(action, n)| {
+                let n = n - before.get(&action).copied().unwrap_or(0);
+                (action, n)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        if preview.found_anything() {
+            return Err(format!(
+                "diff after up found {} drifted and {:?} planned",
+                preview.drift.len(),
+                preview.plan.counts()
+            ));
+        }
+        Ok((seconds, calls, resources))
     }
 
     /// All calls the proxy saw so far, and how many of them a rate limit refused.

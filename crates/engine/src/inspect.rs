@@ -36,15 +36,20 @@ impl PreviewReport {
 /// and plans against the live view. Records nothing and takes no recovery step.
 pub async fn preview(stack: &Stack, refresh: bool) -> Result<PreviewReport, EngineError> {
     let records = stack.records()?;
-    let (current, mut drift) = stack.current_state(records.clone(), refresh).await?;
-    // One listing serves the unmanaged objects and the plan's adoptions.
-    let tagged = if refresh {
-        let tagged = stack.tagged(&records).await?;
-        drift.extend(stack.unmanaged_of(&records, &tagged)?);
-        Some(tagged)
-    } else {
-        None
+    // The refresh and the listing of the stack's tagged objects read independently:
+    // both at once. One listing serves the unmanaged objects and the plan's adoptions.
+    let listing = async {
+        match refresh {
+            true => stack.tagged(&records).await.map(Some),
+            false => Ok(None),
+        }
     };
+    let (state, tagged) = tokio::join!(stack.current_state(records.clone(), refresh), listing);
+    let (current, mut drift) = state?;
+    let tagged = tagged?;
+    if let Some(tagged) = &tagged {
+        drift.extend(stack.unmanaged_of(&records, tagged)?);
+    }
     let (plan, adopted) = stack.plan_adopting(current, &[], tagged.as_deref()).await?;
     // What the plan adopts is shown as its step, not as an unmanaged object.
     drift.retain(|d| !adopted.contains(d.urn()));
