@@ -526,7 +526,7 @@ fn listing_unmanaged_objects_costs_per_type_not_per_object_in_the_account() {
         // the calls the test double makes to emulate the Tagging API for DB subnet
         // groups, which AWS answers from its index.
         let before = moto.calls();
-        let listed = block_on(provider.list(stackup_provider::ListRequest { stack: "lonely".into() }))
+        let listed = block_on(provider.list(stackup_provider::ListRequest::stack("lonely")))
             .expect("list")
             .expect("the type lists");
         let calls: Vec<String> = moto

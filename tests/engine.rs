@@ -1045,6 +1045,76 @@ async fn a_moments_miss_on_refresh_is_not_taken_for_a_deletion() {
     assert_eq!(reads(&queue.urn), 2, "queue was read again before being reported");
 }
 
+/// Where a type's listing serves refresh, `diff` and `refresh` list that type once and
+/// read by id only the records the listing did not return; the listing's objects are
+/// the stack's tagged objects as well. Drift is found the same way either way.
+#[tokio::test]
+async fn a_listing_that_serves_refresh_replaces_the_reads_by_id() {
+    let w = World::new();
+    let program = chain();
+    w.up_ok(&program).await;
+    let (net, subnet, queue, web) = (w.record("net"), w.record("subnet"), w.record("queue"), w.record("web"));
+    // Every type but the instances lists; the queue is missing from its listing (its
+    // stack tag removed by hand), so it is read by id.
+    let mut registry = Registry::new();
+    for (ty, replace) in [
+        (NETWORK, &["cidr"][..]),
+        (SUBNET, &["network_id", "cidr"]),
+        (NAMED, &["name"]),
+    ] {
+        registry.register(Arc::new(FakeProvider::new(w.cloud.clone(), ty, replace).listing()));
+    }
+    registry.register(Arc::new(FakeProvider::new(w.cloud.clone(), INSTANCE, &["image"])));
+    let queue_urn = queue.urn.clone();
+    w.cloud
+        .hide_when(move |call| call.op == Op::List && call.urn == queue_urn);
+    w.cloud.tamper(&net.id, "description", s("edited in the console"));
+    w.cloud.clear_calls();
+
+    let types: Vec<TypeToken> = [NETWORK, SUBNET, INSTANCE, NAMED].map(TypeToken::from_static).to_vec();
+    let survey = stackup_executor::survey(&registry, STACK, &w.records(), &types)
+        .await
+        .expect("the survey reads");
+
+    let calls = w.cloud.calls();
+    let count = |op: Op, urn: &Urn| calls.iter().filter(|c| c.op == op && &c.urn == urn).count();
+    assert_eq!(count(Op::Read, &net.urn), 0, "net came with its type's listing");
+    assert_eq!(count(Op::Read, &subnet.urn), 0, "subnet came with its type's listing");
+    assert_eq!(count(Op::Read, &queue.urn), 1, "the queue, not listed, was read by id");
+    assert_eq!(
+        count(Op::Read, &web.urn),
+        1,
+        "a type whose listing does not serve refresh is read"
+    );
+    let lists = calls.iter().filter(|c| c.op == Op::List).count();
+    assert_eq!(lists, 3, "one listing per listing type: {calls:#?}");
+    assert_eq!(
+        survey.refreshed.drift,
+        vec![ResourceDrift::Changed {
+            urn: net.urn.clone(),
+            attributes: vec![AttributeDrift {
+                key: "description".into(),
+                recorded: Some(s("main")),
+                live: Some(s("edited in the console")),
+            }],
+        }]
+    );
+    let mut refreshed: Vec<&str> = survey.refreshed.records.iter().map(|r| r.urn.name()).collect();
+    refreshed.sort();
+    assert_eq!(refreshed, ["net", "queue", "subnet", "web"]);
+    let mut tagged: Vec<(String, &str)> = survey
+        .tagged
+        .iter()
+        .map(|(ty, l)| (ty.to_string(), l.urn.name()))
+        .collect();
+    tagged.sort();
+    assert_eq!(
+        tagged,
+        [(NETWORK.to_string(), "net"), (SUBNET.to_string(), "subnet")],
+        "the listed objects are the stack's tagged objects"
+    );
+}
+
 #[tokio::test]
 async fn refresh_reports_drift_and_the_next_up_repairs_it() {
     let w = World::new();

@@ -216,9 +216,7 @@ pub fn objects_per_urn(endpoint: &str, stack: &str) -> std::collections::BTreeMa
         for ty in registry.types() {
             let provider = registry.get(ty).expect("provider");
             let listed = provider
-                .list(stackup_provider::ListRequest {
-                    stack: stack.to_string(),
-                })
+                .list(stackup_provider::ListRequest::stack(stack))
                 .await
                 .unwrap_or_else(|e| panic!("listing {ty}: {e}"));
             for object in listed.map(|l| l.found).unwrap_or_default() {

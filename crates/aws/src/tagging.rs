@@ -1,20 +1,23 @@
 //! The stack's objects of one type, found by their `stackup:stack` tag with the
-//! Resource Groups Tagging API: one paginated GetResources per type, whatever the number
-//! of objects in the account. Services without a tag filter of their own (S3, ELB, SNS,
+//! Resource Groups Tagging API: one paginated GetResources for all the types listed at
+//! once, whatever the number of objects in the account. Services without a tag filter of their own (S3, ELB, SNS,
 //! CloudWatch Logs, DynamoDB) would otherwise cost one tag read per object in the
 //! account, so `diff`'s search for unmanaged objects would grow with the account rather
 //! than with the stack.
 //!
 //! The Tagging API is eventually consistent (a tag may take a while to show there), so
-//! it serves only the search for objects state does not know (drift reports, sweeps);
-//! refresh reads recorded objects by id, and crash recovery finds an interrupted
-//! create by the object's unique name (`find`), never through this index.
+//! it never decides that a recorded object is gone: when a listing also serves refresh
+//! (`diff`, `refresh`), a recorded object missing from it is read by id, and crash
+//! recovery finds an interrupted create by the object's unique name (`find`), never
+//! through this index.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use stackup_model::STACK_TAG;
 use stackup_provider::ProviderError;
+use tokio::sync::OnceCell;
 
 use crate::classify;
 
@@ -25,17 +28,95 @@ pub(crate) struct Tagged {
     pub tags: BTreeMap<String, String>,
 }
 
-/// Every object of `resource_type` (`s3`, `sns`, `elasticloadbalancing:loadbalancer`,
-/// ...) tagged `stackup:stack = stack`.
-pub(crate) async fn stack_objects(
-    client: &aws_sdk_resourcegroupstagging::Client,
-    stack: &str,
-    resource_type: &str,
-) -> Result<Vec<Tagged>, ProviderError> {
+/// The resource types stackup finds through the Tagging API, asked for together: one
+/// paginated GetResources answers every listing of a `diff` (see [`StackIndex`]).
+pub(crate) const RESOURCE_TYPES: [&str; 8] = [
+    "cloudwatch:alarm",
+    "dynamodb:table",
+    "elasticloadbalancing:loadbalancer",
+    "elasticloadbalancing:targetgroup",
+    "logs",
+    "rds:subgrp",
+    "s3",
+    "sns",
+];
+
+/// One GetResources in flight for a stack, shared by the listings that ask meanwhile.
+type Flight = Arc<OnceCell<Result<Arc<Vec<Tagged>>, ProviderError>>>;
+
+/// The stack's objects of every type in [`RESOURCE_TYPES`], found with one paginated
+/// GetResources shared by the listings that run at the same time: `diff` lists every
+/// type at once, and the eight listings that go through the Tagging API make one call
+/// rather than eight. Nothing is cached: a listing that starts after a call answered
+/// makes a call of its own, so an answer is never older than the listing that asked.
+#[derive(Clone)]
+pub struct StackIndex {
+    client: aws_sdk_resourcegroupstagging::Client,
+    flights: Arc<Mutex<HashMap<String, Flight>>>,
+}
+
+impl std::fmt::Debug for StackIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StackIndex")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StackIndex {
+    pub fn new(client: aws_sdk_resourcegroupstagging::Client) -> StackIndex {
+        StackIndex {
+            client,
+            flights: Arc::default(),
+        }
+    }
+
+    /// Every object of `resource_type` (one of [`RESOURCE_TYPES`]: `s3`, `sns`,
+    /// `elasticloadbalancing:loadbalancer`, ...) tagged `stackup:stack = stack`.
+    pub(crate) async fn objects(&self, stack: &str, resource_type: &str) -> Result<Vec<Tagged>, ProviderError> {
+        debug_assert!(
+            RESOURCE_TYPES.contains(&resource_type),
+            "{resource_type} is not asked for"
+        );
+        let flight = {
+            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+            flights.entry(stack.to_string()).or_default().clone()
+        };
+        let all = flight
+            .get_or_init(|| async { fetch(&self.client, stack).await.map(Arc::new) })
+            .await
+            .clone();
+        {
+            // The flight has landed: the next listing asks again.
+            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+            if flights.get(stack).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                flights.remove(stack);
+            }
+        }
+        Ok(all?
+            .iter()
+            .filter(|t| is_of_type(&t.arn, resource_type))
+            .cloned()
+            .collect())
+    }
+
+    /// The ARNs of every object of `resource_type` tagged `stackup:stack = stack`.
+    pub(crate) async fn arns(&self, stack: &str, resource_type: &str) -> Result<Vec<String>, ProviderError> {
+        Ok(self
+            .objects(stack, resource_type)
+            .await?
+            .into_iter()
+            .map(|t| t.arn)
+            .collect())
+    }
+}
+
+/// Every object of [`RESOURCE_TYPES`] tagged `stackup:stack = stack`.
+async fn fetch(client: &aws_sdk_resourcegroupstagging::Client, stack: &str) -> Result<Vec<Tagged>, ProviderError> {
     let pages: Vec<aws_sdk_resourcegroupstagging::operation::get_resources::GetResourcesOutput> = client
         .get_resources()
         .tag_filters(TagFilter::builder().key(STACK_TAG).values(stack).build())
-        .resource_type_filters(resource_type)
+        .set_resource_type_filters(Some(RESOURCE_TYPES.iter().map(|t| t.to_string()).collect()))
         .into_paginator()
         .send()
         .try_collect()
@@ -56,15 +137,79 @@ pub(crate) async fn stack_objects(
         .collect())
 }
 
-/// The ARNs of every object of `resource_type` tagged `stackup:stack = stack`.
-pub(crate) async fn stack_arns(
-    client: &aws_sdk_resourcegroupstagging::Client,
-    stack: &str,
-    resource_type: &str,
-) -> Result<Vec<String>, ProviderError> {
-    Ok(stack_objects(client, stack, resource_type)
-        .await?
-        .into_iter()
-        .map(|t| t.arn)
-        .collect())
+/// Whether `arn` names an object of the Tagging API's `resource_type`
+/// (`service[:type]`): `arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/...`
+/// is of `elasticloadbalancing:loadbalancer` and of `elasticloadbalancing`.
+fn is_of_type(arn: &str, resource_type: &str) -> bool {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(_partition), Some(service), Some(_region), Some(_account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    match resource_type.split_once(':') {
+        None => service == resource_type,
+        Some((wanted_service, kind)) => {
+            service == wanted_service
+                && resource
+                    .strip_prefix(kind)
+                    .is_some_and(|rest| rest.starts_with('/') || rest.starts_with(':'))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_of_type;
+
+    #[test]
+    fn an_arn_is_of_its_service_and_resource_type_only() {
+        let cases = [
+            ("arn:aws:s3:::stackup-assets", "s3", true),
+            ("arn:aws:sns:us-east-1:123456789012:orders", "sns", true),
+            ("arn:aws:logs:us-east-1:123456789012:log-group:/app/web", "logs", true),
+            (
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/alb/50dc6c495c0c9188",
+                "elasticloadbalancing:loadbalancer",
+                true,
+            ),
+            (
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067",
+                "elasticloadbalancing:loadbalancer",
+                false,
+            ),
+            (
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067",
+                "elasticloadbalancing:targetgroup",
+                true,
+            ),
+            (
+                "arn:aws:dynamodb:us-east-1:123456789012:table/carts",
+                "dynamodb:table",
+                true,
+            ),
+            (
+                "arn:aws:cloudwatch:us-east-1:123456789012:alarm:cpu-high",
+                "cloudwatch:alarm",
+                true,
+            ),
+            (
+                "arn:aws:rds:us-east-1:123456789012:subgrp:db-subnets",
+                "rds:subgrp",
+                true,
+            ),
+            ("arn:aws:rds:us-east-1:123456789012:db:orders", "rds:subgrp", false),
+            ("arn:aws:rds:us-east-1:123456789012:subgrpx:orders", "rds:subgrp", false),
+            ("arn:aws:sns:us-east-1:123456789012:orders", "s3", false),
+            ("not an arn", "s3", false),
+        ];
+        for (arn, ty, expected) in cases {
+            assert_eq!(is_of_type(arn, ty), expected, "{arn} of {ty}");
+        }
+    }
 }

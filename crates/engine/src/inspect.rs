@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use serde_json::json;
-use stackup_executor::{refresh as read_live, ResourceDrift};
+use stackup_executor::ResourceDrift;
 use stackup_model::Value;
 use stackup_planner::Plan;
 
@@ -36,20 +36,18 @@ impl PreviewReport {
 /// and plans against the live view. Records nothing and takes no recovery step.
 pub async fn preview(stack: &Stack, refresh: bool) -> Result<PreviewReport, EngineError> {
     let records = stack.records()?;
-    // The refresh and the listing of the stack's tagged objects read independently:
-    // both at once. One listing serves the unmanaged objects and the plan's adoptions.
-    let listing = async {
-        match refresh {
-            true => stack.tagged(&records).await.map(Some),
-            false => Ok(None),
+    // One pass reads the records and lists the stack's tagged objects; the listing
+    // serves the unmanaged objects and the plan's adoptions.
+    let (current, drift, tagged) = match refresh {
+        true => {
+            let survey = stack.survey(&records).await?;
+            let mut drift = survey.refreshed.drift;
+            drift.extend(stack.unmanaged_of(&records, &survey.tagged)?);
+            (survey.refreshed.records, drift, Some(survey.tagged))
         }
+        false => (records, Vec::new(), None),
     };
-    let (state, tagged) = tokio::join!(stack.current_state(records.clone(), refresh), listing);
-    let (current, mut drift) = state?;
-    let tagged = tagged?;
-    if let Some(tagged) = &tagged {
-        drift.extend(stack.unmanaged_of(&records, tagged)?);
-    }
+    let mut drift = drift;
     let (plan, adopted) = stack.plan_adopting(current, &[], tagged.as_deref()).await?;
     // What the plan adopts is shown as its step, not as an unmanaged object.
     drift.retain(|d| !adopted.contains(d.urn()));
@@ -73,10 +71,9 @@ pub struct RefreshReport {
 pub async fn refresh(stack: &Stack, host: &dyn Host) -> Result<RefreshReport, EngineError> {
     stack.recover(host).await?;
     let records = stack.records()?;
-    let mut refreshed = read_live(&stack.registry, &records)
-        .await
-        .map_err(|e| EngineError::Refresh(e.to_string()))?;
-    refreshed.drift.extend(stack.unmanaged(&records).await?);
+    let survey = stack.survey(&records).await?;
+    let mut refreshed = survey.refreshed;
+    refreshed.drift.extend(stack.unmanaged_of(&records, &survey.tagged)?);
     for d in &refreshed.drift {
         match d {
             ResourceDrift::Deleted { urn } => stack.store.remove(urn)?,

@@ -147,6 +147,22 @@ impl Stack {
     /// Every object tagged with this stack, of every type the program declares or
     /// state records: one listing per type.
     pub async fn tagged(&self, records: &[ResourceRecord]) -> Result<Vec<(TypeToken, LiveResource)>, EngineError> {
+        stackup_executor::listed(&self.registry, &self.name, &self.types(records))
+            .await
+            .map_err(|e| EngineError::Unmanaged(e.to_string()))
+    }
+
+    /// The live view of `records` and every object tagged with this stack, of every
+    /// type the program declares or state records, in one pass: where a type's listing
+    /// serves refresh, its records are read by that listing.
+    pub async fn survey(&self, records: &[ResourceRecord]) -> Result<stackup_executor::Survey, EngineError> {
+        stackup_executor::survey(&self.registry, &self.name, records, &self.types(records))
+            .await
+            .map_err(|e| EngineError::Refresh(e.to_string()))
+    }
+
+    /// The types the program declares or state records.
+    fn types(&self, records: &[ResourceRecord]) -> Vec<TypeToken> {
         let mut types: Vec<TypeToken> = self
             .program
             .goals
@@ -156,9 +172,7 @@ impl Stack {
             .collect();
         types.sort();
         types.dedup();
-        stackup_executor::listed(&self.registry, &self.name, &types)
-            .await
-            .map_err(|e| EngineError::Unmanaged(e.to_string()))
+        types
     }
 
     /// Of the `tagged` objects, those state does not know (neither recorded nor

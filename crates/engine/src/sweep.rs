@@ -29,7 +29,7 @@ pub async fn list_tagged(
             continue;
         };
         let (ty, stack) = (ty.clone(), stack.to_string());
-        lists.spawn(async move { (ty, provider.list(ListRequest { stack }).await) });
+        lists.spawn(async move { (ty, provider.list(ListRequest::stack(stack)).await) });
     }
     let mut out = Vec::new();
     while let Some(joined) = lists.join_next().await {

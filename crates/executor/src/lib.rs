@@ -15,7 +15,7 @@ mod walk;
 
 pub use apply::{apply, ApplyContext, ApplyReport, Checkpoint, Event, Observer, OpResult};
 pub use recover::{recover, Recovery};
-pub use refresh::{listed, refresh, AttributeDrift, Refreshed, ResourceDrift};
+pub use refresh::{listed, refresh, survey, AttributeDrift, Refreshed, ResourceDrift, Survey};
 pub use walk::{walk, NodeOutcome};
 
 use stackup_provider::ProviderError;

@@ -62,12 +62,7 @@ pub(crate) async fn created_objects(
     if let Some(object) = found.filter(|o| !known.contains(&o.id)) {
         return Ok(vec![object]);
     }
-    let listed = patiently(|| {
-        provider.list(ListRequest {
-            stack: stack.to_string(),
-        })
-    })
-    .await?;
+    let listed = patiently(|| provider.list(ListRequest::stack(stack))).await?;
     Ok(listed
         .map(|l| l.found)
         .unwrap_or_default()

@@ -82,15 +82,7 @@ async fn read_all(
     registry: &Registry,
     records: &[ResourceRecord],
 ) -> Result<BTreeMap<Urn, stackup_provider::LiveResource>, StepError> {
-    let mut by_type: BTreeMap<TypeToken, Vec<ReadTarget>> = BTreeMap::new();
-    for r in records {
-        by_type.entry(r.ty.clone()).or_default().push(ReadTarget {
-            urn: r.urn.clone(),
-            id: r.id.clone(),
-            inputs: r.inputs.clone(),
-            outputs: r.outputs.clone(),
-        });
-    }
+    let by_type = targets_by_type(records);
     let mut reads = JoinSet::new();
     for (ty, targets) in by_type {
         let provider = registry
@@ -169,28 +161,130 @@ pub async fn listed(
     stack: &str,
     types: &[TypeToken],
 ) -> Result<Vec<(TypeToken, LiveResource)>, StepError> {
-    let mut lists = JoinSet::new();
-    for ty in types {
-        let Some(provider) = registry.get(ty).cloned() else {
-            continue;
+    Ok(survey(registry, stack, &[], types).await?.tagged)
+}
+
+/// What [`survey`] found: the records' live view, and every object tagged with the
+/// stack.
+#[derive(Debug, Clone, Default)]
+pub struct Survey {
+    pub refreshed: Refreshed,
+    pub tagged: Vec<(TypeToken, LiveResource)>,
+}
+
+/// Refresh and listing in one pass, for the operations that need both (`diff`,
+/// `refresh`): the live view of `records` as [`refresh`] gives it, and every object of
+/// `types` (and of the recorded types) tagged with `stack` as [`listed`] gives it. For
+/// a type whose listing serves refresh ([`stackup_provider::Provider::list_reads`]) the
+/// listing alone reads the records it returns, and only the records it did not return
+/// (their stack tag removed, or not visible yet) are read by id; other types are read
+/// and listed at once. All types concurrently.
+pub async fn survey(
+    registry: &Registry,
+    stack: &str,
+    records: &[ResourceRecord],
+    types: &[TypeToken],
+) -> Result<Survey, StepError> {
+    let mut by_type = targets_by_type(records);
+    let mut all: Vec<TypeToken> = types.iter().chain(by_type.keys()).cloned().collect();
+    all.sort();
+    all.dedup();
+    let mut tasks = JoinSet::new();
+    for ty in all {
+        let targets = by_type.remove(&ty).unwrap_or_default();
+        let provider = match registry.get(&ty) {
+            Some(p) => p.clone(),
+            None if targets.is_empty() => continue,
+            None => return Err(StepError::Engine(format!("no provider for recorded type {ty}"))),
         };
-        let (ty, stack) = (ty.clone(), stack.to_string());
-        lists.spawn(async move {
-            let listed = patiently(|| provider.list(ListRequest { stack: stack.clone() })).await;
-            (ty, listed)
+        let stack = stack.to_string();
+        tasks.spawn(async move {
+            let surveyed = survey_type(provider.as_ref(), &ty, &stack, targets).await;
+            (ty, surveyed)
         });
     }
-    let mut out = Vec::new();
-    while let Some(joined) = lists.join_next().await {
-        let (ty, listed) = joined.map_err(|e| StepError::Engine(format!("listing task failed: {e}")))?;
-        let listed = listed.map_err(|e| StepError::Engine(format!("listing {ty} failed: {e}")))?;
-        out.extend(
-            listed
-                .map(|l| l.found)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|f| (ty.clone(), f)),
-        );
+    let mut live = BTreeMap::new();
+    let mut tagged = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (ty, surveyed) = joined.map_err(|e| StepError::Engine(format!("refresh task failed: {e}")))?;
+        let (found, listed) = surveyed?;
+        live.extend(found.into_iter().map(|f| (f.urn.clone(), f)));
+        tagged.extend(listed.into_iter().map(|l| (ty.clone(), l)));
     }
-    Ok(out)
+    let missing: Vec<ResourceRecord> = records.iter().filter(|r| !live.contains_key(&r.urn)).cloned().collect();
+    if !missing.is_empty() {
+        stackup_provider::wait::pause(MISSING_RECHECK).await;
+        live.extend(read_all(registry, &missing).await?);
+    }
+    Ok(Survey {
+        refreshed: compare(records, &live),
+        tagged,
+    })
+}
+
+/// One type's part of a [`survey`]: the live records found, and the tagged objects.
+async fn survey_type(
+    provider: &dyn stackup_provider::Provider,
+    ty: &TypeToken,
+    stack: &str,
+    targets: Vec<ReadTarget>,
+) -> Result<(Vec<LiveResource>, Vec<LiveResource>), StepError> {
+    let reads = provider.list_reads() && !targets.is_empty();
+    let list = |recorded: Vec<ReadTarget>| async move {
+        patiently(|| {
+            provider.list(ListRequest {
+                stack: stack.to_string(),
+                recorded: recorded.clone(),
+            })
+        })
+        .await
+        .map(|l| l.map(|l| l.found))
+        .map_err(|e| StepError::Engine(format!("listing {ty} failed: {e}")))
+    };
+    let read = |targets: Vec<ReadTarget>| async move {
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        patiently(|| {
+            provider.read(ReadRequest {
+                targets: targets.clone(),
+            })
+        })
+        .await
+        .map(|r| r.found)
+        .map_err(|e| StepError::Engine(format!("reading {ty} failed: {e}")))
+    };
+    if !reads {
+        let (found, listed) = tokio::join!(read(targets), list(Vec::new()));
+        return Ok((found?, listed?.unwrap_or_default()));
+    }
+    let Some(listed) = list(targets.clone()).await? else {
+        return Ok((read(targets).await?, Vec::new()));
+    };
+    let mut found = Vec::new();
+    let mut unlisted = Vec::new();
+    for t in targets {
+        match listed.iter().find(|l| l.id == t.id) {
+            Some(l) => found.push(LiveResource {
+                urn: t.urn.clone(),
+                ..l.clone()
+            }),
+            None => unlisted.push(t),
+        }
+    }
+    found.extend(read(unlisted).await?);
+    Ok((found, listed))
+}
+
+fn targets_by_type(records: &[ResourceRecord]) -> BTreeMap<TypeToken, Vec<ReadTarget>> {
+    let mut by_type: BTreeMap<TypeToken, Vec<ReadTarget>> = BTreeMap::new();
+    for r in records {
+        by_type.entry(r.ty.clone()).or_default().push(ReadTarget {
+            urn: r.urn.clone(),
+            id: r.id.clone(),
+            inputs: r.inputs.clone(),
+            outputs: r.outputs.clone(),
+        });
+    }
+    by_type
 }

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use stackup_model::{Properties, TypeToken, Urn, Value};
 
 use crate::{
-    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, FindRequest, LiveResource,
-    Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, CreateRequest, CreateResponse, DeleteRequest, ErrorKind, FindRequest, ListRequest,
+    ListResponse, LiveResource, Provider, ProviderError, ReadRequest, ReadResponse, Schema, UpdateRequest,
+    UpdateResponse,
 };
 
 /// Which provider method a logged call was.
@@ -24,6 +25,9 @@ pub enum Op {
     Delete,
     /// A lookup of what an interrupted or failed create made.
     Find,
+    /// A listing of the stack's objects of one type (logged under the type's URN
+    /// `<stack>::<type>::*`).
+    List,
 }
 
 /// One logged call.
@@ -122,7 +126,7 @@ impl FakeCloud {
     pub fn mutations(&self) -> Vec<(Op, String)> {
         self.calls()
             .into_iter()
-            .filter(|c| !matches!(c.op, Op::Read | Op::Find))
+            .filter(|c| !matches!(c.op, Op::Read | Op::Find | Op::List))
             .map(|c| (c.op, c.urn.name().to_string()))
             .collect()
     }
@@ -192,6 +196,8 @@ impl Drop for InFlight<'_> {
 pub struct FakeProvider {
     schema: Schema,
     cloud: Arc<FakeCloud>,
+    /// Lists the stack's objects, and that listing serves refresh.
+    lists: bool,
 }
 
 impl FakeProvider {
@@ -199,7 +205,24 @@ impl FakeProvider {
         FakeProvider {
             schema: Schema::new(ty, replace_on_change),
             cloud,
+            lists: false,
         }
+    }
+
+    /// A provider that lists the stack's objects (those whose URN names the stack),
+    /// with a listing that serves refresh ([`Provider::list_reads`]).
+    pub fn listing(mut self) -> FakeProvider {
+        self.lists = true;
+        self
+    }
+
+    fn hidden(&self, call: &Call) -> bool {
+        self.cloud
+            .hide
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|h| h(call))
     }
 
     pub fn delete_before_replace(mut self) -> FakeProvider {
@@ -294,13 +317,7 @@ impl Provider for FakeProvider {
                 id: Some(t.id.clone()),
                 inputs: Properties::new(),
             };
-            let hidden = self
-                .cloud
-                .hide
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .any(|h| h(&call));
+            let hidden = self.hidden(&call);
             let _guard = self.cloud.enter(call).await?;
             if hidden {
                 continue;
@@ -347,6 +364,51 @@ impl Provider for FakeProvider {
         let _guard = self.cloud.enter(call).await?;
         self.cloud.lock().objects.remove(&req.id);
         Ok(())
+    }
+
+    /// Every object of this type whose URN names the stack, but those a hide hook hides
+    /// from the listing (asked with `Op::List` and the object's URN and id).
+    async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
+        if !self.lists {
+            return Ok(None);
+        }
+        let call = Call {
+            op: Op::List,
+            urn: Urn::new(&req.stack, &self.schema.ty, "*"),
+            id: None,
+            inputs: Properties::new(),
+        };
+        let _guard = self.cloud.enter(call).await?;
+        let objects: Vec<(String, FakeObject)> = self
+            .cloud
+            .lock()
+            .objects
+            .iter()
+            .filter(|(_, o)| o.ty == self.schema.ty && o.urn.stack() == req.stack)
+            .map(|(id, o)| (id.clone(), o.clone()))
+            .collect();
+        let found = objects
+            .into_iter()
+            .filter(|(id, o)| {
+                !self.hidden(&Call {
+                    op: Op::List,
+                    urn: o.urn.clone(),
+                    id: Some(id.clone()),
+                    inputs: Properties::new(),
+                })
+            })
+            .map(|(id, o)| LiveResource {
+                urn: req.urn_of(&id, || Some(o.urn.clone())).unwrap_or(o.urn),
+                outputs: Self::outputs(&id, &o.inputs),
+                inputs: o.inputs,
+                id,
+            })
+            .collect();
+        Ok(Some(ListResponse { found }))
+    }
+
+    fn list_reads(&self) -> bool {
+        self.lists
     }
 
     async fn find(&self, req: FindRequest) -> Result<Option<LiveResource>, ProviderError> {

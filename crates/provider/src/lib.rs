@@ -261,6 +261,34 @@ pub struct DeleteRequest {
 pub struct ListRequest {
     /// The stack whose objects to list: those tagged `stackup:stack = <stack>`.
     pub stack: String,
+    /// The recorded resources of this type, when the listing also serves their refresh
+    /// ([`Provider::list_reads`]): an object listed under one of these ids is reported
+    /// exactly as `read` would report that target (its recorded URN, and the recorded
+    /// inputs where a live value cannot be read, such as stackup-side settings).
+    pub recorded: Vec<ReadTarget>,
+}
+
+impl ListRequest {
+    /// A listing of `stack`'s objects with nothing recorded to read.
+    pub fn stack(stack: impl Into<String>) -> ListRequest {
+        ListRequest {
+            stack: stack.into(),
+            recorded: Vec::new(),
+        }
+    }
+
+    /// The recorded target listed under physical id `id`, if any.
+    pub fn recorded(&self, id: &str) -> Option<&ReadTarget> {
+        self.recorded.iter().find(|t| t.id == id)
+    }
+
+    /// The URN to report the object `id` under: the recorded one, or what its tags claim.
+    pub fn urn_of(&self, id: &str, listed: impl FnOnce() -> Option<Urn>) -> Option<Urn> {
+        match self.recorded(id) {
+            Some(t) => Some(t.urn.clone()),
+            None => listed(),
+        }
+    }
 }
 
 pub struct ListResponse {
@@ -350,6 +378,16 @@ pub trait Provider: Send + Sync {
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
         let _ = req;
         Ok(None)
+    }
+
+    /// Whether `list` also serves the refresh of the recorded objects it finds: given
+    /// them in [`ListRequest::recorded`], it reports each exactly as `read` would. Then
+    /// an operation that both refreshes and lists anyway (`diff`, `refresh`) lists
+    /// only, and reads by id just the records the listing did not return (their stack
+    /// tag removed, outside the listed scope, or not visible there yet). `up` and
+    /// `destroy`, which list little or nothing, keep reading by id.
+    fn list_reads(&self) -> bool {
+        false
     }
 
     /// Looks up an object created by an interrupted run, by its `stackup:urn` tag or

@@ -721,10 +721,15 @@ impl Provider for AutoScalingGroup {
             .iter()
             .filter_map(|g| {
                 let name = g.auto_scaling_group_name()?;
-                Some(live(g, tags::listed_urn(&req.stack, TYPE, name, &tag_map(g))?, None))
+                let urn = req.urn_of(name, || tags::listed_urn(&req.stack, TYPE, name, &tag_map(g)))?;
+                Some(live(g, urn, req.recorded(name).map(|t| &t.inputs)))
             })
             .collect();
         Ok(Some(ListResponse { found }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

@@ -107,13 +107,13 @@ impl ResourceArgs for MetricAlarmArgs {
 /// The `aws:cloudwatch:MetricAlarm` provider.
 pub struct MetricAlarm {
     cloudwatch: aws_sdk_cloudwatch::Client,
-    tagging: aws_sdk_resourcegroupstagging::Client,
+    tagging: crate::tagging::StackIndex,
     schema: Schema,
 }
 
 impl MetricAlarm {
     /// A provider calling CloudWatch through `cloudwatch`.
-    pub fn new(cloudwatch: aws_sdk_cloudwatch::Client, tagging: aws_sdk_resourcegroupstagging::Client) -> MetricAlarm {
+    pub fn new(cloudwatch: aws_sdk_cloudwatch::Client, tagging: crate::tagging::StackIndex) -> MetricAlarm {
         MetricAlarm {
             cloudwatch,
             tagging,
@@ -591,7 +591,7 @@ impl Provider for MetricAlarm {
         // The stack's alarms with their tags in one paginated call (CloudWatch would take
         // a ListTagsForResource per alarm of the account), then those described by
         // name, 100 to a call.
-        let tagged = crate::tagging::stack_objects(&self.tagging, &req.stack, "cloudwatch:alarm").await?;
+        let tagged = self.tagging.objects(&req.stack, "cloudwatch:alarm").await?;
         let tags_by_name: BTreeMap<String, (String, BTreeMap<String, String>)> = tagged
             .into_iter()
             .filter_map(|t| {
@@ -606,10 +606,14 @@ impl Provider for MetricAlarm {
             let Some((arn, live_tags)) = tags_by_name.get(name) else {
                 continue;
             };
-            if let Some(urn) = tags::listed_urn(&req.stack, TYPE, name, live_tags) {
+            if let Some(urn) = req.urn_of(name, || tags::listed_urn(&req.stack, TYPE, name, live_tags)) {
                 found.push(live(urn, &alarm, arn, live_tags));
             }
         }
         Ok(Some(ListResponse { found }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 }

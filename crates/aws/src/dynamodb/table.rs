@@ -79,7 +79,7 @@ impl ResourceArgs for TableArgs {
 /// The provider of `aws:dynamodb:Table`.
 pub struct Table {
     dynamodb: aws_sdk_dynamodb::Client,
-    tagging: aws_sdk_resourcegroupstagging::Client,
+    tagging: crate::tagging::StackIndex,
     schema: Schema,
 }
 
@@ -93,7 +93,7 @@ struct LiveTable {
 
 impl Table {
     /// A provider calling DynamoDB through `dynamodb`.
-    pub fn new(dynamodb: aws_sdk_dynamodb::Client, tagging: aws_sdk_resourcegroupstagging::Client) -> Table {
+    pub fn new(dynamodb: aws_sdk_dynamodb::Client, tagging: crate::tagging::StackIndex) -> Table {
         Table {
             dynamodb,
             tagging,
@@ -141,11 +141,12 @@ impl Table {
 
     /// The tables of `stack`, read as `describe` reads them. The tags come first, so that
     /// the settings are read only for the stack's own tables.
-    async fn list_stack(&self, stack: &str) -> Result<Vec<LiveResource>, ProviderError> {
+    async fn list_stack(&self, req: &ListRequest) -> Result<Vec<LiveResource>, ProviderError> {
+        let stack = req.stack.as_str();
         // The stack's tables by tag in one paginated call (DynamoDB would take a
         // DescribeTable and a ListTagsOfResource per table of the account), then the
         // reads of `read` for those only. A table deleted meanwhile is skipped.
-        let tagged = crate::tagging::stack_objects(&self.tagging, stack, "dynamodb:table").await?;
+        let tagged = self.tagging.objects(stack, "dynamodb:table").await?;
         let names: Vec<String> = tagged
             .iter()
             .filter_map(|t| t.arn.split(":table/").nth(1).map(str::to_string))
@@ -158,7 +159,7 @@ impl Table {
             let Some(tags) = found(self.tags(description.table_arn().unwrap_or_default()).await)? else {
                 continue;
             };
-            let Some(urn) = tags::listed_urn(stack, TYPE, &name, &tag_map(&tags)) else {
+            let Some(urn) = req.urn_of(&name, || tags::listed_urn(stack, TYPE, &name, &tag_map(&tags))) else {
                 continue;
             };
             let settings = found(tokio::try_join!(self.ttl(&name), self.point_in_time_recovery(&name)))?;
@@ -500,8 +501,12 @@ impl Provider for Table {
 
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
         Ok(Some(ListResponse {
-            found: self.list_stack(&req.stack).await?,
+            found: self.list_stack(&req).await?,
         }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

@@ -601,8 +601,12 @@ impl Provider for Instance {
     /// the group's URN: `Wanted::pick` leaves them to the group.
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
         Ok(Some(ListResponse {
-            found: self.found(&Wanted::list(&req.stack, TYPE)).await?,
+            found: self.found(&Wanted::list(&req, TYPE)).await?,
         }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

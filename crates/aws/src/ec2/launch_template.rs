@@ -714,8 +714,12 @@ impl Provider for LaunchTemplate {
 
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
         Ok(Some(ListResponse {
-            found: self.found(&Wanted::list(&req.stack, TYPE)).await?,
+            found: self.found(&Wanted::list(&req, TYPE)).await?,
         }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

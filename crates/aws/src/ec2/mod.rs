@@ -65,7 +65,9 @@ use std::time::Duration;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, Tag};
 use stackup_model::{Properties, Urn, Value, STACK_TAG, URN_TAG};
-use stackup_provider::{CheckFailure, CheckResponse, ErrorKind, Provider, ProviderError, ReadTarget, UpdateRequest};
+use stackup_provider::{
+    CheckFailure, CheckResponse, ErrorKind, ListRequest, Provider, ProviderError, ReadTarget, UpdateRequest,
+};
 
 pub use eip::{Eip, EipArgs};
 pub use instance::{Instance, InstanceArgs};
@@ -305,10 +307,15 @@ where
 /// What a read or a list wants from Describe answers, so that both go through one
 /// conversion per type. A read wants its targets, found by id and reported under their
 /// recorded URNs; a list wants every object tagged with the stack, reported under the
-/// URN its `stackup:urn` tag claims.
+/// URN its `stackup:urn` tag claims, or, for an object the listing also refreshes
+/// (`ListRequest::recorded`), exactly as a read of it.
 pub(crate) enum Wanted<'a> {
     Targets(BTreeMap<&'a str, &'a ReadTarget>),
-    Stack { stack: &'a str, ty: &'static str },
+    Stack {
+        stack: &'a str,
+        ty: &'static str,
+        recorded: BTreeMap<&'a str, &'a ReadTarget>,
+    },
 }
 
 /// One object a read or a list wants.
@@ -326,9 +333,13 @@ impl<'a> Wanted<'a> {
         Wanted::Targets(targets.iter().map(|t| (t.id.as_str(), t)).collect())
     }
 
-    /// What a list of type `ty` in `stack` wants.
-    pub(crate) fn list(stack: &'a str, ty: &'static str) -> Wanted<'a> {
-        Wanted::Stack { stack, ty }
+    /// What a list of type `ty` wants.
+    pub(crate) fn list(req: &'a ListRequest, ty: &'static str) -> Wanted<'a> {
+        Wanted::Stack {
+            stack: &req.stack,
+            ty,
+            recorded: req.recorded.iter().map(|t| (t.id.as_str(), t)).collect(),
+        }
     }
 
     /// The filters of the Describe calls: the targets' ids under `id_filter`, or the
@@ -364,11 +375,18 @@ impl<'a> Wanted<'a> {
                 id: id.to_string(),
                 recorded: Some(&t.inputs),
             }),
-            Wanted::Stack { stack, ty } => {
+            Wanted::Stack { stack, ty, recorded } => {
                 // Checked here as well as filtered by: moto ignores tag filters on NAT
                 // gateways.
                 if tag_value(tags, STACK_TAG) != Some(*stack) {
                     return None;
+                }
+                if let Some(t) = recorded.get(id) {
+                    return Some(Picked {
+                        urn: t.urn.clone(),
+                        id: id.to_string(),
+                        recorded: Some(&t.inputs),
+                    });
                 }
                 let claimed = tag_value(tags, URN_TAG);
                 // An object tagged as another type's resource belongs to that resource:

@@ -325,10 +325,14 @@ impl Provider for AccessPoint {
             .filter(|ap| !is_gone(ap))
             .filter_map(|ap| {
                 let id = ap.access_point_id()?;
-                let urn = tags::listed_urn(&req.stack, TYPE, id, &tag_map(ap.tags()))?;
+                let urn = req.urn_of(id, || tags::listed_urn(&req.stack, TYPE, id, &tag_map(ap.tags())))?;
                 Some(live(urn, ap))
             })
             .collect();
         Ok(Some(ListResponse { found }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 }

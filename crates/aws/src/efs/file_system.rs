@@ -369,10 +369,14 @@ impl Provider for FileSystem {
             .iter()
             .filter_map(|fs| {
                 let id = fs.file_system_id();
-                let urn = tags::listed_urn(&req.stack, TYPE, id, &tag_map(fs.tags()))?;
+                let urn = req.urn_of(id, || tags::listed_urn(&req.stack, TYPE, id, &tag_map(fs.tags())))?;
                 Some(self.live(urn, fs))
             })
             .collect();
         Ok(Some(ListResponse { found }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 }

@@ -247,12 +247,13 @@ impl Provider for Listener {
         // Every listener of every load balancer, not only the stack's: a listener of the
         // stack may sit on a load balancer the stack does not own.
         let listeners = all_listeners(&self.elbv2).await?;
-        let wanted = Wanted::Stack {
-            stack: &req.stack,
-            ty: TYPE,
-        };
+        let wanted = Wanted::Stack { req: &req, ty: TYPE };
         let found = live_resources(&self.elbv2, &listeners, wanted, live).await?;
         Ok(Some(ListResponse { found }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

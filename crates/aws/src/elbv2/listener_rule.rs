@@ -329,12 +329,13 @@ impl Provider for ListenerRule {
                 }
             }
         }
-        let wanted = Wanted::Stack {
-            stack: &req.stack,
-            ty: TYPE,
-        };
+        let wanted = Wanted::Stack { req: &req, ty: TYPE };
         let found = live_resources(&self.elbv2, &rules, wanted, live).await?;
         Ok(Some(ListResponse { found }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

@@ -90,7 +90,7 @@ impl ResourceArgs for LoadBalancerArgs {
 pub struct LoadBalancer {
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
     ec2: aws_sdk_ec2::Client,
-    tagging: aws_sdk_resourcegroupstagging::Client,
+    tagging: crate::tagging::StackIndex,
     schema: Schema,
 }
 
@@ -109,7 +109,7 @@ impl LoadBalancer {
     pub fn new(
         elbv2: aws_sdk_elasticloadbalancingv2::Client,
         ec2: aws_sdk_ec2::Client,
-        tagging: aws_sdk_resourcegroupstagging::Client,
+        tagging: crate::tagging::StackIndex,
     ) -> LoadBalancer {
         LoadBalancer {
             elbv2,
@@ -398,14 +398,18 @@ impl Provider for LoadBalancer {
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
         // No tag filter on DescribeLoadBalancers: the stack's load balancers by tag in
         // one paginated call, then those described and their tags read in batches.
-        let arns = crate::tagging::stack_arns(&self.tagging, &req.stack, "elasticloadbalancing:loadbalancer").await?;
+        let arns = self
+            .tagging
+            .arns(&req.stack, "elasticloadbalancing:loadbalancer")
+            .await?;
         let lbs = self.describe(&arns).await?;
-        let wanted = Wanted::Stack {
-            stack: &req.stack,
-            ty: TYPE,
-        };
+        let wanted = Wanted::Stack { req: &req, ty: TYPE };
         let found = live_resources(&self.elbv2, &lbs, wanted, live).await?;
         Ok(Some(ListResponse { found }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

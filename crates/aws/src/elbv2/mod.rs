@@ -24,8 +24,8 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use aws_sdk_elasticloadbalancingv2::Client;
 use stackup_model::{Input, Properties, Urn, Value};
 use stackup_provider::{
-    diff_by_schema, CheckFailure, DiffRequest, DiffResponse, ErrorKind, LiveResource, Provider, ProviderError, Schema,
-    UpdateRequest,
+    diff_by_schema, CheckFailure, DiffRequest, DiffResponse, ErrorKind, ListRequest, LiveResource, Provider,
+    ProviderError, Schema, UpdateRequest,
 };
 
 pub use listener::{Listener, ListenerArgs};
@@ -567,8 +567,9 @@ pub(crate) trait Described {
 pub(crate) enum Wanted<'a> {
     /// `read`: the read targets, by ARN.
     Targets(&'a BTreeMap<String, Urn>),
-    /// `list`: every object tagged with the stack, named by its `stackup:urn` tag.
-    Stack { stack: &'a str, ty: &'static str },
+    /// `list`: every object tagged with the stack, named by its `stackup:urn` tag, or
+    /// by its record when the listing also refreshes it (`ListRequest::recorded`).
+    Stack { req: &'a ListRequest, ty: &'static str },
 }
 
 /// The live resources among `objects` that `wanted` selects, each built by `live` from
@@ -599,7 +600,9 @@ pub(crate) async fn live_resources<T: Described>(
         };
         let urn = match wanted {
             Wanted::Targets(urns) => urns.get(arn).cloned(),
-            Wanted::Stack { stack, ty } => tags::listed_urn(stack, ty, arn, &tags::map(tag_pairs(&live_tags))),
+            Wanted::Stack { req, ty } => req.urn_of(arn, || {
+                tags::listed_urn(&req.stack, ty, arn, &tags::map(tag_pairs(&live_tags)))
+            }),
         };
         if let Some(urn) = urn {
             found.push(live(object, urn, &live_tags));

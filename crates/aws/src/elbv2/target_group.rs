@@ -75,16 +75,13 @@ impl ResourceArgs for TargetGroupArgs {
 /// The provider of `aws:elbv2:TargetGroup`.
 pub struct TargetGroup {
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
-    tagging: aws_sdk_resourcegroupstagging::Client,
+    tagging: crate::tagging::StackIndex,
     schema: Schema,
 }
 
 impl TargetGroup {
     /// A provider that calls AWS through `elbv2`.
-    pub fn new(
-        elbv2: aws_sdk_elasticloadbalancingv2::Client,
-        tagging: aws_sdk_resourcegroupstagging::Client,
-    ) -> TargetGroup {
+    pub fn new(elbv2: aws_sdk_elasticloadbalancingv2::Client, tagging: crate::tagging::StackIndex) -> TargetGroup {
         TargetGroup {
             elbv2,
             tagging,
@@ -342,14 +339,18 @@ impl Provider for TargetGroup {
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
         // No tag filter on DescribeTargetGroups: the stack's target groups by tag in one
         // paginated call, then those described and their tags read in batches.
-        let arns = crate::tagging::stack_arns(&self.tagging, &req.stack, "elasticloadbalancing:targetgroup").await?;
+        let arns = self
+            .tagging
+            .arns(&req.stack, "elasticloadbalancing:targetgroup")
+            .await?;
         let groups = self.describe(&arns).await?;
-        let wanted = Wanted::Stack {
-            stack: &req.stack,
-            ty: TYPE,
-        };
+        let wanted = Wanted::Stack { req: &req, ty: TYPE };
         let found = live_resources(&self.elbv2, &groups, wanted, live).await?;
         Ok(Some(ListResponse { found }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

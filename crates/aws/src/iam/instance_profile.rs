@@ -252,6 +252,10 @@ impl Provider for InstanceProfile {
         list_entities(self, req).await
     }
 
+    fn list_reads(&self) -> bool {
+        true
+    }
+
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         if crate::common::changed(&req.changed, "role_name") {
             // From the live roles rather than the recorded one, which may be stale.

@@ -225,7 +225,7 @@ async fn list_entities<E: Entity>(entity: &E, req: ListRequest) -> Result<Option
             continue;
         };
         let name = E::name(&live);
-        if let Some(urn) = tags::listed_urn(&req.stack, E::TYPE, name, &tag_map(&tags)) {
+        if let Some(urn) = req.urn_of(name, || tags::listed_urn(&req.stack, E::TYPE, name, &tag_map(&tags))) {
             found.push(E::live(urn, name, &live, &tags)?);
         }
     }

@@ -317,6 +317,10 @@ impl Provider for Role {
         list_entities(self, req).await
     }
 
+    fn list_reads(&self) -> bool {
+        true
+    }
+
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         if crate::common::changed(&req.changed, "assume_role_service") {
             self.set_trust(&req.id, &req.new_inputs).await?;

@@ -282,6 +282,10 @@ impl Provider for User {
         list_entities(self, req).await
     }
 
+    fn list_reads(&self) -> bool {
+        true
+    }
+
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
         update_entity_tags(self, &req).await?;
         Ok(UpdateResponse {

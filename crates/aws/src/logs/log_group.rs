@@ -65,13 +65,13 @@ impl ResourceArgs for LogGroupArgs {
 /// The `aws:logs:LogGroup` provider.
 pub struct LogGroup {
     logs: aws_sdk_cloudwatchlogs::Client,
-    tagging: aws_sdk_resourcegroupstagging::Client,
+    tagging: crate::tagging::StackIndex,
     schema: Schema,
 }
 
 impl LogGroup {
     /// A provider calling CloudWatch Logs through `logs`.
-    pub fn new(logs: aws_sdk_cloudwatchlogs::Client, tagging: aws_sdk_resourcegroupstagging::Client) -> LogGroup {
+    pub fn new(logs: aws_sdk_cloudwatchlogs::Client, tagging: crate::tagging::StackIndex) -> LogGroup {
         LogGroup {
             logs,
             tagging,
@@ -395,7 +395,7 @@ impl Provider for LogGroup {
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
         // The stack's log groups with their tags in one paginated call (Logs would take
         // a ListTagsForResource per group of the account), then each one's settings.
-        let tagged = crate::tagging::stack_objects(&self.tagging, &req.stack, "logs").await?;
+        let tagged = self.tagging.objects(&req.stack, "logs").await?;
         let mut found = Vec::new();
         for object in &tagged {
             // arn:aws:logs:REGION:ACCOUNT:log-group:NAME (sometimes with a trailing :*)
@@ -416,10 +416,14 @@ impl Provider for LogGroup {
                 continue;
             };
             let arn = bare_arn(group)?;
-            if let Some(urn) = tags::listed_urn(&req.stack, TYPE, name, &object.tags) {
+            if let Some(urn) = req.urn_of(name, || tags::listed_urn(&req.stack, TYPE, name, &object.tags)) {
                 found.push(live(urn, group, &arn, &object.tags));
             }
         }
         Ok(Some(ListResponse { found }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 }

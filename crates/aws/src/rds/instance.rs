@@ -1049,11 +1049,16 @@ impl Provider for DbInstance {
             .filter(|db| !is_gone(db))
             .filter_map(|db| {
                 let id = db.db_instance_identifier()?;
-                let urn = listed_urn(&req.stack, TYPE, id, db.tag_list())?;
-                Some(live(urn, id, db, &Properties::new()))
+                let urn = req.urn_of(id, || listed_urn(&req.stack, TYPE, id, db.tag_list()))?;
+                let recorded = req.recorded(id).map(|t| t.inputs.clone()).unwrap_or_default();
+                Some(live(urn, id, db, &recorded))
             })
             .collect();
         Ok(Some(ListResponse { found }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

@@ -75,14 +75,14 @@ impl ResourceArgs for DbSubnetGroupArgs {
 /// The provider of `aws:rds:DbSubnetGroup`.
 pub struct DbSubnetGroup {
     rds: aws_sdk_rds::Client,
-    tagging: aws_sdk_resourcegroupstagging::Client,
+    tagging: crate::tagging::StackIndex,
     schema: Schema,
 }
 
 impl DbSubnetGroup {
     /// A provider calling RDS through `rds`; the search for the stack's groups goes
     /// through `tagging`.
-    pub fn new(rds: aws_sdk_rds::Client, tagging: aws_sdk_resourcegroupstagging::Client) -> DbSubnetGroup {
+    pub fn new(rds: aws_sdk_rds::Client, tagging: crate::tagging::StackIndex) -> DbSubnetGroup {
         DbSubnetGroup {
             rds,
             tagging,
@@ -277,13 +277,13 @@ impl Provider for DbSubnetGroup {
     /// stack).
     async fn list(&self, req: ListRequest) -> Result<Option<ListResponse>, ProviderError> {
         let mut found = Vec::new();
-        for tagged in crate::tagging::stack_objects(&self.tagging, &req.stack, "rds:subgrp").await? {
+        for tagged in self.tagging.objects(&req.stack, "rds:subgrp").await? {
             // arn:aws:rds:<region>:<account>:subgrp:<name>
             let Some(name) = tagged.arn.rsplit(':').next() else {
                 continue;
             };
             let tags = rds_tags(&tagged.tags);
-            let Some(urn) = listed_urn(&req.stack, TYPE, name, &tags) else {
+            let Some(urn) = req.urn_of(name, || listed_urn(&req.stack, TYPE, name, &tags)) else {
                 continue;
             };
             // None: deleted since the Tagging API saw it.
@@ -309,12 +309,16 @@ impl Provider for DbSubnetGroup {
                     continue;
                 };
                 let tags = self.live_tags(arn).await?;
-                if let Some(urn) = listed_urn(&req.stack, TYPE, name, &tags) {
+                if let Some(urn) = req.urn_of(name, || listed_urn(&req.stack, TYPE, name, &tags)) {
                     found.push(live(urn, name, &g, &tags));
                 }
             }
         }
         Ok(Some(ListResponse { found }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {

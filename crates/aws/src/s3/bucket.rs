@@ -120,7 +120,7 @@ impl ResourceArgs for BucketArgs {
 /// The provider of `aws:s3:Bucket`.
 pub struct Bucket {
     s3: aws_sdk_s3::Client,
-    tagging: aws_sdk_resourcegroupstagging::Client,
+    tagging: crate::tagging::StackIndex,
     schema: Schema,
 }
 
@@ -167,7 +167,7 @@ struct LiveBucket {
 
 impl Bucket {
     /// A provider calling S3 through `s3`.
-    pub fn new(s3: aws_sdk_s3::Client, tagging: aws_sdk_resourcegroupstagging::Client) -> Bucket {
+    pub fn new(s3: aws_sdk_s3::Client, tagging: crate::tagging::StackIndex) -> Bucket {
         Bucket {
             s3,
             tagging,
@@ -983,7 +983,7 @@ impl Provider for Bucket {
         // The stack's buckets by tag, in one paginated call (S3 itself would take a
         // GetBucketTagging per bucket of the account), then the reads of `read` for
         // those only. The Tagging API of this region lists this region's buckets.
-        let tagged = crate::tagging::stack_objects(&self.tagging, &req.stack, "s3").await?;
+        let tagged = self.tagging.objects(&req.stack, "s3").await?;
         let mut found = Vec::new();
         for object in &tagged {
             let Some(name) = object.arn.strip_prefix("arn:aws:s3:::") else {
@@ -994,15 +994,20 @@ impl Provider for Bucket {
             let Some(live_tags) = crate::common::found(self.tags(name).await)? else {
                 continue;
             };
-            let Some(urn) = tags::listed_urn(&req.stack, TYPE, name, &tag_map(&live_tags)) else {
+            let Some(urn) = req.urn_of(name, || tags::listed_urn(&req.stack, TYPE, name, &tag_map(&live_tags))) else {
                 continue;
             };
             let Some(live) = self.describe(name, Some(live_tags)).await? else {
                 continue;
             };
-            found.push(self.live(urn, name, live, &Properties::new()));
+            let recorded = req.recorded(name).map(|t| t.inputs.clone()).unwrap_or_default();
+            found.push(self.live(urn, name, live, &recorded));
         }
         Ok(Some(ListResponse { found }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 }
 

@@ -49,13 +49,13 @@ impl ResourceArgs for TopicArgs {
 /// The `aws:sns:Topic` provider.
 pub struct Topic {
     sns: aws_sdk_sns::Client,
-    tagging: aws_sdk_resourcegroupstagging::Client,
+    tagging: crate::tagging::StackIndex,
     schema: Schema,
 }
 
 impl Topic {
     /// A provider calling SNS through `sns`.
-    pub fn new(sns: aws_sdk_sns::Client, tagging: aws_sdk_resourcegroupstagging::Client) -> Topic {
+    pub fn new(sns: aws_sdk_sns::Client, tagging: crate::tagging::StackIndex) -> Topic {
         Topic {
             sns,
             tagging,
@@ -261,15 +261,19 @@ impl Provider for Topic {
         // The stack's topics with their tags, in one paginated call (SNS has no batch
         // form of ListTagsForResource). The ARN is all that read takes from
         // GetTopicAttributes.
-        let tagged = crate::tagging::stack_objects(&self.tagging, &req.stack, "sns").await?;
+        let tagged = self.tagging.objects(&req.stack, "sns").await?;
         let mut found = Vec::new();
         for object in &tagged {
             let arn = object.arn.as_str();
             let live_tags = object.tags.clone();
-            if let Some(urn) = tags::listed_urn(&req.stack, TYPE, arn, &live_tags) {
+            if let Some(urn) = req.urn_of(arn, || tags::listed_urn(&req.stack, TYPE, arn, &live_tags)) {
                 found.push(live(urn, arn, arn, &live_tags));
             }
         }
         Ok(Some(ListResponse { found }))
+    }
+
+    fn list_reads(&self) -> bool {
+        true
     }
 }
