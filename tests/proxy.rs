@@ -429,3 +429,69 @@ fn profile_errors_name_file_key_and_reason() {
         assert_eq!(loaded.name(), name);
     }
 }
+
+/// The limiter under stackup's clients (`stackup_aws::Pacer`) sends EC2's reads no
+/// faster than AWS's published bucket (100 tokens, 20 per second; here twice as fast on
+/// both sides): a burst of 160 concurrent calls through a proxy that enforces that
+/// bucket is never refused, where the same burst unpaced is. Retries are off, so a
+/// refusal would fail its call.
+#[test]
+fn paced_clients_stay_within_the_published_rate_limits() {
+    const SCALE: f64 = 2.0;
+    const CALLS: usize = 160;
+    let rules = r#"
+        [[rule]]
+        service = "ec2"
+        action = ["Describe*", "Get*", "List*", "Search*"]
+        rate_per_second = 20
+        burst = 100
+    "#;
+    let burst = |pace: f64| -> (usize, usize, Vec<String>) {
+        let proxy = Proxy::start(&Moto::shared().endpoint, profile(rules), 1.0, 3);
+        proxy.set_rate_scale(SCALE);
+        let clients = stackup_aws::AwsClients::paced(&config(&proxy), stackup_aws::Pacer::scaled(pace));
+        // Many threads, as the command line runs: calls released one refill apart leave
+        // one refill apart, not bunched behind a single thread.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let failed = runtime.block_on(async {
+            // AWS's buckets are long-lived and full when a run starts: one call makes
+            // the proxy's (and the limiter's), then both refill.
+            clients.ec2.describe_vpcs().send().await.expect("the first call");
+            tokio::time::sleep(Duration::from_secs_f64(100.0 / (20.0 * SCALE) + 0.2)).await;
+            let mut calls = tokio::task::JoinSet::new();
+            for _ in 0..CALLS {
+                let ec2 = clients.ec2.clone();
+                calls.spawn(async move { ec2.describe_vpcs().send().await.is_err() });
+            }
+            let mut failed = 0;
+            while let Some(done) = calls.join_next().await {
+                failed += usize::from(done.expect("the call's task finishes"));
+            }
+            failed
+        });
+        let refused = proxy.injected().get("rate_limit").copied().unwrap_or(0);
+        (failed, refused, clients.pacer.summary())
+    };
+
+    let (failed, refused, summary) = burst(SCALE);
+    assert_eq!(
+        (failed, refused),
+        (0, 0),
+        "paced: nothing refused; the limiter: {summary:?}"
+    );
+    assert_eq!(summary.len(), 1, "{summary:?}");
+    assert!(
+        summary[0].starts_with(&format!("ec2 non-mutating: {} calls", CALLS + 1)) && !summary[0].contains(", 0 waited"),
+        "what the burst could not take waited for a token: {summary:?}"
+    );
+
+    let (failed, refused, summary) = burst(0.0);
+    assert!(
+        refused > 0 && failed == refused,
+        "unpaced, the bucket refuses calls: {refused} refused, {failed} failed"
+    );
+    assert!(summary.is_empty(), "an unpaced limiter keeps no buckets: {summary:?}");
+}

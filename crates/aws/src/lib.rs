@@ -22,6 +22,7 @@ mod error;
 pub mod iam;
 pub mod logs;
 pub mod lookups;
+mod pace;
 mod props;
 pub mod rds;
 pub mod s3;
@@ -33,6 +34,7 @@ mod tags;
 use stackup_provider::{ProviderError, Registry};
 
 pub use error::classify;
+pub use pace::Pacer;
 
 /// The SDK clients of one run, built from one `SdkConfig`.
 #[derive(Clone, Debug)]
@@ -50,18 +52,35 @@ pub struct AwsClients {
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     pub sns: aws_sdk_sns::Client,
     pub ssm: aws_sdk_ssm::Client,
-    /// The Resource Groups Tagging API: the stack's objects by tag, one call per type.
-    pub tagging: aws_sdk_resourcegroupstagging::Client,
+    /// The Resource Groups Tagging API: the stack's objects by tag, one call for the
+    /// types listed at the same time.
+    pub tagging: tagging::StackIndex,
     /// Who the run acts as, asked once before the first call that matters, with few
     /// retries and short timeouts of its own.
     pub sts: aws_sdk_sts::Client,
     /// Where the calls go: `AWS_ENDPOINT_URL`, or AWS's own endpoint for the region.
     pub endpoint: String,
+    /// The rate limiter every call of these clients goes through (see `pace.rs`).
+    pub pacer: std::sync::Arc<Pacer>,
 }
 
 impl AwsClients {
+    /// Clients whose calls are paced at AWS's published rate limits.
     pub fn new(config: &aws_config::SdkConfig) -> AwsClients {
+        AwsClients::paced(config, Pacer::published())
+    }
+
+    /// Clients whose calls go through `pacer`: `Pacer::scaled(0.0)` for a server
+    /// without limits, a scaled one for a benchmark whose limits refill faster.
+    pub fn paced(config: &aws_config::SdkConfig, pacer: Pacer) -> AwsClients {
+        let pacer = std::sync::Arc::new(pacer);
+        let inner = config.http_client().unwrap_or_else(pace::default_http_client);
+        let config = &config
+            .to_builder()
+            .http_client(pace::paced_http_client(inner, pacer.clone()))
+            .build();
         AwsClients {
+            pacer,
             autoscaling: aws_sdk_autoscaling::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
@@ -76,7 +95,7 @@ impl AwsClients {
             secretsmanager: aws_sdk_secretsmanager::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
-            tagging: aws_sdk_resourcegroupstagging::Client::new(config),
+            tagging: tagging::StackIndex::new(aws_sdk_resourcegroupstagging::Client::new(config)),
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(config)
                     .retry_config(aws_sdk_sts::config::retry::RetryConfig::standard().with_max_attempts(2))
@@ -110,16 +129,20 @@ impl AwsClients {
         // and 5xx.
         let configured = std::env::var_os("AWS_MAX_ATTEMPTS").is_some() || std::env::var_os("AWS_RETRY_MODE").is_some();
         if !configured {
-            loader = loader.retry_config(
-                aws_config::retry::RetryConfig::adaptive()
-                    .with_max_attempts(10)
-                    .with_initial_backoff(std::time::Duration::from_millis(200))
-                    .with_max_backoff(std::time::Duration::from_secs(20)),
-            );
+            loader = loader.retry_config(retry_config());
         }
         let config = loader.load().await;
         AwsClients::new(&config)
     }
+}
+
+/// How stackup's clients retry unless the user configured it: the SDK's adaptive mode
+/// (see [`AwsClients::load`]), 10 attempts, backoff from 0.2 s up to 20 s.
+pub fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::adaptive()
+        .with_max_attempts(10)
+        .with_initial_backoff(std::time::Duration::from_millis(200))
+        .with_max_backoff(std::time::Duration::from_secs(20))
 }
 
 /// Every AWS provider, registered by type, and every lookup.

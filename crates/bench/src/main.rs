@@ -17,6 +17,7 @@
 mod planner;
 mod platform;
 mod refresh;
+mod scale;
 mod stats;
 
 use std::time::Instant;
@@ -33,10 +34,12 @@ fn main() {
     }
     let only = match args.as_slice() {
         [] => None,
-        [flag, section] if flag == "--only" && ["planner", "refresh", "platform"].contains(&section.as_str()) => {
+        [flag, section]
+            if flag == "--only" && ["planner", "refresh", "platform", "scale"].contains(&section.as_str()) =>
+        {
             Some(section.clone())
         }
-        _ => fail("usage: stackup-bench [--only planner|refresh|platform]"),
+        _ => fail("usage: stackup-bench [--only planner|refresh|platform|scale]"),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -65,6 +68,9 @@ async fn run(only: Option<&str>) -> Result<serde_json::Value, String> {
     }
     if wanted("platform") {
         figures.extend(platform::measure().await?);
+    }
+    if wanted("scale") {
+        figures.extend(scale::measure().await?);
     }
     let total = started.elapsed().as_secs_f64();
     println!("bench took {total:.0} s");

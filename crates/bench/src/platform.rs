@@ -31,7 +31,7 @@ use stackup_testkit::{aws_registry, plan_program, up, Moto};
 use crate::stats::round4;
 
 /// A profile minute is a real second: RDS's 5 to 10 minutes become 5 to 10 seconds.
-const REALISTIC_TIME_SCALE: f64 = 1.0 / 60.0;
+pub(crate) const REALISTIC_TIME_SCALE: f64 = 1.0 / 60.0;
 
 /// chaos.toml's latencies are already small (5 to 60 ms of jitter) and its not-found
 /// window (2 s) is meant in real time: scaling them down would make its faults land on
@@ -46,7 +46,7 @@ const CHAOS_TIME_SCALE: f64 = 1.0;
 /// durations: at 1/60 the same run measures 1.17 to 1.35x.
 const AWS_TIME_SCALE: f64 = 1.0 / 10.0;
 
-const PARALLEL: usize = 64;
+pub(crate) const PARALLEL: usize = 64;
 const PARALLEL_SLOW: usize = 10;
 
 /// One seed for every run, so the up at [`PARALLEL`] and the one at [`PARALLEL_SLOW`]
@@ -59,9 +59,18 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Runs the platform measurements and prints the table; returns the figures.
 pub async fn measure() -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    in_scratch(|dir| async move { measure_in(&dir).await }).await
+}
+
+/// `measure` run with a scratch directory for its state stores, removed afterwards
+/// whether the measurement worked or not.
+pub(crate) async fn in_scratch<F, Fut>(measure: F) -> Result<serde_json::Map<String, serde_json::Value>, String>
+where
+    F: FnOnce(PathBuf) -> Fut,
+    Fut: Future<Output = Result<serde_json::Map<String, serde_json::Value>, String>>,
+{
     let dir = crate::refresh::bench_dir()?;
-    let result = measure_in(&dir).await;
-    // The state stores are scratch: gone whether the measurement worked or not.
+    let result = measure(dir.clone()).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -392,17 +401,17 @@ fn report_aws(run: &str, result: Result<(f64, Timed), String>, failures: &mut Ve
 }
 
 /// The workspace root, where `profiles/` and `stacks/` live.
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn load_profile(path: &Path) -> Result<Profile, String> {
+pub(crate) fn load_profile(path: &Path) -> Result<Profile, String> {
     Profile::load(path).map_err(|e| e.to_string())
 }
 
 /// One run's world: a moto, the proxy in front of it, a registry looking at the proxy,
 /// and a state store, with the platform program.
-struct Run {
+pub(crate) struct Run {
     stack: String,
     program: Program,
     registry: Registry,
@@ -410,12 +419,67 @@ struct Run {
     /// Weigh operations by the proxy's lifecycles and refusals (`profiles/aws.toml`)
     /// rather than by the calls it held.
     aws: bool,
+    /// Operations the last apply lost to throttling (after every retry).
+    throttled: Mutex<usize>,
     // Dropped in this order: the proxy before the server it forwards to.
     proxy: Proxy,
     moto: Moto,
 }
 
 impl Run {
+    /// A run of `program` (stack `stack`) whose clients retry as the command line's
+    /// do (`stackup_aws::retry_config`) and are paced by `pacer`.
+    pub(crate) fn start_program(
+        dir: &Path,
+        name: &str,
+        stack: &str,
+        program: Program,
+        profile: Profile,
+        time_scale: f64,
+        pacer: stackup_aws::Pacer,
+    ) -> Result<(Run, Arc<stackup_aws::Pacer>), String> {
+        let moto = Moto::dedicated_with_recorder();
+        let proxy = Proxy::start(&moto.endpoint, profile, time_scale, SEED);
+        let config = stackup_testkit::sdk_config(&proxy.endpoint)
+            .into_builder()
+            .retry_config(stackup_aws::retry_config())
+            .build();
+        let clients = stackup_aws::AwsClients::paced(&config, pacer);
+        let registry = stackup_aws::registry(&clients);
+        let run = Run::assemble(dir, name, stack, program, registry, proxy, moto)?;
+        Ok((run, clients.pacer))
+    }
+
+    /// A run of `program` with its own state under `dir/name`.
+    fn assemble(
+        dir: &Path,
+        name: &str,
+        stack: &str,
+        program: Program,
+        registry: Registry,
+        proxy: Proxy,
+        moto: Moto,
+    ) -> Result<Run, String> {
+        let state = dir.join(name);
+        std::fs::create_dir_all(&state).map_err(|e| format!("{}: {e}", state.display()))?;
+        let store: Arc<dyn StateStore> =
+            Arc::new(SledStore::open(&state, stack, "bench").map_err(|e| format!("state for {name}: {e}"))?);
+        Ok(Run {
+            stack: stack.to_string(),
+            program,
+            registry,
+            store,
+            aws: false,
+            proxy,
+            moto,
+            throttled: Mutex::new(0),
+        })
+    }
+
+    pub(crate) fn proxy(&self) -> &Proxy {
+        &self.proxy
+    }
+
     fn start(dir: &Path, name: &str, profile: Profile, time_scale: f64) -> Result<Run, String> {
         let moto = Moto::dedicated_with_recorder();
         let proxy = Proxy::start(&moto.endpoint, profile, time_scale, SEED);
@@ -428,19 +492,7 @@ impl Run {
         let text = text.replace("stackup-dev-ecommerce-assets", &bucket);
         let config = StackConfig::parse(&file, &text).map_err(|e| e.to_string())?;
         let program = stackup_ecommerce::program(&config);
-        let state = dir.join(name);
-        std::fs::create_dir_all(&state).map_err(|e| format!("{}: {e}", state.display()))?;
-        let store: Arc<dyn StateStore> =
-            Arc::new(SledStore::open(&state, &config.name, "bench").map_err(|e| format!("state for {name}: {e}"))?);
-        Ok(Run {
-            stack: config.name.clone(),
-            program,
-            registry,
-            store,
-            aws: false,
-            proxy,
-            moto,
-        })
+        Run::assemble(dir, name, &config.name, program, registry, proxy, moto)
     }
 
     /// Weighs this run's operations as under `profiles/aws.toml`.
@@ -453,7 +505,7 @@ impl Run {
     /// than through the proxy (so no call is counted): moto loads a service's code on
     /// its first request, which takes a second or two that real AWS never does and
     /// that would otherwise be billed to the first operation of each service.
-    async fn warm_up(&self) -> Result<(), String> {
+    pub(crate) async fn warm_up(&self) -> Result<(), String> {
         let c = stackup_aws::AwsClients::new(&self.moto.sdk_config());
         let failed = |service: &str| {
             let service = service.to_string();
@@ -535,7 +587,7 @@ impl Run {
     }
 
     /// The plan of `program` against what this run recorded.
-    fn plan(&self, program: &Program) -> Result<Plan, String> {
+    pub(crate) fn plan(&self, program: &Program) -> Result<Plan, String> {
         plan_program(&self.registry, self.store.as_ref(), &self.stack, program)
     }
 
@@ -567,6 +619,17 @@ impl Run {
         let plan = run.plan;
         let report = run.applied.unwrap_or_default();
         let seconds = started.elapsed().as_secs_f64();
+        let throttled = report
+            .failures()
+            .iter()
+            .filter(|f| match &f.outcome {
+                stackup_executor::NodeOutcome::Failed(stackup_executor::StepError::Provider(e)) => {
+                    e.kind == stackup_provider::ErrorKind::Throttled
+                }
+                _ => false,
+            })
+            .count();
+        *self.throttled.lock().unwrap_or_else(|e| e.into_inner()) = throttled;
         if !report.is_success() {
             let failures: Vec<String> = report
                 .failures()
@@ -575,12 +638,40 @@ impl Run {
                 .collect();
             return Err(format!("apply failed: {}", failures.join("; ")));
         }
+        if std::env::var_os("STACKUP_BENCH_VERBOSE").is_some() {
+            let spans = timeline.spans.lock().unwrap_or_else(|e| e.into_inner());
+            let first = spans.values().map(|s| s.0).min();
+            let last = spans.values().map(|s| s.1).max();
+            if let (Some(first), Some(last)) = (first, last) {
+                println!(
+                    "    before the first operation {:.2} s, operations {:.2} s, after the last {:.2} s",
+                    first.saturating_duration_since(started).as_secs_f64(),
+                    last.saturating_duration_since(first).as_secs_f64(),
+                    seconds - last.saturating_duration_since(started).as_secs_f64()
+                );
+            }
+        }
         let timed = if self.aws {
             timeline.weigh_aws(&plan, &self.proxy.lifecycles(), &self.proxy.refusals())
         } else {
             timeline.weigh(&plan, &self.proxy.holds())
         };
         Ok((seconds, timed))
+    }
+
+    /// [`Run::apply`], and how many operations it lost to throttling.
+    pub(crate) async fn apply_counting(
+        &self,
+        program: &Program,
+        parallel: usize,
+    ) -> Result<((f64, Timed), usize), (String, usize)> {
+        *self.throttled.lock().unwrap_or_else(|e| e.into_inner()) = 0;
+        let applied = self.apply(program, parallel).await;
+        let throttled = *self.throttled.lock().unwrap_or_else(|e| e.into_inner());
+        match applied {
+            Ok(done) => Ok((done, throttled)),
+            Err(e) => Err((e, throttled)),
+        }
     }
 
     /// What `stackup diff` does on what this run deployed (the refresh, the listing of
@@ -953,7 +1044,7 @@ impl Observer for Timeline {
 }
 
 /// An apply's operations with their measured durations.
-struct Timed {
+pub(crate) struct Timed {
     /// Seconds along the longest chain of operations, each weighed by how long it
     /// took in this run: what unlimited parallelism would have taken with these very
     /// durations.
@@ -961,7 +1052,7 @@ struct Timed {
     /// Seconds along the longest chain of operations, each weighed by how long the
     /// proxy held its main call in this run (the profile's latency as drawn for it):
     /// the lower bound no engine could beat on this run's draws.
-    drawn_critical_path: f64,
+    pub(crate) drawn_critical_path: f64,
     /// The longest operations: (URN, kind, seconds), longest first.
     longest: Vec<(Urn, OpKind, f64)>,
 }

@@ -45,14 +45,24 @@ pub async fn walk(
         }
     }
     let mut outcome: Vec<Option<NodeOutcome>> = vec![None; n];
-    let mut ready: std::collections::VecDeque<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+    // Of the nodes ready at once, those with the longest chain still behind them start
+    // first (critical-path list scheduling): when the limit or AWS's rate limits leave
+    // room for only some, the long chain is never starved by bulk work that nothing
+    // waits for. Ties go in the plan's order.
+    let height = heights(&dependents);
+    let mut ready: std::collections::BinaryHeap<(usize, std::cmp::Reverse<usize>)> = (0..n)
+        .filter(|&i| waiting[i] == 0)
+        .map(|i| (height[i], std::cmp::Reverse(i)))
+        .collect();
     let mut running: JoinSet<(usize, Result<(), StepError>)> = JoinSet::new();
     let mut cancelled = *cancel.borrow();
     let mut task_node = std::collections::HashMap::new();
 
     loop {
         while !cancelled && running.len() < limit {
-            let Some(i) = ready.pop_front() else { break };
+            let Some((_, std::cmp::Reverse(i))) = ready.pop() else {
+                break;
+            };
             let fut = run(i);
             let handle = running.spawn(async move { (i, fut.await) });
             task_node.insert(handle.id(), i);
@@ -82,7 +92,7 @@ pub async fn walk(
                 for &d in &dependents[i] {
                     waiting[d] -= 1;
                     if waiting[d] == 0 && outcome[d].is_none() {
-                        ready.push_back(d);
+                        ready.push((height[d], std::cmp::Reverse(d)));
                     }
                 }
             }
@@ -101,6 +111,32 @@ pub async fn walk(
         .collect()
 }
 
+/// For every node, how many nodes the longest chain of its dependents holds (0 for a
+/// node nothing waits for). Iterative, in reverse topological order: plans run to
+/// hundreds of thousands of nodes.
+fn heights(dependents: &[Vec<usize>]) -> Vec<usize> {
+    let n = dependents.len();
+    let mut pending: Vec<usize> = dependents.iter().map(Vec::len).collect();
+    let mut dependencies = vec![Vec::new(); n];
+    for (i, ds) in dependents.iter().enumerate() {
+        for &d in ds {
+            dependencies[d].push(i);
+        }
+    }
+    let mut height = vec![0; n];
+    let mut done: Vec<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
+    while let Some(i) = done.pop() {
+        for &p in &dependencies[i] {
+            height[p] = height[p].max(height[i] + 1);
+            pending[p] -= 1;
+            if pending[p] == 0 {
+                done.push(p);
+            }
+        }
+    }
+    height
+}
+
 fn skip_dependents(node: usize, root: usize, dependents: &[Vec<usize>], outcome: &mut [Option<NodeOutcome>]) {
     let mut stack = dependents[node].clone();
     while let Some(d) = stack.pop() {
@@ -117,18 +153,24 @@ mod tests {
 
     use super::*;
 
-    fn run_failing(kind: ErrorKind) -> Vec<NodeOutcome> {
-        // Node 0 fails; nodes 1 and 2 are independent of it and start after it (one at a time).
-        let after = vec![vec![], vec![], vec![]];
+    /// Walks `after` one node at a time on a runtime of its own.
+    fn walk_one_at_a_time(
+        after: &[Vec<usize>],
+        run: Arc<dyn Fn(usize) -> NodeFuture + Send + Sync>,
+    ) -> Vec<NodeOutcome> {
         let (_tx, cancel) = watch::channel(false);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
-        runtime.block_on(walk(
+        runtime.block_on(walk(after, 1, cancel, run))
+    }
+
+    fn run_failing(kind: ErrorKind) -> Vec<NodeOutcome> {
+        // Node 0 fails; nodes 1 and 2 are independent of it and start after it (one at a time).
+        let after = vec![vec![], vec![], vec![]];
+        walk_one_at_a_time(
             &after,
-            1,
-            cancel,
             Arc::new(move |i| {
                 Box::pin(async move {
                     if i == 0 {
@@ -138,7 +180,34 @@ mod tests {
                     }
                 })
             }),
-        ))
+        )
+    }
+
+    #[test]
+    fn a_node_counts_the_longest_chain_behind_it() {
+        // 0 -> 1 -> 2 and 0 -> 3; 4 alone.
+        let dependents = vec![vec![1, 3], vec![2], vec![], vec![], vec![]];
+        assert_eq!(heights(&dependents), [2, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn the_longest_chain_starts_first() {
+        // Nodes 0..3 stand alone; node 4 has 5 -> 6 behind it. One at a time, 4 goes first,
+        // then 5 (a chain behind it still), then, all chains equal, the plan's order.
+        let after = vec![vec![], vec![], vec![], vec![], vec![], vec![4], vec![5]];
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = order.clone();
+        walk_one_at_a_time(
+            &after,
+            Arc::new(move |i| {
+                let seen = seen.clone();
+                Box::pin(async move {
+                    seen.lock().unwrap_or_else(|e| e.into_inner()).push(i);
+                    Ok(())
+                })
+            }),
+        );
+        assert_eq!(*order.lock().unwrap_or_else(|e| e.into_inner()), [4, 5, 0, 1, 2, 3, 6]);
     }
 
     #[test]

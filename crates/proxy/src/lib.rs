@@ -145,6 +145,26 @@ impl Proxy {
         self.shared.lock().injected.clone()
     }
 
+    /// Every rate-limit bucket a call has met so far, in rule order: what a run that
+    /// stays within the limits could not do faster than `(taken - burst) / rate`.
+    pub fn buckets(&self) -> Vec<BucketUse> {
+        let state = self.shared.lock();
+        let mut out: Vec<BucketUse> = state
+            .buckets
+            .iter()
+            .map(|((rule, service), b)| BucketUse {
+                rule: *rule,
+                service: service.clone(),
+                rate: b.rate,
+                burst: b.burst,
+                taken: b.taken,
+                refused: b.refused,
+            })
+            .collect();
+        out.sort_by(|a, b| (a.rule, &a.service).cmp(&(b.rule, &b.service)));
+        out
+    }
+
     /// Every call held for a latency so far, in the order they arrived.
     pub fn holds(&self) -> Vec<Hold> {
         self.shared.lock().holds.clone()
@@ -294,14 +314,21 @@ impl State {
         let bucket = self.buckets.entry((rule, service.to_string())).or_insert(Bucket {
             tokens: burst,
             last: now,
+            taken: 0,
+            refused: 0,
+            rate,
+            burst,
         });
         let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
         bucket.last = now;
+        bucket.rate = rate;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
+            bucket.taken += 1;
             true
         } else {
+            bucket.refused += 1;
             false
         }
     }
@@ -310,6 +337,26 @@ impl State {
 struct Bucket {
     tokens: f64,
     last: Instant,
+    /// Calls that took a token, and calls refused for want of one.
+    taken: usize,
+    refused: usize,
+    rate: f64,
+    burst: f64,
+}
+
+/// How one rate-limit bucket (a rule's, for one service) was used so far.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BucketUse {
+    /// The rule's index in the profile, and the service the bucket is kept for.
+    pub rule: usize,
+    pub service: String,
+    /// Refill per real second (after `Proxy::set_rate_scale`) and capacity.
+    pub rate: f64,
+    pub burst: f64,
+    /// Calls that took a token.
+    pub taken: usize,
+    /// Calls refused because the bucket was empty (answered as throttled).
+    pub refused: usize,
 }
 
 /// What to do with one request, decided at once under the lock.

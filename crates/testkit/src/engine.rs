@@ -11,9 +11,13 @@ use stackup_planner::{plan, Plan, PlanRequest};
 use stackup_provider::Registry;
 use stackup_state::StateStore;
 
-/// The AWS providers, with clients for `endpoint` (a local server).
+/// The AWS providers, with clients for `endpoint` (a local server without rate limits:
+/// not paced; a test of the limiter builds its own clients).
 pub fn aws_registry(endpoint: &str) -> Registry {
-    stackup_aws::registry(&stackup_aws::AwsClients::new(&sdk_config(endpoint)))
+    stackup_aws::registry(&stackup_aws::AwsClients::paced(
+        &sdk_config(endpoint),
+        stackup_aws::Pacer::scaled(0.0),
+    ))
 }
 
 /// The SDK configuration of a test client talking to `endpoint` (moto, or the proxy in
