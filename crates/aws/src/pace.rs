@@ -405,13 +405,23 @@ pub(crate) fn paced_http_client(inner: SharedHttpClient, pacer: Arc<Pacer>) -> S
     SharedHttpClient::new(PacedClient { inner, pacer })
 }
 
-/// The SDK's default HTTPS client (hyper 1 with rustls and aws-lc, as
-/// `aws-smithy-runtime` builds it), for the limiter to wrap.
+/// The SDK's default HTTPS client, built as `aws-smithy-runtime` builds it
+/// (`default_https_client`): hyper 1 with rustls and aws-lc, the connector settings and
+/// sleep of the client that uses it, and the proxy of `HTTPS_PROXY` / `HTTP_PROXY` /
+/// `NO_PROXY`, for the limiter to wrap.
 pub(crate) fn default_http_client() -> SharedHttpClient {
-    use aws_smithy_http_client::tls;
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
-        .build_https()
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::{tls, ConnectorBuilder};
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 #[derive(Debug)]

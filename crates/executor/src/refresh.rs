@@ -231,15 +231,10 @@ async fn survey_type(
 ) -> Result<(Vec<LiveResource>, Vec<LiveResource>), StepError> {
     let reads = provider.list_reads() && !targets.is_empty();
     let list = |recorded: Vec<ReadTarget>| async move {
-        patiently(|| {
-            provider.list(ListRequest {
-                stack: stack.to_string(),
-                recorded: recorded.clone(),
-            })
-        })
-        .await
-        .map(|l| l.map(|l| l.found))
-        .map_err(|e| StepError::Engine(format!("listing {ty} failed: {e}")))
+        patiently(|| provider.list(ListRequest::refreshing(stack, recorded.clone())))
+            .await
+            .map(|l| l.map(|l| l.found))
+            .map_err(|e| StepError::Engine(format!("listing {ty} failed: {e}")))
     };
     let read = |targets: Vec<ReadTarget>| async move {
         if targets.is_empty() {
@@ -261,13 +256,14 @@ async fn survey_type(
     let Some(listed) = list(targets.clone()).await? else {
         return Ok((read(targets).await?, Vec::new()));
     };
+    let by_id: std::collections::HashMap<&str, &LiveResource> = listed.iter().map(|l| (l.id.as_str(), l)).collect();
     let mut found = Vec::new();
     let mut unlisted = Vec::new();
     for t in targets {
-        match listed.iter().find(|l| l.id == t.id) {
+        match by_id.get(t.id.as_str()) {
             Some(l) => found.push(LiveResource {
                 urn: t.urn.clone(),
-                ..l.clone()
+                ..(*l).clone()
             }),
             None => unlisted.push(t),
         }

@@ -261,11 +261,11 @@ pub struct DeleteRequest {
 pub struct ListRequest {
     /// The stack whose objects to list: those tagged `stackup:stack = <stack>`.
     pub stack: String,
-    /// The recorded resources of this type, when the listing also serves their refresh
-    /// ([`Provider::list_reads`]): an object listed under one of these ids is reported
-    /// exactly as `read` would report that target (its recorded URN, and the recorded
+    /// The recorded resources of this type by physical id, when the listing also serves
+    /// their refresh ([`Provider::list_reads`]): an object listed under one of these ids
+    /// is reported exactly as `read` would report that target (its recorded URN, and the recorded
     /// inputs where a live value cannot be read, such as stackup-side settings).
-    pub recorded: Vec<ReadTarget>,
+    pub recorded: std::collections::BTreeMap<String, ReadTarget>,
 }
 
 impl ListRequest {
@@ -273,13 +273,21 @@ impl ListRequest {
     pub fn stack(stack: impl Into<String>) -> ListRequest {
         ListRequest {
             stack: stack.into(),
-            recorded: Vec::new(),
+            recorded: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// A listing of `stack`'s objects that also refreshes `recorded` (keyed by id).
+    pub fn refreshing(stack: impl Into<String>, recorded: Vec<ReadTarget>) -> ListRequest {
+        ListRequest {
+            stack: stack.into(),
+            recorded: recorded.into_iter().map(|t| (t.id.clone(), t)).collect(),
         }
     }
 
     /// The recorded target listed under physical id `id`, if any.
     pub fn recorded(&self, id: &str) -> Option<&ReadTarget> {
-        self.recorded.iter().find(|t| t.id == id)
+        self.recorded.get(id)
     }
 
     /// The URN to report the object `id` under: the recorded one, or what its tags claim.

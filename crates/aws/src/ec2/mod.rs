@@ -338,7 +338,7 @@ impl<'a> Wanted<'a> {
         Wanted::Stack {
             stack: &req.stack,
             ty,
-            recorded: req.recorded.iter().map(|t| (t.id.as_str(), t)).collect(),
+            recorded: req.recorded.iter().map(|(id, t)| (id.as_str(), t)).collect(),
         }
     }
 
