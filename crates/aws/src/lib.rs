@@ -12,6 +12,7 @@
 //! environment.
 
 pub mod autoscaling;
+mod batch;
 pub mod cloudwatch;
 mod common;
 pub mod dynamodb;

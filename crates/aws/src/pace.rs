@@ -233,15 +233,16 @@ impl Pacer {
         self.buckets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The bucket for a call, created when it has a published seed; None when the call
-    /// is not paced (no limit published, and AWS has not throttled the class yet).
-    fn class(
+    /// The bucket for a call and its class, created when it has a published seed; None
+    /// when the call is not paced (no limit published, and AWS has not throttled the
+    /// class yet).
+    fn bucket<'b>(
         &self,
         service: &str,
         action: &str,
         now: Instant,
-        buckets: &mut BTreeMap<String, Bucket>,
-    ) -> Option<String> {
+        buckets: &'b mut BTreeMap<String, Bucket>,
+    ) -> Option<(String, &'b mut Bucket)> {
         if self.scale == 0.0 {
             return None;
         }
@@ -250,23 +251,21 @@ impl Pacer {
                 rate: seed.rate * self.scale,
                 burst: seed.burst,
             };
-            buckets
+            let bucket = buckets
                 .entry(class.clone())
                 .or_insert_with(|| Bucket::new(scaled, scaled.rate, now));
-            return Some(class);
+            return Some((class, bucket));
         }
         let class = unpublished_class(service, action);
-        buckets.contains_key(&class).then_some(class)
+        let bucket = buckets.get_mut(&class)?;
+        Some((class, bucket))
     }
 
     /// How long a call of `service` / `action` must wait before it is sent (its token
     /// is taken now).
     fn reserve(&self, service: &str, action: &str, now: Instant) -> Duration {
         let mut buckets = self.lock();
-        let Some(class) = self.class(service, action, now, &mut buckets) else {
-            return Duration::ZERO;
-        };
-        let Some(bucket) = buckets.get_mut(&class) else {
+        let Some((class, bucket)) = self.bucket(service, action, now, &mut buckets) else {
             return Duration::ZERO;
         };
         let wait = bucket.reserve(now);
@@ -286,19 +285,12 @@ impl Pacer {
             return;
         }
         let mut buckets = self.lock();
-        let class = self.class(service, action, now, &mut buckets);
-        match (class, throttled) {
-            (Some(class), true) => {
-                if let Some(b) = buckets.get_mut(&class) {
-                    b.throttled();
-                    tracing::info!("AWS throttled {service}:{action}: {class} now paced at {:.1}/s", b.rate);
-                }
+        match (self.bucket(service, action, now, &mut buckets), throttled) {
+            (Some((class, b)), true) => {
+                b.throttled();
+                tracing::info!("AWS throttled {service}:{action}: {class} now paced at {:.1}/s", b.rate);
             }
-            (Some(class), false) => {
-                if let Some(b) = buckets.get_mut(&class) {
-                    b.passed();
-                }
-            }
+            (Some((_, b)), false) => b.passed(),
             // The first throttling of a service AWS publishes nothing for.
             (None, true) => {
                 let seed = Seed {

@@ -11,15 +11,14 @@
 //! recovery finds an interrupted create by the object's unique name (`find`), never
 //! through this index.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use crate::batch::Batcher;
+use crate::classify;
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 use stackup_model::STACK_TAG;
 use stackup_provider::ProviderError;
-use tokio::sync::OnceCell;
-
-use crate::classify;
 
 /// One tagged object: its ARN and every tag it carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,19 +40,19 @@ pub(crate) const RESOURCE_TYPES: [&str; 8] = [
     "sns",
 ];
 
-/// One GetResources in flight for a stack, shared by the listings that ask meanwhile.
-type Flight = Arc<OnceCell<Result<Arc<Vec<Tagged>>, ProviderError>>>;
-
 /// The stack's objects of every type in [`RESOURCE_TYPES`], found with one paginated
-/// GetResources shared by the listings that run at the same time: `diff` lists every
-/// type at once, and the eight listings that go through the Tagging API make one call
-/// rather than eight. Nothing is cached: a listing that starts after a call answered
-/// makes a call of its own, so an answer is never older than the listing that asked.
+/// GetResources shared by the listings asked for at the same moment (`batch.rs`):
+/// `diff` lists every type at once, and the eight listings that go through the Tagging
+/// API make one call rather than eight. Nothing is cached: a listing that starts after
+/// a call answered makes a call of its own.
 #[derive(Clone)]
 pub struct StackIndex {
     client: aws_sdk_resourcegroupstagging::Client,
-    flights: Arc<Mutex<HashMap<String, Flight>>>,
+    batches: Arc<Batcher<Tagged>>,
 }
+
+/// The Tagging API takes at most 20 values per tag filter.
+const TAG_VALUES: usize = 20;
 
 impl std::fmt::Debug for StackIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,7 +66,7 @@ impl StackIndex {
     pub fn new(client: aws_sdk_resourcegroupstagging::Client) -> StackIndex {
         StackIndex {
             client,
-            flights: Arc::default(),
+            batches: Arc::new(Batcher::new(TAG_VALUES)),
         }
     }
 
@@ -78,24 +77,13 @@ impl StackIndex {
             RESOURCE_TYPES.contains(&resource_type),
             "{resource_type} is not asked for"
         );
-        let flight = {
-            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            flights.entry(stack.to_string()).or_default().clone()
-        };
-        let all = flight
-            .get_or_init(|| async { fetch(&self.client, stack).await.map(Arc::new) })
-            .await
-            .clone();
-        {
-            // The flight has landed: the next listing asks again.
-            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            if flights.get(stack).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
-                flights.remove(stack);
-            }
-        }
-        Ok(all?
+        let all = self
+            .batches
+            .ask(STACK_TAG, stack, |stacks| fetch(&self.client, stacks))
+            .await?;
+        Ok(all
             .iter()
-            .filter(|t| is_of_type(&t.arn, resource_type))
+            .filter(|t| t.tags.get(STACK_TAG).map(String::as_str) == Some(stack) && is_of_type(&t.arn, resource_type))
             .cloned()
             .collect())
     }
@@ -111,11 +99,14 @@ impl StackIndex {
     }
 }
 
-/// Every object of [`RESOURCE_TYPES`] tagged `stackup:stack = stack`.
-async fn fetch(client: &aws_sdk_resourcegroupstagging::Client, stack: &str) -> Result<Vec<Tagged>, ProviderError> {
+/// Every object of [`RESOURCE_TYPES`] tagged `stackup:stack` with one of `stacks`.
+async fn fetch(
+    client: &aws_sdk_resourcegroupstagging::Client,
+    stacks: Vec<String>,
+) -> Result<Vec<Tagged>, ProviderError> {
     let pages: Vec<aws_sdk_resourcegroupstagging::operation::get_resources::GetResourcesOutput> = client
         .get_resources()
-        .tag_filters(TagFilter::builder().key(STACK_TAG).values(stack).build())
+        .tag_filters(TagFilter::builder().key(STACK_TAG).set_values(Some(stacks)).build())
         .set_resource_type_filters(Some(RESOURCE_TYPES.iter().map(|t| t.to_string()).collect()))
         .into_paginator()
         .send()

@@ -419,8 +419,6 @@ pub(crate) struct Run {
     /// Weigh operations by the proxy's lifecycles and refusals (`profiles/aws.toml`)
     /// rather than by the calls it held.
     aws: bool,
-    /// Operations the last apply lost to throttling (after every retry).
-    throttled: Mutex<usize>,
     // Dropped in this order: the proxy before the server it forwards to.
     proxy: Proxy,
     moto: Moto,
@@ -472,7 +470,6 @@ impl Run {
             aws: false,
             proxy,
             moto,
-            throttled: Mutex::new(0),
         })
     }
 
@@ -595,7 +592,7 @@ impl Run {
     /// path the binary ships: recovery, the delete pre-flight, the history entry),
     /// watching each operation; returns the seconds it took and the plan's operations
     /// weighed by how long each took.
-    async fn apply(&self, program: &Program, parallel: usize) -> Result<(f64, Timed), String> {
+    pub(crate) async fn apply(&self, program: &Program, parallel: usize) -> Result<(f64, Timed), String> {
         let stack =
             stackup_engine::Stack::open(&self.stack, program.clone(), self.store.clone(), self.registry.clone())
                 .map_err(|e| e.to_string())?;
@@ -619,24 +616,22 @@ impl Run {
         let plan = run.plan;
         let report = run.applied.unwrap_or_default();
         let seconds = started.elapsed().as_secs_f64();
-        let throttled = report
-            .failures()
-            .iter()
-            .filter(|f| match &f.outcome {
-                stackup_executor::NodeOutcome::Failed(stackup_executor::StepError::Provider(e)) => {
-                    e.kind == stackup_provider::ErrorKind::Throttled
-                }
-                _ => false,
-            })
-            .count();
-        *self.throttled.lock().unwrap_or_else(|e| e.into_inner()) = throttled;
         if !report.is_success() {
-            let failures: Vec<String> = report
-                .failures()
+            let failures = report.failures();
+            let throttled = failures
                 .iter()
-                .map(|f| format!("{}: {:?}", f.urn, f.outcome))
-                .collect();
-            return Err(format!("apply failed: {}", failures.join("; ")));
+                .filter(|f| match &f.outcome {
+                    stackup_executor::NodeOutcome::Failed(stackup_executor::StepError::Provider(e)) => {
+                        e.kind == stackup_provider::ErrorKind::Throttled
+                    }
+                    _ => false,
+                })
+                .count();
+            let failures: Vec<String> = failures.iter().map(|f| format!("{}: {:?}", f.urn, f.outcome)).collect();
+            return Err(format!(
+                "apply failed ({throttled} operation(s) lost to throttling): {}",
+                failures.join("; ")
+            ));
         }
         if std::env::var_os("STACKUP_BENCH_VERBOSE").is_some() {
             let spans = timeline.spans.lock().unwrap_or_else(|e| e.into_inner());
@@ -657,21 +652,6 @@ impl Run {
             timeline.weigh(&plan, &self.proxy.holds())
         };
         Ok((seconds, timed))
-    }
-
-    /// [`Run::apply`], and how many operations it lost to throttling.
-    pub(crate) async fn apply_counting(
-        &self,
-        program: &Program,
-        parallel: usize,
-    ) -> Result<((f64, Timed), usize), (String, usize)> {
-        *self.throttled.lock().unwrap_or_else(|e| e.into_inner()) = 0;
-        let applied = self.apply(program, parallel).await;
-        let throttled = *self.throttled.lock().unwrap_or_else(|e| e.into_inner());
-        match applied {
-            Ok(done) => Ok((done, throttled)),
-            Err(e) => Err((e, throttled)),
-        }
     }
 
     /// What `stackup diff` does on what this run deployed (the refresh, the listing of

@@ -38,7 +38,7 @@ pub async fn preview(stack: &Stack, refresh: bool) -> Result<PreviewReport, Engi
     let records = stack.records()?;
     // One pass reads the records and lists the stack's tagged objects; the listing
     // serves the unmanaged objects and the plan's adoptions.
-    let (current, drift, tagged) = match refresh {
+    let (current, mut drift, tagged) = match refresh {
         true => {
             let survey = stack.survey(&records).await?;
             let mut drift = survey.refreshed.drift;
@@ -47,7 +47,6 @@ pub async fn preview(stack: &Stack, refresh: bool) -> Result<PreviewReport, Engi
         }
         false => (records, Vec::new(), None),
     };
-    let mut drift = drift;
     let (plan, adopted) = stack.plan_adopting(current, &[], tagged.as_deref()).await?;
     // What the plan adopts is shown as its step, not as an unmanaged object.
     drift.retain(|d| !adopted.contains(d.urn()));

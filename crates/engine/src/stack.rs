@@ -144,14 +144,6 @@ impl Stack {
         Ok((refreshed.records, refreshed.drift))
     }
 
-    /// Every object tagged with this stack, of every type the program declares or
-    /// state records: one listing per type.
-    pub async fn tagged(&self, records: &[ResourceRecord]) -> Result<Vec<(TypeToken, LiveResource)>, EngineError> {
-        stackup_executor::listed(&self.registry, &self.name, &self.types(records))
-            .await
-            .map_err(|e| EngineError::Unmanaged(e.to_string()))
-    }
-
     /// The live view of `records` and every object tagged with this stack, of every
     /// type the program declares or state records, in one pass: where a type's listing
     /// serves refresh, its records are read by that listing.
@@ -194,12 +186,6 @@ impl Stack {
             .collect();
         out.sort_by(|a, b| a.urn().cmp(b.urn()));
         Ok(out)
-    }
-
-    /// Objects tagged with this stack that state does not know, over every type the
-    /// program declares or state records.
-    pub async fn unmanaged(&self, records: &[ResourceRecord]) -> Result<Vec<ResourceDrift>, EngineError> {
-        self.unmanaged_of(records, &self.tagged(records).await?)
     }
 
     /// The physical ids state knows: recorded, and retired by replacements.
