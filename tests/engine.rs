@@ -294,10 +294,10 @@ fn goal(ty: &'static str, name: &str, inputs: &[(&str, Value)]) -> ResourceGoal 
 
 /// A reference to an output of the resource `urn`.
 fn out(urn: &Urn, output: &str) -> Value {
-    Value::Ref(Reference {
+    Value::Ref(Box::new(Reference {
         urn: urn.clone(),
         output: output.to_string(),
-    })
+    }))
 }
 
 fn s(text: &str) -> Value {
@@ -373,10 +373,12 @@ fn changed(plan: &Plan) -> Vec<(String, Action)> {
     out
 }
 
-fn change<'a>(step: &'a Step, key: &str) -> &'a PropertyChange {
+fn change(step: &Step, key: &str) -> PropertyChange {
     step.changes
+        .list()
         .iter()
         .find(|c| c.key == key)
+        .cloned()
         .unwrap_or_else(|| panic!("{} has no change of {key}: {:?}", step.urn, step.changes))
 }
 
@@ -420,8 +422,8 @@ async fn fake_cloud_refuses_to_delete_an_object_still_in_use() {
         .delete(DeleteRequest {
             urn: net.urn.clone(),
             id: net.id.clone(),
-            inputs: net.inputs.clone(),
-            outputs: net.outputs.clone(),
+            inputs: net.inputs.clone().into(),
+            outputs: net.outputs.clone().into(),
             replacing: false,
         })
         .await
@@ -462,9 +464,15 @@ async fn create_from_nothing_runs_in_dependency_order_and_records_resolved_ids()
         assert_eq!(r.outputs.get("arn"), Some(&s(&format!("arn:fake:{}", r.id))));
     }
     // References were resolved to the dependency's real id, in the cloud and the record.
-    assert_eq!(w.object(&subnet.id).inputs["network_id"], s(&net.id));
-    assert_eq!(w.object(&web.id).inputs["subnet_id"], s(&subnet.id));
-    assert_eq!(subnet.inputs["network_id"], s(&net.id));
+    assert_eq!(
+        *w.object(&subnet.id).inputs.get("network_id").expect("network_id"),
+        s(&net.id)
+    );
+    assert_eq!(
+        *w.object(&web.id).inputs.get("subnet_id").expect("subnet_id"),
+        s(&subnet.id)
+    );
+    assert_eq!(*subnet.inputs.get("network_id").expect("network_id"), s(&net.id));
     assert_eq!(net.outputs.get("cidr"), Some(&s("10.0.0.0/16")));
     // Dependencies are recorded, so deletes can be ordered without the program.
     assert!(net.dependencies.is_empty());
@@ -488,7 +496,7 @@ async fn changing_an_updatable_input_updates_in_place_and_keeps_the_id() {
 
     assert_eq!(changed(&plan), vec![("net".to_string(), Action::Update)]);
     assert_eq!(
-        step(&plan, "net").changes,
+        step(&plan, "net").changes.list().to_vec(),
         vec![PropertyChange {
             key: "description".into(),
             old: Some(s("main")),
@@ -501,9 +509,12 @@ async fn changing_an_updatable_input_updates_in_place_and_keeps_the_id() {
 
     let after = w.record("net");
     assert_eq!(after.id, before.id, "an update keeps the physical id");
-    assert_eq!(w.object(&after.id).inputs["description"], s("primary"));
-    assert_eq!(after.inputs["description"], s("primary"));
-    assert_eq!(after.outputs["description"], s("primary"));
+    assert_eq!(
+        *w.object(&after.id).inputs.get("description").expect("description"),
+        s("primary")
+    );
+    assert_eq!(*after.inputs.get("description").expect("description"), s("primary"));
+    assert_eq!(*after.outputs.get("description").expect("description"), s("primary"));
     assert_eq!(w.cloud.objects().len(), 4);
     w.assert_converged(&program);
 }
@@ -527,7 +538,7 @@ async fn replace_creates_before_deleting_and_repoints_dependents() {
     );
     assert_eq!(
         change(step(&plan, "net"), "cidr"),
-        &PropertyChange {
+        PropertyChange {
             key: "cidr".into(),
             old: Some(s("10.0.0.0/16")),
             new: Some(s("10.9.0.0/16")),
@@ -567,9 +578,15 @@ async fn replace_creates_before_deleting_and_repoints_dependents() {
     assert_ne!(net.id, old_net.id);
     assert_ne!(subnet.id, old_subnet.id);
     assert_eq!(web.id, old_web.id);
-    assert_eq!(w.object(&net.id).inputs["cidr"], s("10.9.0.0/16"));
-    assert_eq!(w.object(&subnet.id).inputs["network_id"], s(&net.id));
-    assert_eq!(w.object(&web.id).inputs["subnet_id"], s(&subnet.id));
+    assert_eq!(*w.object(&net.id).inputs.get("cidr").expect("cidr"), s("10.9.0.0/16"));
+    assert_eq!(
+        *w.object(&subnet.id).inputs.get("network_id").expect("network_id"),
+        s(&net.id)
+    );
+    assert_eq!(
+        *w.object(&web.id).inputs.get("subnet_id").expect("subnet_id"),
+        s(&subnet.id)
+    );
     assert!(
         w.objects_per_name().values().all(|&n| n == 1),
         "{:?}",
@@ -623,8 +640,11 @@ async fn delete_before_replace_deletes_the_old_object_before_creating_the_new_on
     let (queue, consumer) = (w.record("queue"), w.record("consumer"));
     assert_ne!(queue.id, old_queue.id);
     assert_ne!(consumer.id, old_consumer.id);
-    assert_eq!(w.object(&queue.id).inputs["name"], s("orders-v2"));
-    assert_eq!(w.object(&consumer.id).inputs["target_id"], s(&queue.id));
+    assert_eq!(*w.object(&queue.id).inputs.get("name").expect("name"), s("orders-v2"));
+    assert_eq!(
+        *w.object(&consumer.id).inputs.get("target_id").expect("target_id"),
+        s(&queue.id)
+    );
     assert_eq!(w.cloud.objects().len(), 2);
     assert!(w.retired().is_empty());
     assert!(w.journal_is_empty());
@@ -659,7 +679,11 @@ async fn dependent_updated_in_place_is_repointed_before_the_replaced_object_is_d
         .find(|c| c.op == Op::Update)
         .expect("web was updated");
     assert_eq!(update.id, Some(web.id.clone()));
-    assert_eq!(update.inputs["subnet_id"], s(&subnet.id), "web moved to the new subnet");
+    assert_eq!(
+        *update.inputs.get("subnet_id").expect("subnet_id"),
+        s(&subnet.id),
+        "web moved to the new subnet"
+    );
     assert!(!w.cloud.objects().contains_key(&old_subnet.id));
     assert_eq!(w.record("web").id, web.id);
     w.assert_converged(&program);
@@ -817,9 +841,12 @@ async fn output_known_only_after_apply_is_unknown_in_the_plan_and_resolved_on_ap
     assert!(report.is_success(), "{:#?}", report.results);
     let (queue_rec, worker_rec) = (w.record("queue"), w.record("worker"));
     let arn = s(&format!("arn:fake:{}", queue_rec.id));
-    assert_eq!(queue_rec.outputs["arn"], arn);
-    assert_eq!(w.object(&worker_rec.id).inputs["queue_arn"], arn);
-    assert_eq!(worker_rec.inputs["queue_arn"], arn);
+    assert_eq!(*queue_rec.outputs.get("arn").expect("arn"), arn);
+    assert_eq!(
+        *w.object(&worker_rec.id).inputs.get("queue_arn").expect("queue_arn"),
+        arn
+    );
+    assert_eq!(*worker_rec.inputs.get("queue_arn").expect("queue_arn"), arn);
     assert_eq!(worker_rec.dependencies, vec![queue]);
     w.assert_converged(&program);
 }
@@ -999,7 +1026,10 @@ async fn interrupted_replacement_repoints_dependents_before_deleting_the_retired
     assert_eq!(w.cloud.mutations(), vec![m(Op::Update, "web"), m(Op::Delete, "subnet")]);
     assert!(!w.cloud.objects().contains_key(&old_subnet.id));
     assert_eq!(
-        w.object(&w.record("web").id).inputs["subnet_id"],
+        *w.object(&w.record("web").id)
+            .inputs
+            .get("subnet_id")
+            .expect("subnet_id"),
         s(&w.record("subnet").id)
     );
     assert!(w.objects_per_name().values().all(|&n| n == 1));
@@ -1147,7 +1177,10 @@ async fn refresh_reports_drift_and_the_next_up_repairs_it() {
         .iter()
         .find(|r| r.urn == net.urn)
         .expect("net is live");
-    assert_eq!(live_net.inputs["description"], s("edited in the console"));
+    assert_eq!(
+        *live_net.inputs.get("description").expect("description"),
+        s("edited in the console")
+    );
     assert!(w.cloud.mutations().is_empty(), "refresh only reads");
 
     let plan = w.plan_on(&program, &refreshed.records);
@@ -1159,7 +1192,7 @@ async fn refresh_reports_drift_and_the_next_up_repairs_it() {
         ]
     );
     assert_eq!(
-        step(&plan, "net").changes,
+        step(&plan, "net").changes.list().to_vec(),
         vec![PropertyChange {
             key: "description".into(),
             old: Some(s("edited in the console")),
@@ -1172,10 +1205,13 @@ async fn refresh_reports_drift_and_the_next_up_repairs_it() {
     let mut log = w.cloud.mutations();
     log.sort_by_key(|(_, n)| n.clone());
     assert_eq!(log, vec![m(Op::Update, "net"), m(Op::Create, "queue")]);
-    assert_eq!(w.object(&net.id).inputs["description"], s("main"));
+    assert_eq!(
+        *w.object(&net.id).inputs.get("description").expect("description"),
+        s("main")
+    );
     let new_queue = w.record("queue");
     assert_ne!(new_queue.id, queue.id);
-    assert_eq!(w.object(&new_queue.id).inputs["name"], s("orders"));
+    assert_eq!(*w.object(&new_queue.id).inputs.get("name").expect("name"), s("orders"));
     assert_eq!(w.cloud.objects().len(), 4);
 
     let again = refresh(&w.registry, &w.records()).await.expect("refresh reads");

@@ -116,22 +116,45 @@ fn lookups_are_read_while_planning_shown_used_and_never_recorded_or_deleted() {
                 .unwrap_or_else(|| panic!("{name} read: {:?}", preview.plan.reads))
         };
         assert_eq!(preview.plan.reads.len(), 6);
-        assert_eq!(read("by-id")["id"], Value::String(subnet_id.clone()));
-        assert_eq!(read("default-vpc")["id"], Value::String(default_vpc.clone()));
-        let subnet = read("first-subnet");
-        assert_eq!(subnet["vpc_id"], Value::String(default_vpc.clone()));
-        assert_eq!(subnet["availability_zone"], Value::String("us-east-1a".into()));
-        assert_eq!(read("default-sg")["name"], Value::String("default".into()));
+        assert_eq!(*read("by-id").get("id").expect("id"), Value::String(subnet_id.clone()));
         assert_eq!(
-            read("zones")["names"].as_list().map(|l| l[0].clone()),
+            *read("default-vpc").get("id").expect("id"),
+            Value::String(default_vpc.clone())
+        );
+        let subnet = read("first-subnet");
+        assert_eq!(
+            *subnet.get("vpc_id").expect("vpc_id"),
+            Value::String(default_vpc.clone())
+        );
+        assert_eq!(
+            *subnet.get("availability_zone").expect("availability_zone"),
+            Value::String("us-east-1a".into())
+        );
+        assert_eq!(
+            *read("default-sg").get("name").expect("name"),
+            Value::String("default".into())
+        );
+        assert_eq!(
+            read("zones")
+                .get("names")
+                .expect("names")
+                .as_list()
+                .map(|l| l[0].clone()),
             Some(Value::String("us-east-1a".into()))
         );
         let ami = read("ami");
-        assert!(ami["value"].as_str().is_some_and(|v| v.starts_with("ami-")), "{ami:?}");
+        assert!(
+            ami.get("value")
+                .expect("value")
+                .as_str()
+                .is_some_and(|v| v.starts_with("ami-")),
+            "{ami:?}"
+        );
         // The resource's input is the value the lookup found, known at plan time.
         let create = &preview.plan.steps[0];
         let vpc_input = create
             .changes
+            .list()
             .iter()
             .find(|c| c.key == "vpc_id")
             .and_then(|c| c.new.clone());

@@ -47,10 +47,10 @@ fn program(stack: &str) -> Program {
                 "subnet",
                 vec![(
                     "network_id",
-                    Value::Ref(Reference {
+                    Value::Ref(Box::new(Reference {
                         urn: net,
                         output: "id".into(),
-                    }),
+                    })),
                 )],
             ),
         ],

@@ -84,7 +84,7 @@ pub(crate) async fn sync_ec2(
 pub(crate) fn default_tags(inputs: &mut Properties) {
     inputs
         .entry("tags".to_string())
-        .or_insert_with(|| Value::Map(BTreeMap::new()));
+        .or_insert_with(|| Value::Map(Default::default()));
 }
 
 /// Live tags as a map, stackup's own included.

@@ -27,7 +27,8 @@ fn main() {
     // The planner measures each size in a child process of its own (see planner.rs).
     if args.first().map(String::as_str) == Some(planner::CHILD_FLAG) {
         let n = args.get(1).map(String::as_str).unwrap_or_default();
-        if let Err(e) = planner::child(n) {
+        let kind = args.get(2).map(String::as_str).unwrap_or_default();
+        if let Err(e) = planner::child(n, kind) {
             fail(&e);
         }
         return;

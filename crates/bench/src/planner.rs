@@ -1,17 +1,19 @@
 //! Planner time and peak memory for synthetic programs of 1000 to 100000 resources, with
 //! no AWS at all: the offline registry's `check` and `diff` are pure.
 //!
-//! Each size runs in a child process (this binary re-executed with [`CHILD_FLAG`]), so
-//! its peak RSS is that size's alone rather than the high-water mark of everything the
-//! bench did before it.
+//! Each size and kind of plan runs in a child process of its own (this binary
+//! re-executed with [`CHILD_FLAG`]), as each `stackup` command plans once: its peak RSS
+//! is that one plan's (with the program and records it plans from), not the high-water
+//! mark of everything the bench did before it, nor what the allocator kept of an
+//! earlier plan's freed memory.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use stackup_graph::DependencyGraph;
-use stackup_model::{Program, Properties, ResourceRecord, Urn, Value};
+use stackup_model::{Program, Properties, ResourceRecord, SharedProperties, Urn, Value};
 use stackup_planner::destroy::{plan_destroy, DestroyRequest};
 use stackup_planner::{plan, Plan, PlanRequest};
 use stackup_provider::{CheckRequest, Registry};
@@ -29,13 +31,17 @@ const SIZES: [usize; 3] = [1000, 10_000, 100_000];
 /// would cost the bench half a minute for no steadier figure.
 const REPEATS: usize = 3;
 
-/// One size's figures, as the child prints them.
+/// The three kinds of plan measured, each in its own child.
+const KINDS: [&str; 3] = ["empty", "recorded", "destroy"];
+
+/// One size's figures, from its three children.
 struct SizeFigures {
     resources: usize,
     empty: f64,
     recorded: f64,
     destroy: f64,
     operations: usize,
+    /// The largest of the three children's peaks.
     peak_rss_mb: f64,
 }
 
@@ -110,86 +116,107 @@ impl SizeFigures {
     }
 }
 
-/// Re-executes this binary to plan `n` resources and reads back its one JSON line.
+/// Plans `n` resources each way, each in a child process; gathers their figures.
 fn in_child(n: usize) -> Result<SizeFigures, String> {
+    let mut seconds = [0.0; 3];
+    let (mut resources, mut operations, mut peak) = (0, 0, 0.0_f64);
+    for (kind, slot) in KINDS.iter().zip(seconds.iter_mut()) {
+        let v = one_child(n, kind)?;
+        let field = |k: &str| {
+            v[k].as_f64()
+                .ok_or_else(|| format!("the {kind} planning child for {n} resources gave no {k}"))
+        };
+        *slot = field("seconds")?;
+        resources = field("resources")? as usize;
+        operations = operations.max(field("operations")? as usize);
+        peak = peak.max(field("peak_rss_mb")?);
+    }
+    Ok(SizeFigures {
+        resources,
+        empty: seconds[0],
+        recorded: seconds[1],
+        destroy: seconds[2],
+        operations,
+        peak_rss_mb: peak,
+    })
+}
+
+/// Re-executes this binary to plan `n` resources one way; reads back its JSON line.
+fn one_child(n: usize, kind: &str) -> Result<serde_json::Value, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the bench's own executable: {e}"))?;
     let output = Command::new(exe)
         .arg(CHILD_FLAG)
         .arg(n.to_string())
+        .arg(kind)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| format!("cannot start the planning child for {n} resources: {e}"))?;
+        .map_err(|e| format!("cannot start the {kind} planning child for {n} resources: {e}"))?;
     if !output.status.success() {
-        return Err(format!("planning {n} resources failed ({})", output.status));
+        return Err(format!("planning {n} resources ({kind}) failed ({})", output.status));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().last().unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(line)
-        .map_err(|e| format!("the planning child for {n} resources printed {line:?}: {e}"))?;
-    let field = |k: &str| {
-        v[k].as_f64()
-            .ok_or_else(|| format!("the planning child for {n} resources gave no {k}"))
-    };
-    Ok(SizeFigures {
-        resources: field("resources")? as usize,
-        empty: field("empty")?,
-        recorded: field("recorded")?,
-        destroy: field("destroy")?,
-        operations: field("operations")? as usize,
-        peak_rss_mb: field("peak_rss_mb")?,
-    })
+    serde_json::from_str(line).map_err(|e| format!("the {kind} planning child for {n} resources printed {line:?}: {e}"))
 }
 
-/// The child's work: plans `n` resources three ways and prints one JSON line.
+/// The child's work: plans `n` resources one way (`kind`) and prints one JSON line.
 ///
-/// - empty state: every step a create (the first `up`);
-/// - recorded state: every step `same` (an `up` with nothing to do, the common case);
-/// - destroy: every record deleted, dependents first (`stackup destroy`).
+/// - `empty`: against an empty state, every step a create (the first `up`);
+/// - `recorded`: against the records a finished `up` leaves, every step `same` (an `up`
+///   with nothing to do, the common case);
+/// - `destroy`: every record deleted, dependents first (`stackup destroy`, which plans
+///   from the records alone: the program is dropped before planning).
 ///
 /// Each timing covers what turns inputs into the executor's work: building the
 /// dependency graph, planning, and deriving the operation graph (`Plan::operations`).
-pub fn child(n: &str) -> Result<(), String> {
+pub fn child(n: &str, kind: &str) -> Result<(), String> {
     let n: usize = n.parse().map_err(|e| format!("{CHILD_FLAG} {n}: {e}"))?;
     let stack = "bench";
     let program = synthetic_program(stack, n);
+    let resources = program.goals.len();
     let registry = stackup_aws::offline_registry();
-
     let repeats = if n >= 100_000 { 1 } else { REPEATS };
-    let (empty, created) = timed(repeats, || plan_up(&registry, stack, &program, &[]))?;
-    let counts = created.counts();
-    if counts.create != program.goals.len() {
-        return Err(format!(
-            "planning {n} resources against an empty state gave {counts:?}, not all creates"
-        ));
-    }
-    let operations = created.operations().len();
-    drop(created);
 
-    let records = recorded_state(&registry, &program)?;
-    let (recorded, unchanged) = timed(repeats, || plan_up(&registry, stack, &program, &records))?;
-    let counts = unchanged.counts();
-    if counts.same != program.goals.len() {
-        // A bench whose "recorded" state is not what `up` would record measures the
-        // wrong thing; better to stop than print a misleading figure.
-        return Err(format!(
-            "planning {n} resources against their recorded state gave {counts:?}, not all same"
-        ));
-    }
-    drop(unchanged);
-
-    let (destroy, deleted) = timed(repeats, || plan_teardown(stack, &records))?;
-    let counts = deleted.counts();
-    if counts.delete != records.len() {
-        return Err(format!("destroying {n} resources planned {counts:?}, not all deletes"));
-    }
-    drop(deleted);
-
+    let (seconds, operations) = match kind {
+        "empty" => {
+            let (seconds, created) = timed(repeats, || plan_up(&registry, stack, &program, &[]))?;
+            let counts = created.counts();
+            if counts.create != resources {
+                return Err(format!(
+                    "planning {n} resources against an empty state gave {counts:?}, not all creates"
+                ));
+            }
+            (seconds, created.operations().len())
+        }
+        "recorded" => {
+            let records = recorded_state(&registry, &program)?;
+            let (seconds, unchanged) = timed(repeats, || plan_up(&registry, stack, &program, &records))?;
+            let counts = unchanged.counts();
+            if counts.same != resources {
+                // A bench whose "recorded" state is not what `up` would record measures
+                // the wrong thing; better to stop than print a misleading figure.
+                return Err(format!(
+                    "planning {n} resources against their recorded state gave {counts:?}, not all same"
+                ));
+            }
+            (seconds, unchanged.operations().len())
+        }
+        "destroy" => {
+            let records = recorded_state(&registry, &program)?;
+            drop(program);
+            let (seconds, deleted) = timed(repeats, || plan_teardown(stack, &records))?;
+            let counts = deleted.counts();
+            if counts.delete != records.len() {
+                return Err(format!("destroying {n} resources planned {counts:?}, not all deletes"));
+            }
+            (seconds, deleted.operations().len())
+        }
+        other => return Err(format!("{CHILD_FLAG}: no plan kind {other:?} (one of {KINDS:?})")),
+    };
     let figures = json!({
-        "resources": program.goals.len(),
-        "empty": empty,
-        "recorded": recorded,
-        "destroy": destroy,
+        "resources": resources,
+        "seconds": seconds,
         "operations": operations,
         "peak_rss_mb": peak_rss_mb()?,
     });
@@ -260,7 +287,7 @@ fn recorded_state(registry: &Registry, program: &Program) -> Result<Vec<Resource
             referenced.entry(r.urn.clone()).or_default().insert(r.output.clone());
         }
     }
-    let mut outputs: HashMap<Urn, Properties> = HashMap::new();
+    let mut outputs: HashMap<Urn, SharedProperties> = HashMap::new();
     let mut records = Vec::with_capacity(program.goals.len());
     for (i, urn) in graph.topological().into_iter().enumerate() {
         let goal = goals
@@ -291,17 +318,18 @@ fn recorded_state(registry: &Registry, program: &Program) -> Result<Vec<Resource
             return Err(format!("{urn}: input '{}': {}", f.property, f.reason));
         }
         let id = format!("fake-{i}");
-        let mut own: Properties = BTreeMap::new();
+        let mut own = Properties::new();
         for key in referenced.get(&urn).into_iter().flatten() {
             own.insert(key.clone(), Value::String(format!("{id}-{key}")));
         }
         own.insert("id".into(), Value::String(id.clone()));
+        let own = SharedProperties::new(own);
         outputs.insert(urn.clone(), own.clone());
         records.push(ResourceRecord {
             urn: urn.clone(),
             ty: goal.ty.clone(),
             id,
-            inputs: checked.inputs,
+            inputs: checked.inputs.into(),
             outputs: own,
             dependencies: goal.dependencies(),
             tainted: None,

@@ -78,6 +78,7 @@ fn brief_changes(step: &stackup_planner::Step) -> String {
     }
     let keys: Vec<String> = step
         .changes
+        .list()
         .iter()
         .map(|c| {
             if c.forces_replacement {
@@ -197,7 +198,7 @@ fn plan_detail(plan: &Plan, drift: &[ResourceDrift]) {
         for note in &step.notes {
             println!("      note: {note}");
         }
-        for change in &step.changes {
+        for change in step.changes.list().iter() {
             print_change(change, step.action);
         }
     }
@@ -290,7 +291,8 @@ fn print_drift(drift: &[ResourceDrift], plan: Option<&Plan>) {
             ResourceDrift::Changed { urn, attributes } => {
                 println!("  {} {urn}", paint("!", "33"));
                 for a in attributes {
-                    let planned = step.and_then(|s| s.changes.iter().find(|c| c.key == a.key));
+                    let listed = step.map(|s| s.changes.list());
+                    let planned = listed.as_deref().and_then(|l| l.iter().find(|c| c.key == a.key));
                     let shown = crate::detail::change(&a.key, a.recorded.as_ref(), a.live.as_ref());
                     if shown.len() > 1 {
                         // A long value (a policy, a rule list): what changed, line by line.

@@ -146,7 +146,7 @@ pub fn plan_json(plan: &Plan, drift: &[ResourceDrift]) -> serde_json::Value {
                 "retired": s.retired,
                 "adopted": s.adopted,
                 "notes": s.notes,
-                "changes": s.changes.iter().map(|c| json!({
+                "changes": s.changes.list().iter().map(|c| json!({
                     "key": c.key,
                     "old": c.old.as_ref().map(Value::to_json),
                     "new": c.new.as_ref().map(Value::to_json),
@@ -168,10 +168,15 @@ pub fn plan_json(plan: &Plan, drift: &[ResourceDrift]) -> serde_json::Value {
             if let (ResourceDrift::Changed { attributes, .. }, Some(list)) = (d, entry["attributes"].as_array_mut()) {
                 for (a, item) in attributes.iter().zip(list.iter_mut()) {
                     let desired = step
-                        .and_then(|s| s.changes.iter().find(|c| c.key == a.key))
-                        .and_then(|c| c.new.as_ref())
-                        .or(a.live.as_ref());
-                    item["desired"] = desired.map(Value::to_json).unwrap_or(serde_json::Value::Null);
+                        .and_then(|s| {
+                            s.changes
+                                .list()
+                                .iter()
+                                .find(|c| c.key == a.key)
+                                .and_then(|c| c.new.clone())
+                        })
+                        .or_else(|| a.live.clone());
+                    item["desired"] = desired.as_ref().map(Value::to_json).unwrap_or(serde_json::Value::Null);
                 }
             }
             entry
@@ -209,12 +214,12 @@ mod tests {
             urn: urn("main"),
             ty: TypeToken::from_static("aws:ec2:Vpc"),
             action: Action::Update,
-            changes: vec![stackup_planner::PropertyChange {
+            changes: stackup_planner::Changes::Listed(vec![stackup_planner::PropertyChange {
                 key: "cidr".into(),
                 old: Some(Value::String("10.1.0.0/16".into())),
                 new: Some(Value::String("10.0.0.0/16".into())),
                 forces_replacement: false,
-            }],
+            }]),
             inputs: None,
             dependencies: Vec::new(),
             old: None,

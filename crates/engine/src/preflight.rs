@@ -85,8 +85,8 @@ pub async fn check_deletes(
             let req = DeleteRequest {
                 urn: s.urn.clone(),
                 id: old.id.clone(),
-                inputs: old.inputs.clone(),
-                outputs: old.outputs.clone(),
+                inputs: old.inputs.clone().into(),
+                outputs: old.outputs.clone().into(),
                 replacing: s.action != Action::Delete,
             };
             Some((s.urn.clone(), req, provider))

@@ -308,8 +308,8 @@ pub async fn import(stack: &Stack, ty_text: &str, name: &str, id: &str, actor: &
         urn: urn.clone(),
         ty: ty.clone(),
         id: live.id,
-        inputs: live.inputs,
-        outputs: live.outputs,
+        inputs: live.inputs.into(),
+        outputs: live.outputs.into(),
         dependencies: Vec::new(),
         tainted: None,
     };

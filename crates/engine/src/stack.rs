@@ -294,6 +294,7 @@ impl Stack {
             for step in creates(&plan) {
                 let inputs: Properties = step
                     .changes
+                    .list()
                     .iter()
                     .filter_map(|c| Some((c.key.clone(), c.new.clone()?)))
                     .collect();
@@ -473,8 +474,8 @@ fn adopt(step: &stackup_planner::Step, live: &LiveResource) -> ResourceRecord {
         urn: step.urn.clone(),
         ty: step.ty.clone(),
         id: live.id.clone(),
-        inputs: live.inputs.clone(),
-        outputs: live.outputs.clone(),
+        inputs: live.inputs.clone().into(),
+        outputs: live.outputs.clone().into(),
         dependencies: step.dependencies.clone(),
         tainted: None,
     }

@@ -40,8 +40,8 @@ pub async fn list_tagged(
                 urn: found.urn,
                 ty: ty.clone(),
                 id: found.id,
-                inputs: found.inputs,
-                outputs: found.outputs,
+                inputs: found.inputs.into(),
+                outputs: found.outputs.into(),
                 dependencies: Vec::new(),
                 tainted: None,
             });

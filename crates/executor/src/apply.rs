@@ -136,7 +136,7 @@ pub async fn apply(plan: &Plan, ctx: ApplyContext) -> ApplyReport {
     let mut outputs = HashMap::new();
     for step in &plan.steps {
         if let (Some(old), false) = (&step.old, step.retired) {
-            outputs.insert(step.urn.clone(), old.outputs.clone());
+            outputs.insert(step.urn.clone(), old.outputs.clone().into());
         }
     }
     let after: Vec<Vec<usize>> = ops.iter().map(|o| o.after.clone()).collect();
@@ -403,8 +403,8 @@ async fn create(shared: &Shared, step: &Step, retire: Option<&ResourceRecord>) -
         urn: step.urn.clone(),
         ty: step.ty.clone(),
         id: created.id,
-        inputs,
-        outputs: created.outputs.clone(),
+        inputs: inputs.into(),
+        outputs: created.outputs.clone().into(),
         dependencies: step.dependencies.clone(),
         tainted: None,
     };
@@ -440,8 +440,8 @@ fn record_tainted(
         urn: step.urn.clone(),
         ty: step.ty.clone(),
         id: id.clone(),
-        inputs,
-        outputs: Properties::new(),
+        inputs: inputs.into(),
+        outputs: Properties::new().into(),
         dependencies: step.dependencies.clone(),
         tainted: Some(error.message.clone()),
     };
@@ -514,11 +514,11 @@ async fn finish_adoption(
         ty: step.ty.clone(),
         id: adopted.id.clone(),
         inputs: if diff.changed.is_empty() {
-            inputs.clone()
+            inputs.clone().into()
         } else {
-            adopted.inputs.clone()
+            adopted.inputs.clone().into()
         },
-        outputs: adopted.outputs.clone(),
+        outputs: adopted.outputs.clone().into(),
         dependencies: step.dependencies.clone(),
         tainted: None,
     };
@@ -538,7 +538,7 @@ async fn finish_adoption(
                 urn: step.urn.clone(),
                 stack: shared.ctx.stack.clone(),
                 id: adopted.id.clone(),
-                old_inputs: record.inputs.clone(),
+                old_inputs: record.inputs.clone().into(),
                 new_inputs: inputs.clone(),
                 old_outputs: outputs.clone(),
                 changed: changed.clone(),
@@ -556,8 +556,8 @@ async fn finish_adoption(
         outputs = updated.outputs;
         shared.ctx.store.put(&ResourceRecord {
             id: updated.new_id.unwrap_or_else(|| record.id.clone()),
-            inputs,
-            outputs: outputs.clone(),
+            inputs: inputs.into(),
+            outputs: outputs.clone().into(),
             ..record
         })?;
         shared.ctx.store.journal_end(&token)?;
@@ -583,10 +583,10 @@ async fn update(shared: &Shared, step: &Step) -> Result<(), StepError> {
             urn: step.urn.clone(),
             stack: shared.ctx.stack.clone(),
             id: old.id.clone(),
-            old_inputs: old.inputs.clone(),
+            old_inputs: old.inputs.clone().into(),
             new_inputs: inputs.clone(),
-            old_outputs: old.outputs.clone(),
-            changed: step.changes.iter().map(|c| c.key.clone()).collect(),
+            old_outputs: old.outputs.clone().into(),
+            changed: step.changes.keys(),
         })
         .await;
     let updated = match updated {
@@ -599,8 +599,8 @@ async fn update(shared: &Shared, step: &Step) -> Result<(), StepError> {
     let record = ResourceRecord {
         // A few updates give the object a new physical id (ReplaceRouteTableAssociation).
         id: updated.new_id.clone().unwrap_or_else(|| old.id.clone()),
-        inputs,
-        outputs: updated.outputs.clone(),
+        inputs: inputs.into(),
+        outputs: updated.outputs.clone().into(),
         dependencies: step.dependencies.clone(),
         ..old.clone()
     };
@@ -626,8 +626,8 @@ async fn delete(shared: &Shared, step: &Step, kind: OpKind) -> Result<(), StepEr
         .delete(DeleteRequest {
             urn: step.urn.clone(),
             id: old.id.clone(),
-            inputs: old.inputs.clone(),
-            outputs: old.outputs.clone(),
+            inputs: old.inputs.clone().into(),
+            outputs: old.outputs.clone().into(),
             // A retired object's successor exists: it, too, is the old half of a replacement.
             replacing: kind == OpKind::DeleteReplaced || step.retired,
         })

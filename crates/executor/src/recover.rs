@@ -120,8 +120,8 @@ pub async fn recover(
                     id: object.id.clone(),
                     // What the create asked for, as a finished create would record; the
                     // refresh that follows reports any difference as drift.
-                    inputs: entry.inputs.clone().unwrap_or_else(|| object.inputs.clone()),
-                    outputs: object.outputs.clone(),
+                    inputs: entry.inputs.clone().unwrap_or_else(|| object.inputs.clone()).into(),
+                    outputs: object.outputs.clone().into(),
                     dependencies: dependencies.get(&entry.urn).cloned().unwrap_or_default(),
                     tainted: None,
                 };

@@ -147,7 +147,7 @@ fn compare(records: &[ResourceRecord], live: &BTreeMap<Urn, stackup_provider::Li
         out.records.push(ResourceRecord {
             id: found.id.clone(),
             inputs,
-            outputs: found.outputs.clone(),
+            outputs: found.outputs.clone().into(),
             ..r.clone()
         });
     }
@@ -278,8 +278,8 @@ fn targets_by_type(records: &[ResourceRecord]) -> BTreeMap<TypeToken, Vec<ReadTa
         by_type.entry(r.ty.clone()).or_default().push(ReadTarget {
             urn: r.urn.clone(),
             id: r.id.clone(),
-            inputs: r.inputs.clone(),
-            outputs: r.outputs.clone(),
+            inputs: r.inputs.clone().into(),
+            outputs: r.outputs.clone().into(),
         });
     }
     by_type

@@ -8,7 +8,11 @@
 //! Architecture invariant: the graph knows URNs and edges, nothing about providers,
 //! state or AWS.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+// foldhash: the hash maps of planning are keyed by URNs (whose hash is kept) and
+// indices; SipHash's DoS resistance buys nothing for a program's own names.
+use foldhash::{HashMap, HashSet, HashSetExt};
 use std::fmt;
 
 use petgraph::algo::{tarjan_scc, toposort};
@@ -231,10 +235,10 @@ mod tests {
     }
 
     fn reference(name: &str, output: &str) -> Value {
-        Value::Ref(Reference {
+        Value::Ref(Box::new(Reference {
             urn: urn(name),
             output: output.to_string(),
-        })
+        }))
     }
 
     #[test]

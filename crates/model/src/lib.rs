@@ -7,6 +7,7 @@
 
 mod program;
 mod record;
+mod shared;
 pub mod stackfile;
 mod urn;
 mod value;
@@ -16,6 +17,7 @@ pub use program::{
     StackBuilder, DEFAULT_PROGRAM,
 };
 pub use record::{ResourceGoal, ResourceRecord};
+pub use shared::SharedProperties;
 pub use stackfile::{ConfigError, ConfigErrors};
 pub use urn::{ModelError, TypeToken, Urn};
 pub use value::{Properties, Reference, Value};

@@ -46,7 +46,7 @@ impl<T: Into<Value>> From<Input<T>> for Value {
     fn from(i: Input<T>) -> Value {
         match i {
             Input::Literal(v) => v.into(),
-            Input::Output(r) => Value::Ref(r),
+            Input::Output(r) => Value::Ref(Box::new(r)),
         }
     }
 }
@@ -189,7 +189,7 @@ impl StackBuilder {
         self.goals.push(ResourceGoal {
             urn: urn.clone(),
             ty,
-            inputs,
+            inputs: inputs.into(),
             depends_on: after.iter().map(|u| (*u).clone()).collect(),
         });
         Handle {
@@ -255,7 +255,7 @@ impl Program {
         self.goals
             .iter()
             .map(|g| ResourceGoal {
-                inputs: self.substitute(&g.inputs, found),
+                inputs: self.substitute(&g.inputs, found).into(),
                 depends_on: g.depends_on.iter().filter(|u| !self.is_lookup(u)).cloned().collect(),
                 ..g.clone()
             })
@@ -269,7 +269,7 @@ impl Program {
             .map(|(k, v)| {
                 let v = v.resolve(&mut |r: &Reference| {
                     if !self.is_lookup(&r.urn) {
-                        return Value::Ref(r.clone());
+                        return Value::Ref(Box::new(r.clone()));
                     }
                     match found.get(&r.urn) {
                         Some(outputs) => lookup_output(outputs, &r.output),

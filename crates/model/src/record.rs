@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::{Properties, Reference, TypeToken, Urn};
+use crate::{Reference, SharedProperties, TypeToken, Urn};
 
 /// What a program declares: one resource it wants to exist.
 #[derive(Clone, Debug, PartialEq)]
@@ -8,7 +8,7 @@ pub struct ResourceGoal {
     pub urn: Urn,
     pub ty: TypeToken,
     /// Desired inputs; may contain references to other resources' outputs.
-    pub inputs: Properties,
+    pub inputs: SharedProperties,
     /// Ordering that no reference expresses.
     pub depends_on: Vec<Urn>,
 }
@@ -29,7 +29,11 @@ impl ResourceGoal {
     }
 
     pub fn references(&self) -> Vec<&Reference> {
-        self.inputs.values().flat_map(|v| v.references()).collect()
+        let mut out = Vec::new();
+        for value in self.inputs.values() {
+            value.collect_references(&mut out);
+        }
+        out
     }
 }
 
@@ -42,8 +46,8 @@ pub struct ResourceRecord {
     /// The AWS id or ARN.
     pub id: String,
     /// The inputs as last applied, references resolved.
-    pub inputs: Properties,
-    pub outputs: Properties,
+    pub inputs: SharedProperties,
+    pub outputs: SharedProperties,
     /// The URNs this resource depended on when it was last applied; deletes run in the
     /// reverse of this order even after the program stops declaring the resource.
     pub dependencies: Vec<Urn>,

@@ -5,7 +5,11 @@
 //!
 //! Pure, like the rest of the planner: it decides from records alone.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+// foldhash: the hash maps of planning are keyed by URNs (whose hash is kept) and
+// indices; SipHash's DoS resistance buys nothing for a program's own names.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use stackup_model::{ResourceRecord, Urn};
 

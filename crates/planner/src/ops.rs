@@ -1,6 +1,8 @@
 //! The operation graph of a plan: what the executor runs, and in which order.
 
-use std::collections::{HashMap, HashSet};
+// foldhash: the hash maps of planning are keyed by URNs (whose hash is kept) and
+// indices; SipHash's DoS resistance buys nothing for a program's own names.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use stackup_model::Urn;
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use stackup_model::{ResourceRecord, TypeToken, Urn, Value};
 
-use crate::{Action, Plan, Step};
+use crate::{Action, Changes, Plan, Step};
 
 /// One object a sweep deletes, and in which wave (1 first).
 #[derive(Debug, Clone, PartialEq)]
@@ -83,7 +83,7 @@ pub fn plan_sweep(req: SweepRequest<'_>) -> (Plan, Vec<SweepItem>) {
             urn: record.urn.clone(),
             ty: record.ty.clone(),
             action: Action::Delete,
-            changes: Vec::new(),
+            changes: Changes::Listed(Vec::new()),
             inputs: None,
             dependencies: Vec::new(),
             old: Some(record),
@@ -113,8 +113,8 @@ mod tests {
             urn: Urn::new("old", &ty, name),
             ty,
             id: id.to_string(),
-            inputs: Properties::new(),
-            outputs: Properties::new(),
+            inputs: Properties::new().into(),
+            outputs: Properties::new().into(),
             dependencies: Vec::new(),
             tainted: None,
         }

@@ -410,10 +410,37 @@ pub trait Provider: Send + Sync {
 /// apply counts as different.
 pub fn diff_by_schema(schema: &Schema, old: &Properties, new: &Properties) -> DiffResponse {
     let mut changed = Vec::new();
-    let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
-    for key in keys {
-        let o = old.get(key).unwrap_or(&Value::Null);
-        let n = new.get(key).unwrap_or(&Value::Null);
+    // Both maps are sorted by key: walk them side by side (every key of either, once,
+    // in order) instead of collecting the union into a set first.
+    let (mut olds, mut news) = (old.iter().peekable(), new.iter().peekable());
+    let null = Value::Null;
+    loop {
+        let (key, o, n) = match (olds.peek(), news.peek()) {
+            (None, None) => break,
+            (Some(&(k, o)), None) => {
+                olds.next();
+                (k, o, &null)
+            }
+            (None, Some(&(k, n))) => {
+                news.next();
+                (k, &null, n)
+            }
+            (Some(&(ko, o)), Some(&(kn, n))) => match ko.cmp(kn) {
+                std::cmp::Ordering::Less => {
+                    olds.next();
+                    (ko, o, &null)
+                }
+                std::cmp::Ordering::Greater => {
+                    news.next();
+                    (kn, &null, n)
+                }
+                std::cmp::Ordering::Equal => {
+                    olds.next();
+                    news.next();
+                    (ko, o, n)
+                }
+            },
+        };
         if n.contains_unknown() || o != n {
             changed.push(key.clone());
         }
@@ -429,5 +456,45 @@ pub fn diff_by_schema(schema: &Schema, old: &Properties, new: &Properties) -> Di
         delete_before_replace: schema.delete_before_replace,
         refuse: None,
         notes: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, Value)]) -> Properties {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    #[test]
+    fn a_schema_diff_names_every_key_that_differs_once_in_order() {
+        let schema = Schema::new("aws:ec2:Vpc", &["cidr", "gone"]);
+        let old = props(&[
+            ("cidr", "10.0.0.0/16".into()),
+            ("gone", "x".into()),
+            ("same", 1i64.into()),
+            ("tags", "a".into()),
+        ]);
+        let new = props(&[
+            ("added", true.into()),
+            ("cidr", "10.1.0.0/16".into()),
+            ("same", 1i64.into()),
+            ("tags", "b".into()),
+            ("zone", Value::Unknown),
+        ]);
+        let diff = diff_by_schema(&schema, &old, &new);
+        assert_eq!(diff.changed, ["added", "cidr", "gone", "tags", "zone"]);
+        assert_eq!(diff.replace, ["cidr", "gone"]);
+        assert!(!diff.delete_before_replace);
+    }
+
+    #[test]
+    fn a_key_set_to_null_is_no_change_from_a_key_absent() {
+        let schema = Schema::new("aws:ec2:Vpc", &[]);
+        let old = props(&[("a", Value::Null)]);
+        let new = props(&[("b", Value::Null)]);
+        assert!(diff_by_schema(&schema, &old, &new).changed.is_empty());
+        assert!(diff_by_schema(&schema, &old, &old).changed.is_empty());
     }
 }

@@ -13,7 +13,7 @@ const SUBNETS_PER_VPC: usize = 4096;
 /// group), and the VPCs to hold them.
 pub fn synthetic_program(stack: &str, n: usize) -> Program {
     let per_kind = (n / 3).max(1);
-    let mut s = StackBuilder::new(stack, BTreeMap::new());
+    let mut s = StackBuilder::new(stack, Default::default());
     let vpcs: Vec<_> = (0..per_kind.div_ceil(SUBNETS_PER_VPC))
         .map(|v| {
             s.declare(

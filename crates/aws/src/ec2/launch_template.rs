@@ -408,14 +408,14 @@ fn live_inputs(
             let vars = recorded
                 .get("user_data_vars")
                 .cloned()
-                .unwrap_or_else(|| Value::Map(BTreeMap::new()));
+                .unwrap_or_else(|| Value::Map(Default::default()));
             let user_data = match rendered_user_data(recorded) {
                 Ok(r) if r == live_user_data => recorded.get("user_data").cloned().unwrap_or(Value::Null),
                 _ => Value::String(live_user_data),
             };
             (user_data, vars)
         }
-        None => (Value::String(live_user_data), Value::Map(BTreeMap::new())),
+        None => (Value::String(live_user_data), Value::Map(Default::default())),
     };
     let mut groups: Vec<String> = data.map(|d| d.security_group_ids().to_vec()).unwrap_or_default();
     groups.sort();
@@ -614,7 +614,7 @@ impl Provider for LaunchTemplate {
             .or_insert_with(|| Value::String(String::new()));
         inputs
             .entry("user_data_vars".into())
-            .or_insert_with(|| Value::Map(BTreeMap::new()));
+            .or_insert_with(|| Value::Map(Default::default()));
         if inputs.get("user_data").is_none_or(|v| v.as_str().is_none()) {
             fail(&mut failures, "user_data", "must be a string".into());
         }
@@ -656,7 +656,7 @@ impl Provider for LaunchTemplate {
         check_key_name(&mut inputs, &mut failures);
         let instance_tags = inputs
             .entry("instance_tags".into())
-            .or_insert_with(|| Value::Map(BTreeMap::new()));
+            .or_insert_with(|| Value::Map(Default::default()));
         if let Some(k) = instance_tags
             .as_map()
             .and_then(|m| m.keys().find(|k| k.to_ascii_lowercase().starts_with("aws:")))

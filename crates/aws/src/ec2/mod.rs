@@ -213,7 +213,7 @@ pub(crate) const DELETE_DEPENDENCY_DEADLINE: Duration = Duration::from_secs(20 *
 pub(crate) fn default_tags(inputs: &mut Properties) {
     inputs
         .entry("tags".to_string())
-        .or_insert_with(|| Value::Map(BTreeMap::new()));
+        .or_insert_with(|| Value::Map(Default::default()));
 }
 
 /// Finishes a check: fills in the empty user tags (see `default_tags`).
