@@ -338,7 +338,7 @@ fn with_input(mut goals: Vec<ResourceGoal>, name: &str, key: &str, value: Value)
         .iter_mut()
         .find(|g| g.urn.name() == name)
         .unwrap_or_else(|| panic!("the program declares no {name}"));
-    g.inputs.insert(key.to_string(), value);
+    g.inputs.insert(key.into(), value);
     goals
 }
 

@@ -72,7 +72,7 @@ pub(crate) fn sort_ids(inputs: &mut stackup_model::Properties, key: &str) {
         let mut sorted = ids.clone();
         sorted.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
         sorted.dedup();
-        inputs.insert(key.to_string(), Value::List(sorted));
+        inputs.insert(key.into(), Value::List(sorted));
     }
 }
 

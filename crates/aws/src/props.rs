@@ -50,7 +50,7 @@ pub(crate) fn check_cidr(inputs: &mut Properties, key: &str, failures: &mut Vec<
     }
     match v.as_str().map(normalise_cidr) {
         Some(Ok(c)) => {
-            inputs.insert(key.to_string(), Value::String(c));
+            inputs.insert(key.into(), Value::String(c));
         }
         Some(Err(reason)) => failures.push(CheckFailure {
             property: key.to_string(),

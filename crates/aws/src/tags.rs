@@ -83,7 +83,7 @@ pub(crate) async fn sync_ec2(
 /// resource declared without tags compares equal to its live empty tag set.
 pub(crate) fn default_tags(inputs: &mut Properties) {
     inputs
-        .entry("tags".to_string())
+        .entry("tags".into())
         .or_insert_with(|| Value::Map(Default::default()));
 }
 

@@ -24,7 +24,8 @@ use std::time::Instant;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // The planner measures each size in a child process of its own (see planner.rs).
+    // The planner measures each size and kind of plan in a child process of its own
+    // (see planner.rs).
     if args.first().map(String::as_str) == Some(planner::CHILD_FLAG) {
         let n = args.get(1).map(String::as_str).unwrap_or_default();
         let kind = args.get(2).map(String::as_str).unwrap_or_default();

@@ -303,7 +303,7 @@ fn recorded_state(registry: &Registry, program: &Program) -> Result<Vec<Resource
                 let value = v.resolve(&mut |r| {
                     outputs
                         .get(&r.urn)
-                        .and_then(|o| o.get(&r.output))
+                        .and_then(|o| o.get(r.output.as_str()))
                         .cloned()
                         .unwrap_or(Value::Null)
                 });
@@ -320,7 +320,7 @@ fn recorded_state(registry: &Registry, program: &Program) -> Result<Vec<Resource
         let id = format!("fake-{i}");
         let mut own = Properties::new();
         for key in referenced.get(&urn).into_iter().flatten() {
-            own.insert(key.clone(), Value::String(format!("{id}-{key}")));
+            own.insert(key.clone().into(), Value::String(format!("{id}-{key}")));
         }
         own.insert("id".into(), Value::String(id.clone()));
         let own = SharedProperties::new(own);

@@ -237,9 +237,9 @@ fn print_change(c: &PropertyChange, action: Action) {
         }
         (_, Some(Value::Map(old)), Some(Value::Map(new))) if !c.forces_replacement => {
             // Maps (tags) are shown key by key, so a changed tag is one line.
-            let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+            let keys: std::collections::BTreeSet<&stackup_model::Key> = old.keys().chain(new.keys()).collect();
             for k in keys {
-                let (o, n) = (old.get(k), new.get(k));
+                let (o, n) = (old.get(k.as_str()), new.get(k.as_str()));
                 if o != n {
                     print(crate::detail::change(&format!("{}.{k}", c.key), o, n));
                 }

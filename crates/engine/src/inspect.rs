@@ -123,7 +123,7 @@ pub fn outputs(stack: &Stack) -> Result<Vec<(String, Value)>, EngineError> {
             let v = records
                 .iter()
                 .find(|rec| rec.urn == r.urn)
-                .and_then(|rec| rec.outputs.get(&r.output).cloned())
+                .and_then(|rec| rec.outputs.get(r.output.as_str()).cloned())
                 .unwrap_or(Value::Null);
             (name, v)
         })

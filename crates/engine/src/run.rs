@@ -128,7 +128,7 @@ pub async fn destroy(
 fn set_delete_input(plan: &mut Plan, ty: &TypeToken, key: &str, value: &Value) {
     for step in plan.steps.iter_mut().filter(|s| s.action != Action::Same) {
         if let Some(old) = step.old.as_mut().filter(|o| &o.ty == ty) {
-            old.inputs.insert(key.to_string(), value.clone());
+            old.inputs.insert(key.into(), value.clone());
         }
     }
 }

@@ -417,7 +417,7 @@ fn query(inputs: &Properties) -> String {
     let shown: serde_json::Map<String, serde_json::Value> = inputs
         .iter()
         .filter(|(_, v)| !matches!(v, Value::Null))
-        .map(|(k, v)| (k.clone(), v.to_json()))
+        .map(|(k, v)| (k.to_string(), v.to_json()))
         .collect();
     serde_json::Value::Object(shown).to_string()
 }
@@ -451,7 +451,7 @@ fn check_lookups(program: &Program, registry: &Registry) -> Result<(), EngineErr
                             r.urn
                         )
                     };
-                    invalid.0.push((l.urn.clone(), key.clone(), why));
+                    invalid.0.push((l.urn.clone(), key.to_string(), why));
                 }
             }
         }

@@ -299,13 +299,15 @@ fn resolve_references(shared: &Shared, step: &Step) -> Result<Properties, StepEr
         .ok_or_else(|| StepError::Engine(format!("{} has no desired inputs", step.urn)))?
         .iter()
         .map(|(k, v)| {
-            let resolved = v.resolve(&mut |r| match outputs.get(&r.urn).and_then(|o| o.get(&r.output)) {
-                Some(v) => v.clone(),
-                None => {
-                    missing = Some(r.to_string());
-                    Value::Null
-                }
-            });
+            let resolved = v.resolve(
+                &mut |r| match outputs.get(&r.urn).and_then(|o| o.get(r.output.as_str())) {
+                    Some(v) => v.clone(),
+                    None => {
+                        missing = Some(r.to_string());
+                        Value::Null
+                    }
+                },
+            );
             (k.clone(), resolved)
         })
         .collect();

@@ -130,7 +130,7 @@ fn compare(records: &[ResourceRecord], live: &BTreeMap<Urn, stackup_provider::Li
                 }
                 Some(recorded) => {
                     attributes.push(AttributeDrift {
-                        key: k.clone(),
+                        key: k.to_string(),
                         recorded: Some(recorded.clone()),
                         live: Some(v.clone()),
                     });

@@ -6,6 +6,7 @@
 //! fail except on malformed input.
 
 mod program;
+mod properties;
 mod record;
 mod shared;
 pub mod stackfile;
@@ -16,11 +17,12 @@ pub use program::{
     lookup_output, DeclareError, Handle, Input, LookupArgs, LookupGoal, Program, ProgramDef, ResourceArgs,
     StackBuilder, DEFAULT_PROGRAM,
 };
+pub use properties::{Key, Properties};
 pub use record::{ResourceGoal, ResourceRecord};
 pub use shared::SharedProperties;
 pub use stackfile::{ConfigError, ConfigErrors};
 pub use urn::{ModelError, TypeToken, Urn};
-pub use value::{Properties, Reference, Value};
+pub use value::{Reference, Value};
 
 /// The tag every taggable resource carries with the name of its stack.
 pub const STACK_TAG: &str = "stackup:stack";

@@ -226,7 +226,8 @@ impl StackBuilder {
         }
     }
 
-    pub fn finish(self) -> Program {
+    pub fn finish(mut self) -> Program {
+        self.goals.shrink_to_fit();
         Program {
             goals: self.goals,
             lookups: self.lookups,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{Properties, Value};
+use crate::{Key, Properties, Value};
 
 /// A property map that a goal, a record, a plan step and the planner's table of known
 /// outputs hold at once without copying it: cloning it is a reference count. Reading
@@ -21,7 +21,9 @@ use crate::{Properties, Value};
 pub struct SharedProperties(Arc<Properties>);
 
 impl SharedProperties {
-    pub fn new(properties: Properties) -> SharedProperties {
+    /// Shares `properties`, giving back any spare room first: a shared map is kept.
+    pub fn new(mut properties: Properties) -> SharedProperties {
+        properties.shrink_to_fit();
         SharedProperties(Arc::new(properties))
     }
 
@@ -61,20 +63,20 @@ impl From<SharedProperties> for Properties {
     }
 }
 
-impl FromIterator<(String, Value)> for SharedProperties {
-    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> SharedProperties {
+impl<K: Into<Key>> FromIterator<(K, Value)> for SharedProperties {
+    fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> SharedProperties {
         SharedProperties::new(iter.into_iter().collect())
     }
 }
 
-impl Extend<(String, Value)> for SharedProperties {
-    fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, iter: I) {
+impl<K: Into<Key>> Extend<(K, Value)> for SharedProperties {
+    fn extend<I: IntoIterator<Item = (K, Value)>>(&mut self, iter: I) {
         Arc::make_mut(&mut self.0).extend(iter);
     }
 }
 
 impl<'a> IntoIterator for &'a SharedProperties {
-    type Item = (&'a String, &'a Value);
+    type Item = (&'a Key, &'a Value);
     type IntoIter = <&'a Properties as IntoIterator>::IntoIter;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
@@ -82,7 +84,7 @@ impl<'a> IntoIterator for &'a SharedProperties {
 }
 
 impl IntoIterator for SharedProperties {
-    type Item = (String, Value);
+    type Item = (Key, Value);
     type IntoIter = <Properties as IntoIterator>::IntoIter;
     fn into_iter(self) -> Self::IntoIter {
         self.into_inner().into_iter()
@@ -124,7 +126,7 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, i64)]) -> Properties {
-        pairs.iter().map(|(k, v)| (k.to_string(), Value::Int(*v))).collect()
+        pairs.iter().map(|(k, v)| (*k, Value::Int(*v))).collect()
     }
 
     #[test]

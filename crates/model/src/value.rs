@@ -3,15 +3,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::Urn;
-
-/// A resource's properties, ordered by key so that output and state are deterministic.
-///
-/// A sorted vector (ICU4X's `litemap`), not a `BTreeMap`: a resource has a handful to a
-/// few dozen properties, where a sorted vector is as fast to search and a fraction of the
-/// size (a `BTreeMap` allocates a node for eleven entries however few it holds; for the
-/// records of 100,000 resources that was half the planner's memory).
-pub type Properties = litemap::LiteMap<String, Value>;
+use crate::{Properties, Urn};
 
 /// A reference from one resource's input to another resource's output: the edges of
 /// the dependency graph.
@@ -124,7 +116,7 @@ impl Value {
         self.as_map()
             .map(|m| {
                 m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.to_string(), s.to_string())))
                     .collect()
             })
             .unwrap_or_default()
@@ -144,7 +136,7 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
             Value::String(s) => J::String(s.clone()),
             Value::List(l) => J::Array(l.iter().map(Value::to_json).collect()),
-            Value::Map(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            Value::Map(m) => J::Object(m.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect()),
             Value::Ref(r) => serde_json::json!({"$ref": {"urn": r.urn.as_str(), "output": r.output}}),
             Value::Secret(_) => serde_json::json!({"$secret": true}),
             Value::Unknown => serde_json::json!({"$unknown": true}),

@@ -104,7 +104,7 @@ impl Plan {
             if step.action != Action::Update {
                 continue;
             }
-            for dep in step.old.iter().flat_map(|r| &r.dependencies) {
+            for dep in step.old.iter().flat_map(|r| r.dependencies.iter()) {
                 let users = updated_users.entry(dep).or_default();
                 // A dependency listed twice is one user.
                 if users.last() != Some(&i) {
@@ -128,7 +128,7 @@ impl Plan {
                     }
                 }
                 OpKind::Delete | OpKind::DeleteReplaced => {
-                    let recorded = step.old.as_ref().map(|r| r.dependencies.as_slice()).unwrap_or(&[]);
+                    let recorded = step.old.as_ref().map(|r| &r.dependencies[..]).unwrap_or(&[]);
                     for dep in recorded {
                         for &d in deletes.get(dep).into_iter().flatten() {
                             if d != o {
@@ -166,10 +166,9 @@ impl Plan {
                 _ => {}
             }
         }
-        let mut with_soft = edges.clone();
-        with_soft.extend(soft.iter().copied());
-        if is_acyclic(ops.len(), &with_soft) {
-            edges = with_soft;
+        // No soft edge (a plan without updates, such as a destroy): nothing to check.
+        if soft.is_empty() || is_acyclic(ops.len(), edges.iter().chain(&soft)) {
+            edges.extend(soft);
         } else {
             // Rare (a delete-before-create replacement beneath): keep each soft edge
             // that does not close a cycle.
@@ -192,19 +191,29 @@ impl Plan {
     }
 }
 
-/// Kahn's algorithm: true when `edges` over `n` nodes have no cycle.
-fn is_acyclic(n: usize, edges: &[(usize, usize)]) -> bool {
+/// Kahn's algorithm: true when `edges` over `n` nodes have no cycle. The successors sit
+/// in one flat array (node i's at `succ[starts[i]..starts[i + 1]]`), not a vector per node.
+fn is_acyclic<'e>(n: usize, edges: impl IntoIterator<Item = &'e (usize, usize)> + Clone) -> bool {
     let mut indegree = vec![0usize; n];
-    let mut out = vec![Vec::new(); n];
-    for &(a, b) in edges {
+    let mut starts = vec![0usize; n + 1];
+    for &(a, b) in edges.clone() {
         indegree[b] += 1;
-        out[a].push(b);
+        starts[a + 1] += 1;
+    }
+    for i in 0..n {
+        starts[i + 1] += starts[i];
+    }
+    let mut succ = vec![0usize; starts[n]];
+    let mut fill = starts.clone();
+    for &(a, b) in edges {
+        succ[fill[a]] = b;
+        fill[a] += 1;
     }
     let mut ready: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
     let mut seen = 0;
     while let Some(i) = ready.pop() {
         seen += 1;
-        for &j in &out[i] {
+        for &j in &succ[starts[i]..starts[i + 1]] {
             indegree[j] -= 1;
             if indegree[j] == 0 {
                 ready.push(j);

@@ -50,7 +50,7 @@ pub fn plan_sweep(req: SweepRequest<'_>) -> (Plan, Vec<SweepItem>) {
     for (r, _) in &mut all {
         for (ty, key, value) in req.overrides {
             if &r.ty == ty {
-                r.inputs.insert(key.clone(), value.clone());
+                r.inputs.insert(key.clone().into(), value.clone());
             }
         }
     }

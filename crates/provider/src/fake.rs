@@ -138,7 +138,7 @@ impl FakeCloud {
     /// Changes an object behind the engine's back, as a person in the console would.
     pub fn tamper(&self, id: &str, key: &str, value: Value) {
         if let Some(o) = self.lock().objects.get_mut(id) {
-            o.inputs.insert(key.to_string(), value);
+            o.inputs.insert(key.into(), value);
         }
     }
 
@@ -250,7 +250,7 @@ impl Provider for FakeProvider {
             .iter()
             .filter(|(_, v)| v.as_str() == Some("invalid"))
             .map(|(k, _)| crate::CheckFailure {
-                property: k.clone(),
+                property: k.to_string(),
                 reason: "the fake provider refuses the value \"invalid\"".into(),
             })
             .collect();
@@ -284,7 +284,7 @@ impl Provider for FakeProvider {
         let id = format!("{}-{}", req.urn.name(), inner.next_id);
         let mut inputs = req.inputs.clone();
         if let Some((keys, _)) = &partial {
-            inputs.retain(|k, _| !keys.contains(k));
+            inputs.retain(|k, _| !keys.contains(&k.to_string()));
         }
         inner.objects.insert(
             id.clone(),

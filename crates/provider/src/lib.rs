@@ -442,7 +442,7 @@ pub fn diff_by_schema(schema: &Schema, old: &Properties, new: &Properties) -> Di
             },
         };
         if n.contains_unknown() || o != n {
-            changed.push(key.clone());
+            changed.push(key.to_string());
         }
     }
     let replace: Vec<String> = changed

@@ -497,7 +497,7 @@ fn live_inputs(g: &LiveGroup) -> Properties {
 /// Normalises a list of strings in place: absent becomes empty; sorted and
 /// deduplicated once every element is known.
 fn check_string_list(inputs: &mut Properties, key: &str, non_empty: bool, failures: &mut Vec<CheckFailure>) {
-    let value = inputs.entry(key.to_string()).or_insert_with(|| Value::List(Vec::new()));
+    let value = inputs.entry(key.into()).or_insert_with(|| Value::List(Vec::new()));
     if !is_known(value) {
         return;
     }

@@ -265,7 +265,7 @@ impl MetricAlarm {
                         let v = v.as_str().ok_or_else(|| {
                             ProviderError::invalid(format!("input 'dimensions.{k}' must be a string"))
                         })?;
-                        Ok(Dimension::builder().name(k).value(v).build())
+                        Ok(Dimension::builder().name(k.as_str()).value(v).build())
                     })
                     .collect::<Result<Vec<_>, ProviderError>>()
             })
@@ -408,9 +408,9 @@ fn check_actions(inputs: &mut Properties, key: &str, failures: &mut Vec<CheckFai
     }
     if list.iter().all(|v| is_known(v) && v.as_str().is_some()) {
         let arns = list.iter().filter_map(Value::as_str).map(str::to_string).collect();
-        inputs.insert(key.to_string(), action_list(arns));
+        inputs.insert(key.into(), action_list(arns));
     } else {
-        inputs.insert(key.to_string(), Value::List(list));
+        inputs.insert(key.into(), Value::List(list));
     }
 }
 

@@ -328,7 +328,7 @@ fn vars_of(inputs: &Properties) -> Option<BTreeMap<String, String>> {
         None | Some(Value::Null) => Some(BTreeMap::new()),
         Some(Value::Map(m)) => m
             .iter()
-            .map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .map(|(k, v)| Some((k.to_string(), v.as_str()?.to_string())))
             .collect(),
         Some(_) => None,
     }
@@ -485,7 +485,7 @@ fn fail(failures: &mut Vec<CheckFailure>, property: &str, reason: String) {
 /// Sorts and deduplicates a list of ids once every entry is known: AWS keeps no order.
 pub(super) fn sort_known_ids(inputs: &mut Properties, key: &str, failures: &mut Vec<CheckFailure>) {
     let Some(v) = inputs.get_mut(key) else {
-        inputs.insert(key.to_string(), Value::List(Vec::new()));
+        inputs.insert(key.into(), Value::List(Vec::new()));
         return;
     };
     let Value::List(items) = v else {
@@ -580,7 +580,7 @@ impl Provider for LaunchTemplate {
                 if rendered == live {
                     for key in ["user_data", "user_data_vars"] {
                         if let Some(v) = req.new_inputs.get(key) {
-                            old.insert(key.to_string(), v.clone());
+                            old.insert(key.into(), v.clone());
                         }
                     }
                 }

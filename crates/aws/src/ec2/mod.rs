@@ -212,7 +212,7 @@ pub(crate) const DELETE_DEPENDENCY_DEADLINE: Duration = Duration::from_secs(20 *
 /// declared without tags compares equal to its live empty tag set.
 pub(crate) fn default_tags(inputs: &mut Properties) {
     inputs
-        .entry("tags".to_string())
+        .entry("tags".into())
         .or_insert_with(|| Value::Map(Default::default()));
 }
 

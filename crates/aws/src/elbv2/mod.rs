@@ -379,7 +379,7 @@ pub(crate) fn action_from_sdk(actions: &[Action]) -> Value {
 /// nothing to AWS, which reports them in an order of its own.
 pub(crate) fn sort_known_ids(inputs: &mut Properties, key: &str, failures: &mut Vec<CheckFailure>) {
     let Some(v) = inputs.get_mut(key) else {
-        inputs.insert(key.to_string(), Value::List(Vec::new()));
+        inputs.insert(key.into(), Value::List(Vec::new()));
         return;
     };
     let Value::List(items) = v else {

@@ -491,7 +491,7 @@ fn parse_document(raw: &str) -> Result<Value, ProviderError> {
                     }
                     "Sid" => {}
                     _ => {
-                        unmanaged.insert(k.clone(), Value::from_json(v));
+                        unmanaged.insert(k.clone().into(), Value::from_json(v));
                     }
                 }
             }

@@ -706,7 +706,7 @@ fn check_string(
             if !valid(&s) {
                 failures.push(failure(key, reason));
             }
-            inputs.insert(key.to_string(), Value::String(s));
+            inputs.insert(key.into(), Value::String(s));
         }
         Some(v) if !is_known(v) => {}
         _ => failures.push(failure(key, "must be a string")),
