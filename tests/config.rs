@@ -260,3 +260,60 @@ fn the_shipped_stacks_are_valid_and_prod_is_built_for_production() {
     assert!(prod.monitoring.log_retention_days > dev.monitoring.log_retention_days);
     assert!(!prod.storage.force_destroy, "destroy never empties production's bucket");
 }
+
+/// `stackup graph` draws the platform from its file alone: every resource in every
+/// format, the load balancer's traffic to the web tier and the web tier's to the
+/// database, written where `--output` says, with no AWS call and no state created.
+#[test]
+fn graph_draws_the_platform_in_every_format_without_calling_aws() {
+    let endpoint = CountingEndpoint::start();
+    let project = Project::new(&endpoint.url);
+    project.write_stack("shop", &platform());
+    for format in ["drawio", "dot", "mermaid"] {
+        let out = project.path().join(format!("shop.{format}"));
+        let run = project
+            .stackup(&[
+                "graph",
+                "--format",
+                format,
+                "--output",
+                out.to_str().expect("utf-8 path"),
+                "--stack",
+                "shop",
+            ])
+            .expect_code(0);
+        assert!(run.stderr.contains("wrote"), "{}", run.stderr);
+        let text = std::fs::read_to_string(&out).expect("the file was written");
+        for name in [
+            "vpc",
+            "alb",
+            "web-asg",
+            "db",
+            "alb-sg",
+            "web-sg",
+            "db-sg",
+            "public-a",
+            "private-b",
+        ] {
+            assert!(text.contains(name), "{format} lacks {name}");
+        }
+        match format {
+            "drawio" => {
+                assert!(text.starts_with("<mxfile") && text.trim_end().ends_with("</mxfile>"));
+                assert!(text.contains("mxgraph.aws4.application_load_balancer"), "AWS shapes");
+                assert_eq!(text.matches("<mxCell").count(), text.matches("</mxCell>").count() + 2);
+            }
+            "dot" => {
+                assert!(text.starts_with("digraph \"shop\""));
+                assert!(text.contains("cluster_vpc0z1"), "two zones");
+                assert!(text.contains("style=bold"), "traffic edges");
+            }
+            _ => {
+                assert!(text.starts_with("flowchart LR"));
+                assert!(text.contains("\"tcp 80\"") || text.contains("\"tcp 443\""), "{text}");
+            }
+        }
+    }
+    assert_eq!(endpoint.connections.load(Ordering::SeqCst), 0, "no AWS call");
+    assert!(!project.state_dir().join("shop").exists(), "no state created");
+}

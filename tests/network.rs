@@ -310,6 +310,13 @@ fn network_tier_lifecycle() {
         .expect_code(0)
         .json();
     assert_eq!(outputs["vpc_id"], vpc_id);
+    // The diagram of the deployed stack labels every resource with its AWS id.
+    let dot = project
+        .stackup(&["graph", "--format", "dot", "--stack", stack])
+        .expect_code(0);
+    for (urn, id) in &ids0 {
+        assert!(dot.stdout.contains(id.as_str()), "{urn} ({id}) is not in the diagram");
+    }
 
     // --- no changes right after
     let (code, steps, json) = diff(&project, stack);

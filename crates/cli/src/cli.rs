@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// stackup: provision, change and destroy AWS infrastructure from a typed program.
 #[derive(Debug, Parser)]
@@ -176,6 +176,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Draw the stack: VPCs, zones and subnets as boxes, resources in them (with their
+    /// ids once deployed), dependencies and the traffic security groups allow. Reads
+    /// the stack file and state only.
+    Graph {
+        /// draw.io (opens in diagrams.net), Graphviz DOT, or Mermaid (GitHub renders it).
+        #[arg(long, value_enum, default_value_t = GraphFormat::Drawio)]
+        format: GraphFormat,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Inspect and repair recorded state (never touches AWS).
     State {
         #[command(subcommand)]
@@ -198,6 +209,14 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// What `stackup graph` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Drawio,
+    Dot,
+    Mermaid,
 }
 
 #[derive(Debug, Subcommand)]

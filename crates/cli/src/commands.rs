@@ -178,6 +178,32 @@ pub async fn outputs(g: &Global, json: bool) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// `stackup graph`: the program's resources (and, when the stack has state here, their
+/// ids), drawn. No cloud call: the stack file and the state are all it reads.
+pub fn graph(g: &Global, format: crate::cli::GraphFormat, output: Option<&std::path::Path>) -> anyhow::Result<u8> {
+    let (name, program) = crate::session::declare(g.stack())?;
+    let records = if g.state_dir.join(&name).exists() {
+        let store = crate::session::open_store(&g.state_dir, &name, "graph")?;
+        stackup_engine::records_sorted(&store)?
+    } else {
+        Vec::new()
+    };
+    let diagram = stackup_engine::diagram(&name, &program.goals, &records);
+    let text = match format {
+        crate::cli::GraphFormat::Drawio => diagram.to_drawio(),
+        crate::cli::GraphFormat::Dot => diagram.to_dot(),
+        crate::cli::GraphFormat::Mermaid => diagram.to_mermaid(),
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            eprintln!("wrote {} ({} resources)", path.display(), diagram.nodes.len());
+        }
+        None => print!("{text}"),
+    }
+    Ok(0)
+}
+
 /// The number of the stack's last recorded run (0 when none): what a saved plan was
 /// made after.
 fn last_run(stack: &stackup_engine::Stack) -> anyhow::Result<u64> {

@@ -107,6 +107,7 @@ async fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         cli::Command::Reap { yes, parallel } => teardown::reap(g, yes, parallel.into()).await,
         cli::Command::Refresh { json } => commands::refresh_state(g, json).await,
         cli::Command::Outputs { json } => commands::outputs(g, json).await,
+        cli::Command::Graph { format, output } => commands::graph(g, format, output.as_deref()),
         cli::Command::State { command } => state_cmd::run(g, command).await,
         cli::Command::Import { ty, name, id } => state_cmd::import(g, &ty, &name, &id).await,
         cli::Command::Unlock { force } => state_cmd::unlock(g, force),

@@ -147,14 +147,7 @@ impl Session {
 
     /// [`Session::open`] for the stack file `stack` (a name or a path).
     pub async fn open_file(stack: &str, state_dir: &std::path::Path, command: &str) -> anyhow::Result<Session> {
-        // The program reports every problem of the file at once; the common keys are
-        // checked again after it, for programs that leave them alone.
-        let file = StackFile::read_unchecked(stack)?;
-        let program = (program_for(&file)?.declare)(&file.path, &file.text).map_err(|e| anyhow::anyhow!("{e}"))?;
-        file.check()?;
-        // Providers' input checks are pure: run them against an empty state so that an
-        // invalid program fails here, before the store or the cloud is touched.
-        let graph = Stack::validate(&file.name, &program, &offline_registry())?;
+        let (file, program, graph) = read_program(stack)?;
         // `outputs` reads only records; every other command calls the cloud, so check
         // that it answers before the state is opened (or created).
         let connection = connect(&file.region).await;
@@ -169,6 +162,26 @@ impl Session {
             stack,
         })
     }
+}
+
+/// Reads the stack file `stack` (a name or a path), declares its program and validates
+/// it: every problem of the file is reported here, before state or the cloud is touched.
+fn read_program(stack: &str) -> anyhow::Result<(StackFile, stackup_model::Program, stackup_graph::DependencyGraph)> {
+    // The program reports every problem of the file at once; the common keys are
+    // checked again after it, for programs that leave them alone.
+    let file = StackFile::read_unchecked(stack)?;
+    let program = (program_for(&file)?.declare)(&file.path, &file.text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    file.check()?;
+    // Providers' input checks are pure: run them against an empty state so that an
+    // invalid program fails here, before the store or the cloud is touched.
+    let graph = Stack::validate(&file.name, &program, &offline_registry())?;
+    Ok((file, program, graph))
+}
+
+/// The stack's name and its validated program, from its file alone (`stackup graph`).
+pub fn declare(stack: &str) -> anyhow::Result<(String, stackup_model::Program)> {
+    let (file, program, _) = read_program(stack)?;
+    Ok((file.name, program))
 }
 
 /// The name of the stack `arg` (a name or a path) for the commands that need only its
@@ -236,8 +249,9 @@ fn programless(name: &str, store: SledStore, registry: Registry) -> anyhow::Resu
 
 /// The commands that only look at state: they create none for a stack never deployed
 /// here, and read a copy of a state directory this user cannot write.
-const LOOKING: [&str; 6] = [
+const LOOKING: [&str; 7] = [
     "diff",
+    "graph",
     "outputs",
     "state list",
     "state show",

@@ -14,6 +14,7 @@
 //! no environment variable, and knows neither AWS nor any particular program: those
 //! come in through [`Stack`], [`Host`] and [`Actor`].
 
+mod diagram;
 mod host;
 mod inspect;
 mod preflight;
@@ -23,6 +24,7 @@ mod stack;
 mod stacks;
 mod sweep;
 
+pub use diagram::{diagram, Container, Diagram, Edge, EdgeKind, Node};
 pub use host::{Actor, Cancel, Host, Quiet};
 pub use inspect::{outputs, plan_json, preview, refresh, PreviewReport, RefreshReport};
 pub use preflight::{check_deletes, preflight, Refusals};
