@@ -83,7 +83,7 @@ const RULE: &str = "aws:ec2:SecurityGroupRule";
 const TEMPLATE: &str = "aws:ec2:LaunchTemplate";
 const GROUP_LISTS: [&str; 3] = ["security_group_ids", "vpc_security_group_ids", "security_groups"];
 
-/// The URN an input refers to (its first reference), if any.
+/// Every URN an input refers to, in order (none when it refers to nothing).
 fn referenced(goal: &ResourceGoal, key: &str) -> Vec<Urn> {
     goal.inputs
         .get(key)

@@ -292,12 +292,11 @@ impl Stack {
                 break;
             }
             for step in creates(&plan) {
-                let inputs: Properties = step
-                    .changes
-                    .list()
-                    .iter()
-                    .filter_map(|c| Some((c.key.clone(), c.new.clone()?)))
-                    .collect();
+                // A create's changes are its checked inputs, the map itself.
+                let inputs: Properties = match &step.changes {
+                    stackup_planner::Changes::AllSet(set) => (**set).clone(),
+                    _ => continue,
+                };
                 if inputs
                     .values()
                     .any(|v| v.contains_unknown() || !v.references().is_empty())
